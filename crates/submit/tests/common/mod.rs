@@ -1,0 +1,99 @@
+//! Shared set-up of the integration tests: the services they run against.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The moto server's endpoint, from `FLINK_EKS_TEST_AWS_ENDPOINT`; fails the test when unset.
+pub fn aws_endpoint() -> String {
+    match std::env::var("FLINK_EKS_TEST_AWS_ENDPOINT") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "FLINK_EKS_TEST_AWS_ENDPOINT is not set: these tests need a moto server; \
+             start it with `cargo xtask test`"
+        ),
+    }
+}
+
+/// An S3 client for the moto server, as the product builds one (path-style for a custom endpoint).
+pub async fn s3() -> aws_sdk_s3::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(aws_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "flink-eks-submit-tests",
+        ))
+        .load()
+        .await;
+    flink_eks_submit::s3_client(&config)
+}
+
+/// A bucket name no other test (of this process or of an earlier run) uses.
+pub fn unique_bucket(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates a versioned bucket: every write to it leaves a version, so tests count writes.
+pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> String {
+    let bucket = unique_bucket(prefix);
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket in moto");
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning in moto");
+    bucket
+}
+
+/// How many versions of `key` the bucket holds: the number of writes made to it.
+pub async fn versions(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> usize {
+    let out = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .expect("list object versions in moto");
+    out.versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .count()
+}
+
+/// The object's current body.
+pub async fn body(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get object");
+    out.body
+        .collect()
+        .await
+        .expect("read object body")
+        .into_bytes()
+        .to_vec()
+}
