@@ -1,0 +1,629 @@
+//! From a PyFlink job description to a FlinkDeployment.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PodSpec, PodTemplateSpec,
+    SecretKeySelector, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::config::{self, CREDENTIALS_PROVIDER_KEY, Derived};
+use crate::resources::Component;
+use crate::{
+    FlinkDeployment, FlinkDeploymentSpec, FlinkRelease, JobManagerSpec, JobSpec, ManifestError,
+    Resource, Resources, S3Location, TaskManagerSpec, UpgradeMode, validate_dns1123_label,
+    validate_dns1123_subdomain, validate_job_name,
+};
+
+/// Annotation carrying the SHA-256 of the job's script, on the FlinkDeployment and on its pod
+/// template. A changed script changes the spec, so the operator upgrades the job; an
+/// unchanged script renders the same bytes.
+pub const SCRIPT_SHA256_ANNOTATION: &str = "deploy.flink-eks.io/script-sha256";
+
+/// Label marking every FlinkDeployment this crate renders, so that tools can find (and
+/// remove) exactly what they created.
+pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "flink-eks");
+
+/// Where the script lives inside the pods: an `emptyDir` mounted in `flink-main-container`.
+pub const USRLIB_DIR: &str = "/opt/flink/usrlib";
+
+/// The image of the initContainer that fetches the script, as in the write-up.
+pub const DEFAULT_FETCH_IMAGE: &str = "amazon/aws-cli";
+
+/// The Python interpreter of the official PyFlink images (`apt-get install python3`).
+pub const DEFAULT_PYTHON_EXECUTABLE: &str = "/usr/bin/python3";
+
+/// Flink's entry class for Python jobs.
+pub const PYTHON_DRIVER_CLASS: &str = "org.apache.flink.client.python.PythonDriver";
+
+/// Name of Flink's main container, which pod templates must use to reach it.
+pub const MAIN_CONTAINER: &str = "flink-main-container";
+
+/// Name of the initContainer that fetches the script.
+pub const FETCH_CONTAINER: &str = "fetch-pyflink-script";
+
+const SCRIPT_VOLUME: &str = "pyflink-script";
+
+/// Credential provider of the Hadoop S3 plugin for IRSA (AWS SDK for Java v1, which the S3
+/// plugin of every Flink release from 1.13 to 2.2 bundles).
+pub const IRSA_CREDENTIALS_PROVIDER: &str =
+    "com.amazonaws.auth.WebIdentityTokenCredentialsProvider";
+
+/// Credential provider for EKS Pod Identity: it reads `AWS_CONTAINER_CREDENTIALS_FULL_URI`
+/// and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, which the Pod Identity webhook injects.
+pub const POD_IDENTITY_CREDENTIALS_PROVIDER: &str =
+    "com.amazonaws.auth.EC2ContainerCredentialsProviderWrapper";
+
+/// Credential provider for access keys in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+pub const ENVIRONMENT_CREDENTIALS_PROVIDER: &str =
+    "com.amazonaws.auth.EnvironmentVariableCredentialsProvider";
+
+/// The shell script the fetch initContainer runs. It is the same for every job: the inputs
+/// arrive as environment variables, quoted where they are used, so nothing a user writes is
+/// ever parsed by the shell. A checksum mismatch fails the container, and so the pod.
+pub const FETCH_SCRIPT: &str = r#"set -eu
+if [ -n "${S3_ENDPOINT_URL:-}" ]; then
+  aws s3 cp --no-progress --endpoint-url "$S3_ENDPOINT_URL" "$SCRIPT_S3_URI" "$SCRIPT_PATH"
+else
+  aws s3 cp --no-progress "$SCRIPT_S3_URI" "$SCRIPT_PATH"
+fi
+if ! echo "$SCRIPT_SHA256  $SCRIPT_PATH" | sha256sum -c -; then
+  echo "$SCRIPT_S3_URI does not have the SHA-256 the deploy tool computed ($SCRIPT_SHA256): it changed after upload; deploy again" >&2
+  exit 1
+fi
+"#;
+
+/// How the pods authenticate to S3, both the fetch initContainer and Flink itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Credentials {
+    /// IAM Roles for Service Accounts: the service account's `eks.amazonaws.com/role-arn`
+    /// annotation gives the pods a web-identity token; Flink reads it through
+    /// `WebIdentityTokenCredentialsProvider` (the Hadoop plugin's default chain has no
+    /// web-identity provider and would fall back to the node's role).
+    #[default]
+    Irsa,
+    /// EKS Pod Identity: an association of the service account with a role; Flink reads it
+    /// through `EC2ContainerCredentialsProviderWrapper` (needs Flink 1.19.2, 1.20.1, 2.0.0 or
+    /// later).
+    PodIdentity,
+    /// Static access keys from a Kubernetes Secret, passed to the initContainer and to
+    /// Flink's main container as `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` through
+    /// `secretKeyRef`; Flink reads them through `EnvironmentVariableCredentialsProvider`.
+    /// The keys themselves never appear in the manifest.
+    AccessKeySecret {
+        /// Name of the Secret, in the job's namespace.
+        secret_name: String,
+        /// Key of the access key id inside the Secret.
+        access_key_field: String,
+        /// Key of the secret access key inside the Secret.
+        secret_key_field: String,
+    },
+}
+
+impl Credentials {
+    /// The credential mode's name as a user writes it: `irsa`, `pod-identity`,
+    /// `access-key-secret`.
+    pub fn mode_name(&self) -> &'static str {
+        match self {
+            Credentials::Irsa => "irsa",
+            Credentials::PodIdentity => "pod-identity",
+            Credentials::AccessKeySecret { .. } => "access-key-secret",
+        }
+    }
+
+    /// The `fs.s3a.aws.credentials.provider` value of this mode.
+    pub fn credentials_provider(&self) -> &'static str {
+        match self {
+            Credentials::Irsa => IRSA_CREDENTIALS_PROVIDER,
+            Credentials::PodIdentity => POD_IDENTITY_CREDENTIALS_PROVIDER,
+            Credentials::AccessKeySecret { .. } => ENVIRONMENT_CREDENTIALS_PROVIDER,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        if let Credentials::AccessKeySecret {
+            secret_name,
+            access_key_field,
+            secret_key_field,
+        } = self
+        {
+            validate_dns1123_subdomain("Secret name", secret_name)?;
+            validate_secret_key("access key field", access_key_field)?;
+            validate_secret_key("secret key field", secret_key_field)?;
+        }
+        Ok(())
+    }
+
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` from the Secret, or nothing.
+    fn secret_env(&self) -> Vec<EnvVar> {
+        let Credentials::AccessKeySecret {
+            secret_name,
+            access_key_field,
+            secret_key_field,
+        } = self
+        else {
+            return Vec::new();
+        };
+        let from_secret = |name: &str, key: &str| EnvVar {
+            name: name.to_owned(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret_name.clone(),
+                    key: key.to_owned(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        };
+        vec![
+            from_secret("AWS_ACCESS_KEY_ID", access_key_field),
+            from_secret("AWS_SECRET_ACCESS_KEY", secret_key_field),
+        ]
+    }
+}
+
+/// A PyFlink job whose script lives in S3: everything needed to render its FlinkDeployment.
+///
+/// [`PyFlinkJob::new`] takes what has no sensible default and fills the rest as the
+/// write-up does; change the public fields to taste, then call [`PyFlinkJob::build`].
+/// Every input is checked by `build`, which names the offending field in its error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyFlinkJob {
+    /// Name of the FlinkDeployment (and of the Flink cluster): an RFC 1123 label that starts
+    /// with a letter, at most 45 characters.
+    pub name: String,
+    /// Namespace of the FlinkDeployment. Default `default`.
+    pub namespace: String,
+    /// The script in S3.
+    pub script: S3Location,
+    /// SHA-256 of the script, 64 lowercase hex digits: checked by the fetch initContainer and
+    /// carried by the [`SCRIPT_SHA256_ANNOTATION`].
+    pub script_sha256: String,
+    /// The Flink image (with the S3 plugin and PyFlink installed).
+    pub image: String,
+    /// The Flink release the image runs, `MAJOR.MINOR.PATCH` (e.g. `1.20.0`).
+    pub flink_version: String,
+    /// Service account of the Flink pods. Default `flink`, the operator's own.
+    pub service_account: String,
+    /// JobManager CPU and memory. Default 1 CPU, `2048m`.
+    pub job_manager: Resources,
+    /// TaskManager CPU and memory. Default 1 CPU, `2048m`.
+    pub task_manager: Resources,
+    /// Default parallelism of the job, at least 1. Default 1.
+    pub parallelism: u32,
+    /// How state is carried over an upgrade. Default stateless.
+    pub upgrade_mode: UpgradeMode,
+    /// Checkpoint directory (`state.checkpoints.dir`): required by savepoint and last-state,
+    /// unless `flink_configuration` sets it.
+    pub checkpoints_dir: Option<String>,
+    /// Savepoint directory (`state.savepoints.dir`): required by savepoint, unless
+    /// `flink_configuration` sets it.
+    pub savepoints_dir: Option<String>,
+    /// HA storage directory: turns on Kubernetes HA, which last-state requires (unless
+    /// `flink_configuration` turns HA on itself).
+    pub ha_storage_dir: Option<String>,
+    /// How the pods authenticate to S3. Default IRSA.
+    pub credentials: Credentials,
+    /// An S3-compatible endpoint (MinIO, an emulator) for both the fetch and Flink; Flink
+    /// then uses path-style access. Default none (AWS S3).
+    pub s3_endpoint: Option<String>,
+    /// Image of the fetch initContainer; it needs `/bin/sh`, `aws` and `sha256sum`.
+    /// Default [`DEFAULT_FETCH_IMAGE`].
+    pub fetch_image: String,
+    /// Python interpreter inside the Flink image. Default [`DEFAULT_PYTHON_EXECUTABLE`].
+    pub python_executable: String,
+    /// The script's own arguments, placed after Flink's options.
+    pub args: Vec<String>,
+    /// Extra Flink configuration. Entries for settings the builder derives from the fields
+    /// above must agree with them; S3 keys in any spelling are refused.
+    pub flink_configuration: BTreeMap<String, String>,
+}
+
+impl PyFlinkJob {
+    /// A job description with the write-up's defaults for everything but its name, script,
+    /// checksum, image and Flink release.
+    pub fn new(
+        name: impl Into<String>,
+        script: S3Location,
+        script_sha256: impl Into<String>,
+        image: impl Into<String>,
+        flink_version: impl Into<String>,
+    ) -> Self {
+        PyFlinkJob {
+            name: name.into(),
+            namespace: "default".to_owned(),
+            script,
+            script_sha256: script_sha256.into(),
+            image: image.into(),
+            flink_version: flink_version.into(),
+            service_account: "flink".to_owned(),
+            job_manager: Resources::default(),
+            task_manager: Resources::default(),
+            parallelism: 1,
+            upgrade_mode: UpgradeMode::Stateless,
+            checkpoints_dir: None,
+            savepoints_dir: None,
+            ha_storage_dir: None,
+            credentials: Credentials::Irsa,
+            s3_endpoint: None,
+            fetch_image: DEFAULT_FETCH_IMAGE.to_owned(),
+            python_executable: DEFAULT_PYTHON_EXECUTABLE.to_owned(),
+            args: Vec::new(),
+            flink_configuration: BTreeMap::new(),
+        }
+    }
+
+    /// The path of the script inside the pods: `/opt/flink/usrlib/<file name>`.
+    pub fn script_path(&self) -> String {
+        format!("{USRLIB_DIR}/{}", self.script.file_name())
+    }
+
+    /// Checks every input and builds the FlinkDeployment. No IO.
+    pub fn build(&self) -> Result<FlinkDeployment, ManifestError> {
+        let release = self.validate()?;
+        let flink_configuration = config::merge(
+            self.derived_configuration(&release),
+            &self.flink_configuration,
+        )?;
+        let annotations = BTreeMap::from([(
+            SCRIPT_SHA256_ANNOTATION.to_owned(),
+            self.script_sha256.clone(),
+        )]);
+
+        let spec = FlinkDeploymentSpec {
+            image: Some(self.image.clone()),
+            flink_version: Some(release.version()),
+            flink_configuration: Some(flink_configuration),
+            service_account: Some(self.service_account.clone()),
+            pod_template: Some(self.pod_template(annotations.clone())),
+            job_manager: Some(JobManagerSpec {
+                resource: Some(resource(&self.job_manager)),
+                pod_template: Some(self.job_manager_pod_template()),
+                ..JobManagerSpec::default()
+            }),
+            task_manager: Some(TaskManagerSpec {
+                resource: Some(resource(&self.task_manager)),
+                ..TaskManagerSpec::default()
+            }),
+            job: Some(JobSpec {
+                jar_uri: Some(release.python_jar_uri()),
+                entry_class: Some(PYTHON_DRIVER_CLASS.to_owned()),
+                args: Some(self.job_args()),
+                parallelism: Some(i32::try_from(self.parallelism).unwrap_or(i32::MAX)),
+                upgrade_mode: Some(self.upgrade_mode),
+                ..JobSpec::default()
+            }),
+            ..FlinkDeploymentSpec::default()
+        };
+        let mut deployment = FlinkDeployment::new(&self.name, spec);
+        deployment.metadata.namespace = Some(self.namespace.clone());
+        deployment.metadata.annotations = Some(annotations);
+        deployment.metadata.labels = Some(BTreeMap::from([(
+            MANAGED_BY_LABEL.0.to_owned(),
+            MANAGED_BY_LABEL.1.to_owned(),
+        )]));
+        Ok(deployment)
+    }
+
+    /// Builds the FlinkDeployment and renders it as YAML.
+    pub fn render(&self) -> Result<String, ManifestError> {
+        crate::to_yaml(&self.build()?)
+    }
+
+    fn validate(&self) -> Result<FlinkRelease, ManifestError> {
+        validate_job_name(&self.name)?;
+        validate_dns1123_label("namespace", &self.namespace)?;
+        validate_dns1123_subdomain("service account", &self.service_account)?;
+        validate_script_file_name(self.script.file_name())?;
+        validate_sha256(&self.script_sha256)?;
+        validate_image("Flink image", &self.image)?;
+        validate_image("fetch image", &self.fetch_image)?;
+        let release: FlinkRelease = self.flink_version.parse()?;
+        self.job_manager.validate(Component::JobManager)?;
+        self.task_manager.validate(Component::TaskManager)?;
+        if self.parallelism == 0 {
+            return Err(ManifestError::ZeroParallelism);
+        }
+        if !self.python_executable.starts_with('/')
+            || self
+                .python_executable
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ManifestError::InvalidPythonExecutable {
+                value: self.python_executable.clone(),
+            });
+        }
+        if let Some(index) = self.args.iter().position(|a| a.contains('\0')) {
+            return Err(ManifestError::InvalidArgument { index });
+        }
+        self.credentials.validate()?;
+        if self.credentials == Credentials::PodIdentity && !release.supports_pod_identity() {
+            return Err(ManifestError::PodIdentityUnsupported {
+                release: release.to_string(),
+            });
+        }
+        if let Some(endpoint) = &self.s3_endpoint {
+            validate_endpoint(endpoint)?;
+        }
+        for (field, dir) in [
+            ("checkpoint directory", &self.checkpoints_dir),
+            ("savepoint directory", &self.savepoints_dir),
+            ("HA storage directory", &self.ha_storage_dir),
+        ] {
+            if let Some(dir) = dir {
+                validate_directory(field, dir)?;
+            }
+        }
+        self.validate_upgrade_mode_needs()?;
+        Ok(release)
+    }
+
+    /// The directories the operator demands of each upgrade mode.
+    fn validate_upgrade_mode_needs(&self) -> Result<(), ManifestError> {
+        let mode = self.upgrade_mode.as_crd_value();
+        let user = &self.flink_configuration;
+        let has_checkpoints =
+            self.checkpoints_dir.is_some() || config::user_sets(user, "state.checkpoints.dir");
+        let has_savepoints =
+            self.savepoints_dir.is_some() || config::user_sets(user, "state.savepoints.dir");
+        let has_ha = self.ha_storage_dir.is_some() || config::user_enables_ha(user);
+        let missing_checkpoints = ManifestError::MissingDirectory {
+            upgrade_mode: mode,
+            what: "a checkpoint directory",
+            config_key: "state.checkpoints.dir",
+            example: "checkpoints",
+        };
+        match self.upgrade_mode {
+            UpgradeMode::Stateless => Ok(()),
+            UpgradeMode::Savepoint if !has_savepoints => Err(ManifestError::MissingDirectory {
+                upgrade_mode: mode,
+                what: "a savepoint directory",
+                config_key: "state.savepoints.dir",
+                example: "savepoints",
+            }),
+            UpgradeMode::Savepoint | UpgradeMode::LastState if !has_checkpoints => {
+                Err(missing_checkpoints)
+            }
+            UpgradeMode::LastState if !has_ha => Err(ManifestError::MissingDirectory {
+                upgrade_mode: mode,
+                what: "Kubernetes HA and its storage directory",
+                config_key: "high-availability.storageDir",
+                example: "ha",
+            }),
+            UpgradeMode::Savepoint | UpgradeMode::LastState => Ok(()),
+        }
+    }
+
+    /// The configuration entries that follow from the typed inputs.
+    fn derived_configuration(&self, release: &FlinkRelease) -> Vec<Derived> {
+        let mut derived = vec![Derived {
+            key: CREDENTIALS_PROVIDER_KEY,
+            value: self.credentials.credentials_provider().to_owned(),
+            field: "credentials",
+        }];
+        if let Some(endpoint) = &self.s3_endpoint {
+            derived.push(Derived {
+                key: "s3.endpoint",
+                value: endpoint.clone(),
+                field: "S3 endpoint",
+            });
+            derived.push(Derived {
+                key: "s3.path.style.access",
+                value: "true".to_owned(),
+                field: "S3 endpoint",
+            });
+        }
+        if let Some(dir) = &self.checkpoints_dir {
+            for key in config::checkpoint_dir_keys(release) {
+                derived.push(Derived {
+                    key,
+                    value: dir.clone(),
+                    field: "checkpoint directory",
+                });
+            }
+        }
+        if let Some(dir) = &self.savepoints_dir {
+            for key in config::savepoint_dir_keys(release) {
+                derived.push(Derived {
+                    key,
+                    value: dir.clone(),
+                    field: "savepoint directory",
+                });
+            }
+        }
+        if let Some(dir) = &self.ha_storage_dir {
+            let (key, value) = config::kubernetes_ha_entry(release);
+            derived.push(Derived {
+                key,
+                value: value.to_owned(),
+                field: "HA storage directory",
+            });
+            derived.push(Derived {
+                key: "high-availability.storageDir",
+                value: dir.clone(),
+                field: "HA storage directory",
+            });
+        }
+        derived
+    }
+
+    /// `-pyclientexec <python> -py <script>` then the user's arguments: the operator's Python
+    /// example requires Flink's options first.
+    fn job_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "-pyclientexec".to_owned(),
+            self.python_executable.clone(),
+            "-py".to_owned(),
+            self.script_path(),
+        ];
+        args.extend(self.args.iter().cloned());
+        args
+    }
+
+    /// The pod template of every Flink pod: the checksum annotation, the script volume
+    /// mounted in the main container, and the access keys where they come from a Secret.
+    fn pod_template(&self, annotations: BTreeMap<String, String>) -> PodTemplateSpec {
+        let secret_env = self.credentials.secret_env();
+        PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                annotations: Some(annotations),
+                ..ObjectMeta::default()
+            }),
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: MAIN_CONTAINER.to_owned(),
+                    env: (!secret_env.is_empty()).then_some(secret_env),
+                    volume_mounts: Some(vec![script_mount()]),
+                    ..Container::default()
+                }],
+                volumes: Some(vec![Volume {
+                    name: SCRIPT_VOLUME.to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                }]),
+                ..PodSpec::default()
+            }),
+        }
+    }
+
+    /// The JobManager's own template: the initContainer that fetches and checks the script.
+    /// TaskManagers need no copy: the JobManager runs the script to build the job graph, and
+    /// Python functions defined in it reach the TaskManagers pickled inside that graph.
+    fn job_manager_pod_template(&self) -> PodTemplateSpec {
+        let plain = |name: &str, value: String| EnvVar {
+            name: name.to_owned(),
+            value: Some(value),
+            ..EnvVar::default()
+        };
+        let mut env = vec![
+            plain("SCRIPT_S3_URI", self.script.to_string()),
+            plain("SCRIPT_PATH", self.script_path()),
+            plain("SCRIPT_SHA256", self.script_sha256.clone()),
+        ];
+        if let Some(endpoint) = &self.s3_endpoint {
+            env.push(plain("S3_ENDPOINT_URL", endpoint.clone()));
+        }
+        env.extend(self.credentials.secret_env());
+        PodTemplateSpec {
+            metadata: None,
+            spec: Some(PodSpec {
+                init_containers: Some(vec![Container {
+                    name: FETCH_CONTAINER.to_owned(),
+                    image: Some(self.fetch_image.clone()),
+                    command: Some(vec![
+                        "/bin/sh".to_owned(),
+                        "-c".to_owned(),
+                        FETCH_SCRIPT.to_owned(),
+                    ]),
+                    env: Some(env),
+                    volume_mounts: Some(vec![script_mount()]),
+                    ..Container::default()
+                }]),
+                ..PodSpec::default()
+            }),
+        }
+    }
+}
+
+fn script_mount() -> VolumeMount {
+    VolumeMount {
+        name: SCRIPT_VOLUME.to_owned(),
+        mount_path: USRLIB_DIR.to_owned(),
+        ..VolumeMount::default()
+    }
+}
+
+fn resource(resources: &Resources) -> Resource {
+    Resource {
+        cpu: Some(resources.cpu),
+        memory: Some(resources.memory.clone()),
+        ephemeral_storage: None,
+    }
+}
+
+fn validate_sha256(value: &str) -> Result<(), ManifestError> {
+    let valid = value.len() == 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !valid {
+        return Err(ManifestError::InvalidSha256 {
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn validate_script_file_name(file_name: &str) -> Result<(), ManifestError> {
+    let stem = file_name.strip_suffix(".py").unwrap_or_default();
+    let valid = !stem.is_empty()
+        && !file_name.starts_with('.')
+        && !file_name.starts_with('-')
+        && file_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid {
+        return Err(ManifestError::InvalidScriptFileName {
+            file_name: file_name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn validate_image(field: &'static str, value: &str) -> Result<(), ManifestError> {
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ManifestError::InvalidImage {
+            field,
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn validate_endpoint(value: &str) -> Result<(), ManifestError> {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .unwrap_or_default();
+    if rest.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ManifestError::InvalidEndpoint {
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn validate_directory(field: &'static str, value: &str) -> Result<(), ManifestError> {
+    let has_scheme = value.split_once("://").is_some_and(|(scheme, path)| {
+        !scheme.is_empty()
+            && !path.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+    });
+    if !has_scheme || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ManifestError::InvalidDirectory {
+            field,
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn validate_secret_key(field: &'static str, value: &str) -> Result<(), ManifestError> {
+    let valid = !value.is_empty()
+        && value.len() <= 253
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid {
+        return Err(ManifestError::InvalidSecretKey {
+            field,
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
