@@ -1,0 +1,444 @@
+//! `deploy.toml`: one file that describes a deployment, overridable by environment variables
+//! (`FLINK_EKS_<SECTION>_<KEY>`) and flags (`--set section.key=value`).
+//!
+//! Overrides are merged into the TOML document before it is read, so they pass through the same
+//! checks as the file: an unknown key or an invalid value is rejected the same way, naming the
+//! key, the rule, and where the value came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The prefix of environment variables that override configuration keys.
+pub(crate) const ENV_PREFIX: &str = "FLINK_EKS_";
+
+/// The configuration sections, as they appear in TOML and, upper-cased with `.` as `_`, in
+/// environment variable names.
+const SECTIONS: &[&str] = &[
+    "resources.jobmanager",
+    "resources.taskmanager",
+    "job",
+    "s3",
+    "image",
+    "irsa",
+    "kubernetes",
+    "flink",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    pub(crate) job: Job,
+    pub(crate) s3: S3,
+    pub(crate) image: Image,
+    pub(crate) irsa: Irsa,
+    #[serde(default)]
+    pub(crate) resources: Resources,
+    #[serde(default)]
+    pub(crate) kubernetes: Kubernetes,
+    /// Extra `flinkConfiguration` entries, passed through as they are.
+    #[serde(default)]
+    pub(crate) flink: BTreeMap<String, String>,
+    /// The folder relative paths in the file are resolved against.
+    #[serde(skip)]
+    pub(crate) base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Job {
+    pub(crate) name: String,
+    #[serde(default = "default_namespace")]
+    pub(crate) namespace: String,
+    /// The local PyFlink script, relative to the configuration file.
+    pub(crate) script: PathBuf,
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+    #[serde(default = "one")]
+    pub(crate) parallelism: i64,
+    #[serde(default = "default_upgrade_mode")]
+    pub(crate) upgrade_mode: String,
+    #[serde(default = "default_flink_version")]
+    pub(crate) flink_version: String,
+    /// Where savepoints go (`savepoint` and `last-state` upgrade modes).
+    pub(crate) savepoint_dir: Option<String>,
+    /// Where checkpoints go (`savepoint` and `last-state` upgrade modes).
+    pub(crate) checkpoint_dir: Option<String>,
+    /// How long `submit` waits for RUNNING, in seconds.
+    #[serde(default = "default_timeout")]
+    pub(crate) timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct S3 {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) region: Option<String>,
+    /// An S3-compatible endpoint (MinIO, an emulator) for the fetch container and Flink.
+    pub(crate) endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Image {
+    pub(crate) repository: String,
+    /// Defaults to the build context's digest.
+    pub(crate) tag: Option<String>,
+    /// Defaults to `flink:<flink_version>`.
+    pub(crate) base: Option<String>,
+    /// Install python3, pip and `apache-flink` in the image.
+    #[serde(default = "yes")]
+    pub(crate) pyflink: bool,
+    /// Extra connector jars, relative to the configuration file.
+    #[serde(default)]
+    pub(crate) jars: Vec<PathBuf>,
+    /// `missing` (default), `never` or `always`.
+    #[serde(default = "default_pull")]
+    pub(crate) pull: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Irsa {
+    pub(crate) cluster: String,
+    #[serde(default = "default_service_account")]
+    pub(crate) service_account: String,
+    pub(crate) role_name: String,
+    pub(crate) policy_name: String,
+    /// `irsa` (default) or `pod-identity`.
+    #[serde(default = "default_identity_mode")]
+    pub(crate) mode: String,
+    /// Also allow `s3:ListBucket` on the script's key, so a missing script reads as 404.
+    #[serde(default = "yes")]
+    pub(crate) list_bucket: bool,
+    /// Take over a role that exists without our ownership tags.
+    #[serde(default)]
+    pub(crate) adopt: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Resources {
+    #[serde(default)]
+    pub(crate) jobmanager: Resource,
+    #[serde(default)]
+    pub(crate) taskmanager: Resource,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Resource {
+    #[serde(default = "one_cpu")]
+    pub(crate) cpu: f64,
+    #[serde(default = "default_memory")]
+    pub(crate) memory: String,
+}
+
+impl Default for Resource {
+    fn default() -> Self {
+        Resource { cpu: one_cpu(), memory: default_memory() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Kubernetes {
+    /// The kubeconfig context; defaults to the current one.
+    pub(crate) context: Option<String>,
+}
+
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+fn default_upgrade_mode() -> String {
+    "stateless".to_owned()
+}
+fn default_flink_version() -> String {
+    "1.20.0".to_owned()
+}
+fn default_service_account() -> String {
+    "flink".to_owned()
+}
+fn default_identity_mode() -> String {
+    "irsa".to_owned()
+}
+fn default_pull() -> String {
+    "missing".to_owned()
+}
+fn default_memory() -> String {
+    "2048m".to_owned()
+}
+fn default_timeout() -> u64 {
+    300
+}
+fn one() -> i64 {
+    1
+}
+fn one_cpu() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// Where an override came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Env(String),
+    Flag,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Flag => f.write_str("--set"),
+        }
+    }
+}
+
+/// One `section.key = value` override.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Override {
+    pub(crate) path: String,
+    pub(crate) value: toml::Value,
+    pub(crate) origin: Origin,
+}
+
+impl Override {
+    /// Parses a `--set section.key=value` flag. The value is read as TOML (`2`, `true`,
+    /// `["a", "b"]`), and as a plain string when it is not valid TOML.
+    pub(crate) fn from_flag(flag: &str) -> Result<Override> {
+        let (path, raw) = flag
+            .split_once('=')
+            .with_context(|| format!("--set {flag:?}: expected section.key=value, e.g. --set job.parallelism=2"))?;
+        Ok(Override { path: path.trim().to_owned(), value: parse_value(raw), origin: Origin::Flag })
+    }
+
+    /// Reads `FLINK_EKS_<SECTION>_<KEY>` variables from the given environment. Variables with the
+    /// prefix that name no section are left alone: they may belong to tests or other tools.
+    pub(crate) fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> Vec<Override> {
+        let mut overrides: Vec<Override> = vars
+            .into_iter()
+            .filter_map(|(var, raw)| {
+                let rest = var.strip_prefix(ENV_PREFIX)?;
+                let section = SECTIONS.iter().find(|s| {
+                    let upper = s.to_uppercase().replace('.', "_");
+                    rest.strip_prefix(&upper).is_some_and(|k| k.starts_with('_') && k.len() > 1)
+                })?;
+                let key = rest[section.len() + 1..].to_lowercase();
+                let path = format!("{section}.{key}");
+                Some(Override { path, value: parse_value(&raw), origin: Origin::Env(var) })
+            })
+            .collect();
+        overrides.sort_by(|a, b| a.path.cmp(&b.path));
+        overrides
+    }
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut table) => table.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+impl Config {
+    /// Reads, overrides and checks a configuration file. Nothing outside the file (and the
+    /// files it names) is touched.
+    pub(crate) fn load(path: &Path, overrides: &[Override]) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &path.display().to_string(), base_dir, overrides)
+    }
+
+    pub(crate) fn parse(
+        text: &str,
+        source: &str,
+        base_dir: PathBuf,
+        overrides: &[Override],
+    ) -> Result<Config> {
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{source}: {}", e.message().trim()))
+                .with_context(|| format!("{source} is not valid TOML"))?;
+        for o in overrides {
+            set_path(&mut doc, &o.path, o.value.clone())
+                .with_context(|| format!("{}: cannot set {}", o.origin, o.path))?;
+        }
+        let mut config: Config = Config::deserialize(doc).map_err(|e| {
+            let from = overrides
+                .iter()
+                .find(|o| e.message().contains(o.path.rsplit('.').next().unwrap_or_default()))
+                .map(|o| format!(" (the value comes from {})", o.origin))
+                .unwrap_or_default();
+            anyhow::anyhow!("{source}: {}{from}", e.message().trim())
+        })?;
+        config.base_dir = base_dir;
+        config.check().with_context(|| format!("{source} is not a valid deployment"))?;
+        Ok(config)
+    }
+
+    /// The script's path, resolved against the configuration file's folder.
+    pub(crate) fn script_path(&self) -> PathBuf {
+        self.base_dir.join(&self.job.script)
+    }
+
+    /// The connector jars' paths, resolved against the configuration file's folder.
+    pub(crate) fn jar_paths(&self) -> Vec<PathBuf> {
+        self.image.jars.iter().map(|j| self.base_dir.join(j)).collect()
+    }
+
+    /// Checks each value against the rules of the system it is meant for, naming the key.
+    fn check(&self) -> Result<()> {
+        use flink_eks_manifest as m;
+        let key = |k: &str| format!("key {k}");
+        m::validate_dns1123_label("job name", &self.job.name).with_context(|| key("job.name"))?;
+        m::validate_dns1123_label("namespace", &self.job.namespace)
+            .with_context(|| key("job.namespace"))?;
+        m::validate_bucket(&self.s3.bucket).with_context(|| key("s3.bucket"))?;
+        m::validate_object_key(&self.s3.key).with_context(|| key("s3.key"))?;
+        m::validate_dns1123_subdomain("service account", &self.irsa.service_account)
+            .with_context(|| key("irsa.service_account"))?;
+        if self.job.parallelism < 1 {
+            bail!("key job.parallelism: {} is not valid: parallelism is at least 1", self.job.parallelism);
+        }
+        let script = self.script_path();
+        if !script.is_file() {
+            bail!(
+                "key job.script: {} does not exist or is not a file (paths are relative to the configuration file)",
+                script.display()
+            );
+        }
+        for (i, jar) in self.jar_paths().iter().enumerate() {
+            if !jar.is_file() {
+                bail!("key image.jars[{i}]: {} does not exist or is not a file", jar.display());
+            }
+        }
+        if !["missing", "never", "always"].contains(&self.image.pull.as_str()) {
+            bail!("key image.pull: {:?} is not valid: use missing, never or always", self.image.pull);
+        }
+        if !["irsa", "pod-identity"].contains(&self.irsa.mode.as_str()) {
+            bail!("key irsa.mode: {:?} is not valid: use irsa or pod-identity", self.irsa.mode);
+        }
+        Ok(())
+    }
+}
+
+/// Sets `a.b.c = value` in a TOML table, creating intermediate tables.
+fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<()> {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else { bail!("empty key") };
+    if last.is_empty() || parts.iter().any(|p| p.is_empty()) {
+        bail!("{path:?} is not a key; expected section.key, e.g. job.parallelism");
+    }
+    let mut table = doc;
+    for part in parts {
+        let entry = table
+            .entry(part.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .with_context(|| format!("{part} is a value, not a section"))?;
+    }
+    table.insert(last.to_owned(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../examples/deploy.toml");
+
+    fn examples_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+    }
+
+    fn parse(text: &str, overrides: &[Override]) -> Result<Config> {
+        Config::parse(text, "deploy.toml", examples_dir(), overrides)
+    }
+
+    fn error(text: &str, overrides: &[Override]) -> String {
+        format!("{:#}", parse(text, overrides).unwrap_err())
+    }
+
+    #[test]
+    fn example_has_the_write_up_values() {
+        let c = parse(EXAMPLE, &[]).unwrap();
+        assert_eq!(c.job.name, "python-example-s3");
+        assert_eq!(c.job.namespace, "default");
+        assert_eq!(c.s3.bucket, "flink-s3-test");
+        assert_eq!(c.s3.key, "test/python_demo_s3.py");
+        assert_eq!(c.irsa.service_account, "flink");
+        assert_eq!(c.resources.jobmanager.memory, "2048m");
+        assert_eq!(c.resources.jobmanager.cpu, 1.0);
+        assert!(c.script_path().is_file());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let text = EXAMPLE.replace("[job]", "[job]\nparalelism = 2");
+        let err = error(&text, &[]);
+        assert!(err.contains("unknown field `paralelism`"), "{err}");
+        let err = error(&format!("{EXAMPLE}\n[extra]\na = 1\n"), &[]);
+        assert!(err.contains("unknown field `extra`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_the_rule() {
+        let cases = [
+            ("job.name", toml::Value::from("Python_Example"), "key job.name", "RFC 1123"),
+            ("s3.bucket", toml::Value::from("Flink_Bucket"), "key s3.bucket", "lowercase"),
+            ("s3.key", toml::Value::from("test/"), "key s3.key", "does not end with '/'"),
+            ("job.script", toml::Value::from("jobs/missing.py"), "key job.script", "does not exist"),
+            ("job.parallelism", toml::Value::from(0), "key job.parallelism", "at least 1"),
+            ("image.pull", toml::Value::from("sometimes"), "key image.pull", "missing, never or always"),
+        ];
+        for (path, value, key, rule) in cases {
+            let o = Override { path: path.to_owned(), value, origin: Origin::Flag };
+            let err = error(EXAMPLE, &[o]);
+            assert!(err.contains(key) && err.contains(rule), "{path}: {err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_rejected() {
+        let o = Override::from_flag("job.parallelism=\"one\"").unwrap();
+        let err = error(EXAMPLE, &[o]);
+        assert!(err.contains("invalid type") && err.contains("--set"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_map_to_keys() {
+        let vars = [
+            ("FLINK_EKS_JOB_UPGRADE_MODE", "savepoint"),
+            ("FLINK_EKS_RESOURCES_TASKMANAGER_CPU", "2"),
+            ("FLINK_EKS_IMAGE_TAG", "v1"),
+            ("FLINK_EKS_TEST_REGISTRY", "127.0.0.1:5000"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let o = Override::from_env(vars);
+        let paths: Vec<_> = o.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(paths, ["image.tag", "job.upgrade_mode", "resources.taskmanager.cpu"]);
+        let c = parse(EXAMPLE, &o).unwrap();
+        assert_eq!(c.job.upgrade_mode, "savepoint");
+        assert_eq!(c.resources.taskmanager.cpu, 2.0);
+        assert_eq!(c.image.tag.as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn flags_parse_toml_values() {
+        let o = Override::from_flag("job.args=[\"--rows\", \"10\"]").unwrap();
+        assert_eq!(parse(EXAMPLE, &[o]).unwrap().job.args, ["--rows", "10"]);
+        let o = Override::from_flag("image.tag=2024-01").unwrap();
+        assert_eq!(parse(EXAMPLE, &[o]).unwrap().image.tag.as_deref(), Some("2024-01"));
+        assert!(Override::from_flag("job.name").is_err());
+    }
+}

@@ -1,0 +1,468 @@
+//! `cargo xtask test`: install what the tests need, start the real services they talk to,
+//! run every test in the workspace against them, and stop what was started.
+//!
+//! Services: a Docker engine (started only when none answers), two registries (one plain, one
+//! with htpasswd auth), a moto server (the AWS emulator), and the Kubernetes stand-in. Their
+//! endpoints reach the tests as `FLINK_EKS_TEST_*` environment variables.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The Debian packages the services come from, by the command each provides.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    ("dockerd", "docker.io"),
+    ("docker-registry", "docker-registry"),
+    ("busybox", "busybox-static"),
+    ("htpasswd", "apache2-utils"),
+];
+
+/// The image the tests build FROM, since no public image can be pulled here.
+pub(crate) const BASE_IMAGE: &str = "flink-eks-test/flink-base:1.20.0";
+
+/// The htpasswd user of the authenticated registry. The password is generated per run.
+const REGISTRY_USER: &str = "flink-eks-test";
+
+const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+pub(crate) struct TestArgs {
+    /// Arguments passed on to `cargo test` (a filter, `--package`, ...).
+    pub(crate) cargo_args: Vec<String>,
+    /// Keep the services running and print their environment instead of running the tests.
+    pub(crate) services_only: bool,
+}
+
+pub(crate) fn run(root: &Path, args: TestArgs) -> Result<()> {
+    let started = Instant::now();
+    let state_dir = root.join("target/test-services");
+    std::fs::create_dir_all(&state_dir)?;
+
+    // Compile the tests while the services come up: on a cold machine both take minutes.
+    let compile = match args.services_only {
+        true => None,
+        false => Some(spawn_cargo_test(root, &[], true, &args.cargo_args)?),
+    };
+
+    ensure_debian_packages()?;
+    let venv = ensure_python_tools(root, &state_dir)?;
+    let mut services = Services::new(state_dir.join(format!("run-{}", std::process::id())))?;
+    let result = (|| -> Result<ExitStatus> {
+        services.start_all(root, &venv)?;
+        let env = services.env.clone();
+        if args.services_only {
+            for (k, v) in &env {
+                println!("export {k}={}", shell_quote(v));
+            }
+            eprintln!("services are up; press Ctrl-C to stop them");
+            loop {
+                thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        if let Some(compile) = compile {
+            let status = wait_child(compile, "cargo test --no-run")?;
+            if !status.success() {
+                return Ok(status);
+            }
+        }
+        eprintln!("[xtask test] services up after {:.1?}; running the tests", started.elapsed());
+        let child = spawn_cargo_test(root, &env, false, &args.cargo_args)?;
+        wait_child(child, "cargo test")
+    })();
+    services.stop();
+    let status = result?;
+    eprintln!("[xtask test] finished in {:.1?}", started.elapsed());
+    if !status.success() {
+        bail!("tests failed ({status})");
+    }
+    Ok(())
+}
+
+fn spawn_cargo_test(
+    root: &Path,
+    env: &[(String, String)],
+    no_run: bool,
+    extra: &[String],
+) -> Result<Child> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root).args(["test", "--workspace"]);
+    if no_run {
+        cmd.arg("--no-run");
+    }
+    // Extra arguments go after `--workspace`; `--` and what follows reach the test binaries.
+    cmd.args(extra);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.spawn().context("cannot run cargo test")
+}
+
+fn wait_child(mut child: Child, what: &str) -> Result<ExitStatus> {
+    child.wait().with_context(|| format!("waiting for {what}"))
+}
+
+fn ensure_debian_packages() -> Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|(cmd, _)| which(cmd).is_none())
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("[xtask test] installing Debian packages: {}", missing.join(" "));
+    if which("apt-get").is_none() {
+        bail!("missing {}: install them with your package manager (this needs Debian's apt-get)", missing.join(", "));
+    }
+    run_quiet(Command::new("apt-get").arg("update"), "apt-get update")?;
+    run_quiet(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install",
+    )
+}
+
+/// moto (the AWS emulator), the aws CLI (for benchmarks) and actionlint, in a virtual
+/// environment under `target/`, pinned by `xtask/test-requirements.txt`.
+fn ensure_python_tools(root: &Path, state_dir: &Path) -> Result<PathBuf> {
+    let venv = state_dir.join("venv");
+    let requirements = root.join("xtask/test-requirements.txt");
+    let stamp = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(venv);
+    }
+    eprintln!("[xtask test] installing moto, awscli and actionlint into {}", venv.display());
+    let python = which("python3").context("python3 is needed for the AWS emulator (moto): install python3")?;
+    if !venv.join("bin/pip").exists() {
+        run_quiet(Command::new(python).args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
+    }
+    run_quiet(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements),
+        "pip install -r xtask/test-requirements.txt",
+    )?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(venv)
+}
+
+/// What this run started, stopped in reverse order by PID.
+struct Services {
+    dir: PathBuf,
+    children: Vec<(String, Child)>,
+    env: Vec<(String, String)>,
+}
+
+impl Services {
+    fn new(dir: PathBuf) -> Result<Services> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Services { dir, children: Vec::new(), env: Vec::new() })
+    }
+
+    fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.env.push((key.to_owned(), value.into()));
+    }
+
+    fn start_all(&mut self, root: &Path, venv: &Path) -> Result<()> {
+        self.start_dockerd()?;
+        self.import_base_image()?;
+        self.start_registries()?;
+        self.start_moto(venv)?;
+        self.start_kube_standin(root)?;
+        let crd = std::env::var("FLINK_EKS_CRD").map(PathBuf::from).unwrap_or_else(|_| {
+            root.join("../shared/crds/flinkdeployments.flink.apache.org-v1.yml")
+        });
+        self.set("FLINK_EKS_CRD", crd.display().to_string());
+        self.set("FLINK_EKS_TEST_BASE_IMAGE", BASE_IMAGE);
+        self.set("FLINK_EKS_TEST_ACTIONLINT", venv.join("bin/actionlint").display().to_string());
+        self.set("FLINK_EKS_TEST_AWS_CLI", venv.join("bin/aws").display().to_string());
+        Ok(())
+    }
+
+    fn spawn(&mut self, name: &str, cmd: &mut Command) -> Result<u32> {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        let pid = child.id();
+        self.children.push((name.to_owned(), child));
+        Ok(pid)
+    }
+
+    fn start_dockerd(&mut self) -> Result<()> {
+        if docker_ping() {
+            return Ok(());
+        }
+        eprintln!("[xtask test] no Docker engine answers on {DOCKER_SOCKET}; starting dockerd");
+        self.spawn("dockerd", &mut Command::new("dockerd"))?;
+        wait_for("dockerd", Duration::from_secs(60), docker_ping)
+            .with_context(|| format!("see {}", self.dir.join("dockerd.log").display()))
+    }
+
+    /// A stand-in for the official `flink` image: busybox's shell and tools, the Flink layout
+    /// with placeholder jars, and a `flink` user (uid 9999) owning `/opt/flink`.
+    fn import_base_image(&mut self) -> Result<()> {
+        let present = Command::new("docker")
+            .args(["image", "inspect", BASE_IMAGE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?
+            .success();
+        if present {
+            return Ok(());
+        }
+        eprintln!("[xtask test] importing the stand-in base image {BASE_IMAGE}");
+        let busybox = which("busybox").context("busybox is missing: apt-get install busybox-static")?;
+        let tar = base_image_tar(&std::fs::read(&busybox)?)?;
+        let mut child = Command::new("docker")
+            .args(["import", "-c", "ENV PATH=/bin", "-c", "WORKDIR /opt/flink", "-", BASE_IMAGE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        child.stdin.take().context("docker import stdin")?.write_all(&tar)?;
+        if !child.wait()?.success() {
+            bail!("docker import of {BASE_IMAGE} failed");
+        }
+        Ok(())
+    }
+
+    fn start_registries(&mut self) -> Result<()> {
+        let password = random_hex(16);
+        let htpasswd_file = self.dir.join("htpasswd");
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", REGISTRY_USER, &password])
+            .output()
+            .context("cannot run htpasswd")?;
+        std::fs::write(&htpasswd_file, out.stdout)?;
+        for (name, auth) in [("registry", false), ("auth-registry", true)] {
+            let port = free_port()?;
+            let storage = self.dir.join(name);
+            std::fs::create_dir_all(&storage)?;
+            let mut config = format!(
+                "version: 0.1\nlog:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            );
+            if auth {
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: flink-eks-test\n    path: {}\n",
+                    htpasswd_file.display()
+                ));
+            }
+            let config_file = self.dir.join(format!("{name}.yml"));
+            std::fs::write(&config_file, config)?;
+            self.spawn(name, Command::new("docker-registry").arg("serve").arg(&config_file))?;
+            wait_for(name, Duration::from_secs(20), || port_open(port))?;
+            let var = if auth { "FLINK_EKS_TEST_AUTH_REGISTRY" } else { "FLINK_EKS_TEST_REGISTRY" };
+            self.set(var, format!("127.0.0.1:{port}"));
+            let log = self.dir.join(format!("{name}.log")).display().to_string();
+            self.set(&format!("{var}_LOG"), log);
+        }
+        self.set("FLINK_EKS_TEST_AUTH_REGISTRY_USER", REGISTRY_USER);
+        self.set("FLINK_EKS_TEST_AUTH_REGISTRY_PASSWORD", password);
+        Ok(())
+    }
+
+    fn start_moto(&mut self, venv: &Path) -> Result<()> {
+        let port = free_port()?;
+        self.spawn(
+            "moto",
+            Command::new(venv.join("bin/moto_server")).args(["-H", "127.0.0.1", "-p"]).arg(port.to_string()),
+        )?;
+        wait_for("moto", Duration::from_secs(30), || http_ok(port, "/moto-api/"))?;
+        self.set("FLINK_EKS_TEST_AWS_ENDPOINT", format!("http://127.0.0.1:{port}"));
+        Ok(())
+    }
+
+    fn start_kube_standin(&mut self, root: &Path) -> Result<()> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        run_quiet(
+            Command::new(cargo).current_dir(root).args(["build", "--quiet", "-p", "kube-standin", "--bin", "kube-standin"]),
+            "cargo build -p kube-standin",
+        )?;
+        let kubeconfig = self.dir.join("kubeconfig");
+        let log = self.dir.join("kube-standin.log");
+        let mut child = Command::new(root.join("target/debug/kube-standin"))
+            .args(["--port", "0", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("cannot start kube-standin")?;
+        let stdout = child.stdout.take().context("kube-standin stdout")?;
+        self.children.push(("kube-standin".to_owned(), child));
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first)?;
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("kube-standin did not start (see {})", log.display()))?;
+        self.set("FLINK_EKS_TEST_KUBE_URL", url);
+        self.set("FLINK_EKS_TEST_KUBECONFIG", kubeconfig.display().to_string());
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        for (name, mut child) in self.children.drain(..).rev() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            if let Ok(None) = child.try_wait() {
+                eprintln!("[xtask test] {name} (pid {pid}) did not stop on SIGTERM; killing it");
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The root filesystem of the stand-in base image, as a tar stream for `docker import`.
+fn base_image_tar(busybox: &[u8]) -> Result<Vec<u8>> {
+    const FLINK_UID: u64 = 9999;
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut dir = |path: &str, uid: u64, mode: u32| -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_path(path)?;
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(uid);
+        h.set_size(0);
+        h.set_cksum();
+        tar.append(&h, std::io::empty())?;
+        Ok(())
+    };
+    for d in ["bin", "etc"] {
+        dir(d, 0, 0o755)?;
+    }
+    dir("tmp", 0, 0o1777)?;
+    dir("opt", 0, 0o755)?;
+    for d in ["opt/flink", "opt/flink/opt", "opt/flink/lib", "opt/flink/plugins", "opt/flink/usrlib"] {
+        dir(d, FLINK_UID, 0o755)?;
+    }
+    let mut file = |path: &str, uid: u64, mode: u32, data: &[u8]| -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path)?;
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(uid);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        tar.append(&h, data)?;
+        Ok(())
+    };
+    file("bin/busybox", 0, 0o755, busybox)?;
+    file("etc/passwd", 0, 0o644, b"root:x:0:0:root:/root:/bin/sh\nflink:x:9999:9999:flink:/opt/flink:/bin/sh\n")?;
+    file("etc/group", 0, 0o644, b"root:x:0:\nflink:x:9999:\n")?;
+    for jar in ["flink-s3-fs-hadoop-1.20.0.jar", "flink-python-1.20.0.jar"] {
+        file(&format!("opt/flink/opt/{jar}"), FLINK_UID, 0o644, b"placeholder jar of the test base image\n")?;
+    }
+    for applet in [
+        "sh", "ls", "cp", "mkdir", "cat", "echo", "chown", "chmod", "rm", "mv", "sha256sum", "test",
+        "true", "false", "env", "id", "sleep", "wget",
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_path(format!("bin/{applet}"))?;
+        h.set_link_name("busybox")?;
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_cksum();
+        tar.append(&h, std::io::empty())?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+fn docker_ping() -> bool {
+    let Ok(mut stream) = UnixStream::connect(DOCKER_SOCKET) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200")
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+}
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+fn wait_for(what: &str, limit: Duration, ready: impl Fn() -> bool) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not become ready within {limit:?}")
+}
+
+fn run_quiet(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        bail!("{what} failed ({}):\n{}", out.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    Ok(())
+}
+
+pub(crate) fn which(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(cmd))
+        .find(|p| p.is_file())
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        buf = nanos.to_le_bytes().iter().cycle().take(bytes).copied().collect();
+    }
+    hex::encode(buf)
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
