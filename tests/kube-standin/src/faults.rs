@@ -1,0 +1,213 @@
+//! Scripted faults and request counters.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::meta;
+
+/// The annotation on a FlinkDeployment that scripts a fault for it (a [`Fault`] as JSON, or
+/// an array of them), for users of the stand-in's binary that cannot call
+/// [`StandIn::set_fault`](crate::StandIn::set_fault).
+pub const FAULT_ANNOTATION: &str = "standin.flink-eks.io/fault";
+
+/// The annotation on a FlinkDeployment whose lines the job "prints" once it runs: they appear
+/// in the JobManager log as a PyFlink job's output does (one line per line of the value).
+pub const JOB_OUTPUT_ANNOTATION: &str = "standin.flink-eks.io/job-output";
+
+/// A fault to script for a FlinkDeployment. Faults apply to the generations reconciled after
+/// they are set, until [`StandIn::clear_faults`](crate::StandIn::clear_faults).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// The JobManager pod's image cannot be pulled: the pod stays in `ImagePullBackOff`,
+    /// `jobManagerDeploymentStatus` becomes `ERROR` and `status.error` says why.
+    ImagePullFailure,
+    /// The fetch initContainer exits 1 with `message` in its log; the pod goes to
+    /// `Init:CrashLoopBackOff` and `jobManagerDeploymentStatus` becomes `ERROR`.
+    InitContainerFailure {
+        /// What the init container prints before failing (e.g. a checksum mismatch).
+        message: String,
+    },
+    /// The job reaches `RUNNING`, then fails: `jobStatus.state` and `lifecycleState` become
+    /// `FAILED`, `status.error` holds the error as JSON, the JobManager log the exception.
+    JobFailed {
+        /// The exception message.
+        message: String,
+    },
+    /// Every watch on flinkdeployments (in the deployment's namespace) is cut after this many
+    /// events: the connection is closed without the end of the chunked body.
+    DropWatchAfter {
+        /// Events delivered before the cut.
+        events: u32,
+    },
+    /// The delay between the operator's status steps for this deployment.
+    SlowTransitions {
+        /// Milliseconds between steps.
+        millis: u64,
+    },
+}
+
+/// Counters since the stand-in started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Every POST, PUT, PATCH and DELETE on a resource, whether or not it changed anything
+    /// (a no-op server-side apply counts; a rejected request counts too).
+    pub writes: u64,
+    /// The writes that changed an object (a new resourceVersion).
+    pub effective_writes: u64,
+    /// Writes by `"<resource>[/<subresource>]:<METHOD>"`, e.g. `"flinkdeployments:PATCH"`.
+    pub by_resource: BTreeMap<String, u64>,
+    /// Watch requests.
+    pub watches: u64,
+}
+
+/// Faults by deployment, and the stats.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    faults: Mutex<BTreeMap<(String, String), Vec<Fault>>>,
+    stats: Mutex<Stats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Registry {
+    /// Sets a fault, replacing one of the same kind for that deployment.
+    pub(crate) fn set(&self, namespace: &str, name: &str, fault: Fault) {
+        let mut faults = lock(&self.faults);
+        let list = faults
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default();
+        list.retain(|f| std::mem::discriminant(f) != std::mem::discriminant(&fault));
+        list.push(fault);
+    }
+
+    /// Clears every fault.
+    pub(crate) fn clear(&self) {
+        lock(&self.faults).clear();
+    }
+
+    /// The faults for a deployment: those set through the API, then its annotation's.
+    pub(crate) fn for_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        object: Option<&Value>,
+    ) -> Vec<Fault> {
+        let mut faults = lock(&self.faults)
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(text) = object.and_then(|o| meta::annotation(o, FAULT_ANNOTATION)) {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Array(items)) => {
+                    faults.extend(
+                        items
+                            .into_iter()
+                            .filter_map(|v| serde_json::from_value(v).ok()),
+                    );
+                }
+                Ok(value) => faults.extend(serde_json::from_value::<Fault>(value).ok()),
+                Err(e) => {
+                    tracing::warn!(%namespace, %name, "ignoring unparsable {FAULT_ANNOTATION} annotation: {e}")
+                }
+            }
+        }
+        faults
+    }
+
+    /// The smallest `DropWatchAfter` among the faults of deployments in `namespace` (or
+    /// anywhere, for a watch across namespaces).
+    pub(crate) fn drop_watch_after<'a>(
+        &self,
+        namespace: Option<&str>,
+        deployments: impl Iterator<Item = &'a Value>,
+    ) -> Option<u32> {
+        let from_api: Vec<u32> = lock(&self.faults)
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .flat_map(|(_, faults)| faults.iter())
+            .filter_map(|f| match f {
+                Fault::DropWatchAfter { events } => Some(*events),
+                _ => None,
+            })
+            .collect();
+        let from_annotations: Vec<u32> = deployments
+            .filter(|d| namespace.is_none_or(|n| n == meta::namespace(d)))
+            .flat_map(|d| self.for_deployment("", "", Some(d)))
+            .filter_map(|f| match f {
+                Fault::DropWatchAfter { events } => Some(events),
+                _ => None,
+            })
+            .collect();
+        from_api.into_iter().chain(from_annotations).min()
+    }
+
+    /// Counts a write.
+    pub(crate) fn count_write(&self, key: String, changed: bool) {
+        let mut stats = lock(&self.stats);
+        stats.writes += 1;
+        if changed {
+            stats.effective_writes += 1;
+        }
+        *stats.by_resource.entry(key).or_default() += 1;
+    }
+
+    /// Counts a watch.
+    pub(crate) fn count_watch(&self) {
+        lock(&self.stats).watches += 1;
+    }
+
+    /// A copy of the counters.
+    pub(crate) fn stats(&self) -> Stats {
+        lock(&self.stats).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn faults_serialize_with_a_kebab_case_kind() {
+        let text = serde_json::to_string(&Fault::DropWatchAfter { events: 3 }).unwrap_or_default();
+        assert_eq!(text, r#"{"kind":"drop-watch-after","events":3}"#);
+        let parsed: Result<Fault, _> = serde_json::from_str(r#"{"kind":"image-pull-failure"}"#);
+        assert_eq!(parsed.ok(), Some(Fault::ImagePullFailure));
+    }
+
+    #[test]
+    fn faults_come_from_the_registry_and_the_annotation() {
+        let registry = Registry::default();
+        registry.set("ns", "a", Fault::SlowTransitions { millis: 1 });
+        registry.set("ns", "a", Fault::SlowTransitions { millis: 2 });
+        let annotated = json!({"metadata": {"namespace": "ns", "annotations": {
+            FAULT_ANNOTATION: r#"{"kind":"job-failed","message":"boom"}"#}}});
+        let faults = registry.for_deployment("ns", "a", Some(&annotated));
+        assert_eq!(
+            faults,
+            [
+                Fault::SlowTransitions { millis: 2 },
+                Fault::JobFailed {
+                    message: "boom".into()
+                }
+            ]
+        );
+        registry.set("ns", "b", Fault::DropWatchAfter { events: 5 });
+        assert_eq!(
+            registry.drop_watch_after(Some("ns"), std::iter::empty()),
+            Some(5)
+        );
+        assert_eq!(
+            registry.drop_watch_after(Some("other"), std::iter::empty()),
+            None
+        );
+        registry.clear();
+        assert!(registry.for_deployment("ns", "a", None).is_empty());
+    }
+}

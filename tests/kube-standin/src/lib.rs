@@ -1,0 +1,198 @@
+//! A Kubernetes API server stand-in for tests: an HTTP server on loopback that speaks the
+//! Kubernetes API for what the flink-eks tools use, validates FlinkDeployments against the
+//! Flink Kubernetes Operator's real CRD, and plays the operator's part.
+//!
+//! It serves core/v1 namespaces, serviceaccounts, pods (with `log`, following included),
+//! events, services and configmaps, apps/v1 deployments and flink.apache.org/v1beta1
+//! flinkdeployments (with `status`), with the real API's semantics: resourceVersion,
+//! generation, uid, watches resumable from a revision (410 Gone when too old), label and
+//! field selectors, JSON merge patch, server-side apply with field ownership, finalizers,
+//! owner references, `Status` errors with the real codes, discovery and `Table` responses
+//! for kubectl. Both kube-rs and `kubectl` work against it.
+//!
+//! ```no_run
+//! use k8s_openapi::api::core::v1::Pod;
+//! use kube::api::{Api, ListParams};
+//! use kube_standin::{Config, Fault, StandIn};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let standin = StandIn::start(Config::default()).await?;
+//! let client = standin.client().await?;
+//! standin.set_fault("default", "my-job", Fault::JobFailed { message: "boom".into() });
+//! let pods: Api<Pod> = Api::default_namespaced(client);
+//! let jobmanagers = pods.list(&ListParams::default().labels("component=jobmanager")).await?;
+//! println!("{} JobManager pods; kubeconfig:\n{}", jobmanagers.items.len(), standin.kubeconfig_yaml());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The differences from a real API server are listed in the crate's README.
+#![warn(missing_docs)]
+
+mod api;
+mod apply;
+mod discovery;
+mod error;
+mod faults;
+mod kubeconfig;
+mod logs;
+mod meta;
+mod operator;
+mod patch;
+mod resources;
+mod schema;
+mod selector;
+mod server;
+mod store;
+mod table;
+mod watch;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+pub use faults::{FAULT_ANNOTATION, Fault, JOB_OUTPUT_ANNOTATION, Stats};
+
+/// The environment variable that overrides where the FlinkDeployment CRD is read from.
+pub const CRD_ENV: &str = "FLINK_EKS_CRD";
+
+/// The CRD's path when [`CRD_ENV`] is unset: `shared/crds/` beside the workspace.
+const DEFAULT_CRD_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/crds/flinkdeployments.flink.apache.org-v1.yml"
+);
+
+/// How to start a stand-in.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The FlinkDeployment CRD YAML. Default: `$FLINK_EKS_CRD`, else the copy in
+    /// `shared/crds/` beside the workspace.
+    pub crd_path: PathBuf,
+    /// The delay between the operator's status steps. Default: 50 ms.
+    pub transition_delay: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let crd_path = std::env::var_os(CRD_ENV)
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| PathBuf::from(DEFAULT_CRD_PATH), PathBuf::from);
+        Config {
+            crd_path,
+            transition_delay: Duration::from_millis(50),
+        }
+    }
+}
+
+/// What the server, the operator and the watches share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    api: Arc<api::ApiServer>,
+    logs: logs::LogStore,
+    faults: faults::Registry,
+    config: Config,
+    shutdown: CancellationToken,
+    /// `127.0.0.1:PORT`.
+    address: String,
+}
+
+/// A running stand-in. Dropping it stops the server, its watches and log streams, and the
+/// operator.
+#[derive(Debug)]
+pub struct StandIn {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+}
+
+impl StandIn {
+    /// Starts a stand-in on `127.0.0.1` on an ephemeral port, on the current Tokio runtime.
+    pub async fn start(config: Config) -> anyhow::Result<StandIn> {
+        StandIn::start_on(config, 0).await
+    }
+
+    /// Starts a stand-in on `127.0.0.1:port` (0 for an ephemeral port).
+    pub async fn start_on(config: Config, port: u16) -> anyhow::Result<StandIn> {
+        let schema = schema::CrdSchema::load(&config.crd_path)?;
+        let api = api::ApiServer::new(schema, store::DEFAULT_EVENT_LOG_CAPACITY)
+            .map_err(|e| anyhow::anyhow!("cannot set up the initial objects: {}", e.message))?;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        let shutdown = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            api: Arc::new(api),
+            logs: logs::LogStore::default(),
+            faults: faults::Registry::default(),
+            config,
+            shutdown: shutdown.clone(),
+            address: addr.to_string(),
+        });
+        let app = server::router(Arc::clone(&shared));
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::error!("kube-standin server failed: {e}");
+            }
+        });
+        tokio::spawn(operator::run(Arc::clone(&shared)));
+        tracing::info!("kube-standin listening on http://{addr}");
+        Ok(StandIn { shared, addr })
+    }
+
+    /// The server's URL: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig for the server: context `kube-standin`, namespace `default`, no credentials.
+    pub fn kubeconfig_yaml(&self) -> String {
+        kubeconfig::render(&self.url())
+    }
+
+    /// A kube-rs client for the server, default namespace `default`.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let uri: http::Uri = self
+            .url()
+            .parse()
+            .context("the stand-in's URL is not a URI")?;
+        let config = kube::Config::new(uri);
+        kube::Client::try_from(config).context("cannot build a kube client for the stand-in")
+    }
+
+    /// Scripts a fault for the FlinkDeployment `namespace/name`: it applies to the
+    /// generations reconciled from now on (and, for [`Fault::DropWatchAfter`], to watches
+    /// started from now on), until [`StandIn::clear_faults`].
+    pub fn set_fault(&self, namespace: &str, name: &str, fault: Fault) {
+        self.shared.faults.set(namespace, name, fault);
+    }
+
+    /// Removes every scripted fault (annotations on FlinkDeployments still apply).
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// The request counters since the start.
+    pub fn stats(&self) -> Stats {
+        self.shared.faults.stats()
+    }
+
+    /// Forgets the watch event log, as an etcd compaction does: watches and consistent lists
+    /// from any earlier resourceVersion then get 410 Gone.
+    pub fn compact(&self) {
+        self.shared.api.store.compact();
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+    }
+}
