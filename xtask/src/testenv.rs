@@ -21,6 +21,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("busybox", "busybox-static"),
     ("htpasswd", "apache2-utils"),
+    ("shellcheck", "shellcheck"),
 ];
 
 /// The image the tests build FROM, since no public image can be pulled here.
@@ -91,7 +92,11 @@ fn spawn_cargo_test(
 ) -> Result<Child> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root).args(["test", "--workspace"]);
+    cmd.current_dir(root).arg("test");
+    // `-p PACKAGE` narrows the run; otherwise every test in the workspace runs.
+    if !extra.iter().any(|a| a == "-p" || a.starts_with("--package")) {
+        cmd.arg("--workspace");
+    }
     if no_run {
         cmd.arg("--no-run");
     }
