@@ -29,20 +29,8 @@ use crate::FlinkVersion;
     derive = "PartialEq",
     schema = "disabled",
     doc = "A Flink cluster and its job, managed by the Flink Kubernetes Operator.",
-    printcolumn(
-        name = "Job Status",
-        type_ = "string",
-        description = "Last observed state of the job.",
-        json_path = ".status.jobStatus.state",
-        priority = 0
-    ),
-    printcolumn(
-        name = "Lifecycle State",
-        type_ = "string",
-        description = "Lifecycle state of the Flink resource (including being rolled back, failed etc.).",
-        json_path = ".status.lifecycleState",
-        priority = 0
-    ),
+    printcolumn = r#"{"name":"Job Status","type":"string","description":"Last observed state of the job.","jsonPath":".status.jobStatus.state","priority":0}"#,
+    printcolumn = r#"{"name":"Lifecycle State","type":"string","description":"Lifecycle state of the Flink resource (including being rolled back, failed etc.).","jsonPath":".status.lifecycleState","priority":0}"#,
     scale(
         spec_replicas_path = ".spec.taskManager.replicas",
         status_replicas_path = ".status.taskManager.replicas",

@@ -627,3 +627,617 @@ fn validate_secret_key(field: &'static str, value: &str) -> Result<(), ManifestE
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FlinkVersion, from_yaml, to_yaml};
+
+    const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    /// The write-up's job: python-example-s3 in default, s3://flink-s3-test/test/python_demo_s3.py,
+    /// service account flink, JobManager 2048m and 1 CPU.
+    fn write_up_job() -> PyFlinkJob {
+        let script = S3Location::new("flink-s3-test", "test/python_demo_s3.py").unwrap();
+        PyFlinkJob::new(
+            "python-example-s3",
+            script,
+            SHA,
+            "hiha2/flink-s3:latest",
+            "1.20.0",
+        )
+    }
+
+    fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
+        container
+            .env
+            .as_ref()?
+            .iter()
+            .find(|e| e.name == name)?
+            .value
+            .as_deref()
+    }
+
+    fn init_container(deployment: &FlinkDeployment) -> &Container {
+        let jm = deployment.spec.job_manager.as_ref().unwrap();
+        let spec = jm.pod_template.as_ref().unwrap().spec.as_ref().unwrap();
+        let init = spec.init_containers.as_ref().unwrap();
+        assert_eq!(init.len(), 1);
+        &init[0]
+    }
+
+    fn main_container(deployment: &FlinkDeployment) -> &Container {
+        let spec = deployment
+            .spec
+            .pod_template
+            .as_ref()
+            .unwrap()
+            .spec
+            .as_ref()
+            .unwrap();
+        assert_eq!(spec.containers.len(), 1);
+        &spec.containers[0]
+    }
+
+    fn configuration(deployment: &FlinkDeployment) -> &BTreeMap<String, String> {
+        deployment.spec.flink_configuration.as_ref().unwrap()
+    }
+
+    #[test]
+    fn the_write_up_example_has_every_field() {
+        let deployment = write_up_job().build().unwrap();
+        let meta = &deployment.metadata;
+        let json = serde_json::to_value(&deployment).unwrap();
+        assert_eq!(json["apiVersion"], "flink.apache.org/v1beta1");
+        assert_eq!(json["kind"], "FlinkDeployment");
+        assert_eq!(json.get("status"), None, "a rendered object has no status");
+        assert_eq!(meta.name.as_deref(), Some("python-example-s3"));
+        assert_eq!(meta.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            meta.annotations.as_ref().unwrap()[SCRIPT_SHA256_ANNOTATION],
+            SHA
+        );
+        assert_eq!(
+            meta.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
+            "flink-eks"
+        );
+
+        let spec = &deployment.spec;
+        assert_eq!(spec.image.as_deref(), Some("hiha2/flink-s3:latest"));
+        assert_eq!(spec.flink_version, Some(FlinkVersion::V1_20));
+        assert_eq!(spec.service_account.as_deref(), Some("flink"));
+        let jm = spec
+            .job_manager
+            .as_ref()
+            .unwrap()
+            .resource
+            .as_ref()
+            .unwrap();
+        assert_eq!((jm.cpu, jm.memory.as_deref()), (Some(1.0), Some("2048m")));
+        let tm = spec
+            .task_manager
+            .as_ref()
+            .unwrap()
+            .resource
+            .as_ref()
+            .unwrap();
+        assert_eq!((tm.cpu, tm.memory.as_deref()), (Some(1.0), Some("2048m")));
+        assert_eq!(spec.task_manager.as_ref().unwrap().pod_template, None);
+
+        let job = spec.job.as_ref().unwrap();
+        assert_eq!(
+            job.jar_uri.as_deref(),
+            Some("local:///opt/flink/opt/flink-python-1.20.0.jar")
+        );
+        assert_eq!(
+            job.entry_class.as_deref(),
+            Some("org.apache.flink.client.python.PythonDriver")
+        );
+        assert_eq!(
+            job.args.as_deref().unwrap(),
+            [
+                "-pyclientexec",
+                "/usr/bin/python3",
+                "-py",
+                "/opt/flink/usrlib/python_demo_s3.py"
+            ]
+        );
+        assert_eq!(job.parallelism, Some(1));
+        assert_eq!(job.upgrade_mode, Some(UpgradeMode::Stateless));
+
+        assert_eq!(
+            configuration(&deployment),
+            &BTreeMap::from([(
+                "fs.s3a.aws.credentials.provider".to_owned(),
+                "com.amazonaws.auth.WebIdentityTokenCredentialsProvider".to_owned()
+            )])
+        );
+
+        // Every pod: the checksum annotation, the emptyDir mounted in the main container.
+        let template = spec.pod_template.as_ref().unwrap();
+        let annotations = template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap();
+        assert_eq!(annotations[SCRIPT_SHA256_ANNOTATION], SHA);
+        let pod = template.spec.as_ref().unwrap();
+        let volumes = pod.volumes.as_ref().unwrap();
+        assert_eq!(volumes.len(), 1);
+        assert_eq!(volumes[0].empty_dir, Some(EmptyDirVolumeSource::default()));
+        let main = main_container(&deployment);
+        assert_eq!(main.name, "flink-main-container");
+        let mounts = main.volume_mounts.as_ref().unwrap();
+        assert_eq!(
+            (mounts[0].name.as_str(), mounts[0].mount_path.as_str()),
+            (volumes[0].name.as_str(), "/opt/flink/usrlib")
+        );
+        assert_eq!(main.env, None, "IRSA needs no environment of ours");
+
+        // The JobManager: an initContainer fetching and checking the script.
+        let init = init_container(&deployment);
+        assert_eq!(init.image.as_deref(), Some("amazon/aws-cli"));
+        assert_eq!(
+            init.command.as_deref().unwrap(),
+            ["/bin/sh", "-c", FETCH_SCRIPT]
+        );
+        assert_eq!(
+            env_value(init, "SCRIPT_S3_URI"),
+            Some("s3://flink-s3-test/test/python_demo_s3.py")
+        );
+        assert_eq!(
+            env_value(init, "SCRIPT_PATH"),
+            Some("/opt/flink/usrlib/python_demo_s3.py")
+        );
+        assert_eq!(env_value(init, "SCRIPT_SHA256"), Some(SHA));
+        assert_eq!(env_value(init, "S3_ENDPOINT_URL"), None);
+        assert_eq!(init.volume_mounts.as_ref().unwrap(), mounts);
+    }
+
+    #[test]
+    fn the_fetch_script_checks_the_checksum_and_interpolates_nothing() {
+        assert!(
+            FETCH_SCRIPT.contains(r#"aws s3 cp --no-progress "$SCRIPT_S3_URI" "$SCRIPT_PATH""#)
+        );
+        assert!(FETCH_SCRIPT.contains(r#"echo "$SCRIPT_SHA256  $SCRIPT_PATH" | sha256sum -c -"#));
+        assert!(FETCH_SCRIPT.contains("exit 1"));
+        // The script is a constant: inputs reach it only through the environment.
+        let mut job = write_up_job();
+        job.script = S3Location::new("other-bucket", "jobs/it's \"quoted\" $(x).py").unwrap();
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(err, ManifestError::InvalidScriptFileName { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn user_arguments_follow_flinks_options() {
+        let mut job = write_up_job();
+        job.args = vec![
+            "--input".into(),
+            "s3://flink-s3-test/in".into(),
+            "-py".into(),
+        ];
+        job.python_executable = "/usr/local/bin/python3".into();
+        let args = job.build().unwrap().spec.job.unwrap().args.unwrap();
+        assert_eq!(
+            args,
+            [
+                "-pyclientexec",
+                "/usr/local/bin/python3",
+                "-py",
+                "/opt/flink/usrlib/python_demo_s3.py",
+                "--input",
+                "s3://flink-s3-test/in",
+                "-py"
+            ]
+        );
+    }
+
+    /// Inputs whose YAML form is easy to get wrong: strings that look like numbers,
+    /// booleans, nulls, comments or YAML syntax.
+    fn tricky_job() -> PyFlinkJob {
+        let mut job = write_up_job();
+        job.script_sha256 = "1".repeat(64);
+        job.args = [
+            "123", "true", "null", "yes", "~", "- x", "a: b", "#c", "0x1F", "1e3", "", " lead",
+        ]
+        .map(String::from)
+        .to_vec();
+        job.flink_configuration = BTreeMap::from([
+            ("taskmanager.numberOfTaskSlots".into(), "2".into()),
+            ("pipeline.object-reuse".into(), "true".into()),
+            ("env.java.opts.all".into(), "-Dx=\"y\" -Dz='w'".into()),
+            ("pipeline.name".into(), "multi\nline".into()),
+        ]);
+        job.s3_endpoint = Some("http://127.0.0.1:9000".into());
+        job
+    }
+
+    #[test]
+    fn yaml_round_trips_through_the_type() {
+        let mut irsa_savepoint = tricky_job();
+        irsa_savepoint.upgrade_mode = UpgradeMode::Savepoint;
+        irsa_savepoint.checkpoints_dir = Some("s3://flink-s3-test/checkpoints".into());
+        irsa_savepoint.savepoints_dir = Some("s3://flink-s3-test/savepoints".into());
+        let mut secret = write_up_job();
+        secret.credentials = Credentials::AccessKeySecret {
+            secret_name: "s3-keys".into(),
+            access_key_field: "access-key".into(),
+            secret_key_field: "secret-key".into(),
+        };
+        for job in [write_up_job(), tricky_job(), irsa_savepoint, secret] {
+            let deployment = job.build().unwrap();
+            let yaml = to_yaml(&deployment).unwrap();
+            let read = from_yaml(&yaml).unwrap();
+            assert_eq!(read, deployment, "{yaml}");
+            assert_eq!(to_yaml(&read).unwrap(), yaml);
+        }
+    }
+
+    #[test]
+    fn values_that_look_like_other_types_stay_strings_in_yaml() {
+        let yaml = tricky_job().render().unwrap();
+        let value: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+        let conf = &value["spec"]["flinkConfiguration"];
+        assert_eq!(conf["taskmanager.numberOfTaskSlots"], "2");
+        assert_eq!(conf["pipeline.object-reuse"], "true");
+        assert_eq!(conf["s3.path.style.access"], "true");
+        assert_eq!(
+            value["metadata"]["annotations"][SCRIPT_SHA256_ANNOTATION],
+            "1".repeat(64)
+        );
+        let args: Vec<&str> = value["spec"]["job"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap_or_else(|| panic!("argument {a} is not a string"))
+            })
+            .collect();
+        assert_eq!(
+            &args[4..],
+            [
+                "123", "true", "null", "yes", "~", "- x", "a: b", "#c", "0x1F", "1e3", "", " lead"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_input_renders_the_same_bytes() {
+        let first = tricky_job().render().unwrap();
+        let second = tricky_job().clone().render().unwrap();
+        assert_eq!(first, second);
+
+        let mut changed = tricky_job();
+        changed.script_sha256 = "2".repeat(64);
+        let third = changed.render().unwrap();
+        assert_ne!(first, third);
+        assert_eq!(first.replace(&"1".repeat(64), &"2".repeat(64)), third);
+        // The checksum reaches both the resource and the pod template, and the fetch.
+        assert_eq!(third.matches(&"2".repeat(64)).count(), 3);
+    }
+
+    #[test]
+    fn stateful_upgrade_modes_ask_for_their_directories() {
+        let mut job = write_up_job();
+        job.upgrade_mode = UpgradeMode::Savepoint;
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::MissingDirectory {
+                    config_key: "state.savepoints.dir",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("upgrade mode savepoint"), "{err}");
+        job.savepoints_dir = Some("s3://flink-s3-test/savepoints".into());
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::MissingDirectory {
+                    config_key: "state.checkpoints.dir",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        job.checkpoints_dir = Some("s3://flink-s3-test/checkpoints".into());
+        let deployment = job.build().unwrap();
+        let conf = configuration(&deployment);
+        assert_eq!(
+            conf["state.savepoints.dir"],
+            "s3://flink-s3-test/savepoints"
+        );
+        assert_eq!(
+            conf["execution.checkpointing.savepoint-dir"],
+            "s3://flink-s3-test/savepoints"
+        );
+        assert_eq!(
+            conf["state.checkpoints.dir"],
+            "s3://flink-s3-test/checkpoints"
+        );
+        assert_eq!(
+            conf["execution.checkpointing.dir"],
+            "s3://flink-s3-test/checkpoints"
+        );
+        assert_eq!(
+            deployment.spec.job.unwrap().upgrade_mode,
+            Some(UpgradeMode::Savepoint)
+        );
+
+        // Flink 1.18 knows only the old names.
+        job.flink_version = "1.18.1".into();
+        let conf = job.build().unwrap().spec.flink_configuration.unwrap();
+        assert!(conf.contains_key("state.savepoints.dir"));
+        assert!(!conf.contains_key("execution.checkpointing.savepoint-dir"));
+
+        // last-state: a checkpoint directory and Kubernetes HA.
+        let mut job = write_up_job();
+        job.upgrade_mode = UpgradeMode::LastState;
+        job.checkpoints_dir = Some("s3://flink-s3-test/checkpoints".into());
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::MissingDirectory {
+                    config_key: "high-availability.storageDir",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        job.ha_storage_dir = Some("s3://flink-s3-test/ha".into());
+        let conf = job.build().unwrap().spec.flink_configuration.unwrap();
+        assert_eq!(conf["high-availability.type"], "kubernetes");
+        assert_eq!(
+            conf["high-availability.storageDir"],
+            "s3://flink-s3-test/ha"
+        );
+
+        // ... or the user's own configuration.
+        let mut job = write_up_job();
+        job.upgrade_mode = UpgradeMode::LastState;
+        job.flink_configuration = BTreeMap::from([
+            ("execution.checkpointing.dir".into(), "s3://b/c".into()),
+            ("high-availability.type".into(), "kubernetes".into()),
+            ("high-availability.storageDir".into(), "s3://b/ha".into()),
+        ]);
+        job.build().unwrap();
+    }
+
+    #[test]
+    fn credential_modes() {
+        let mut job = write_up_job();
+        job.flink_version = "1.20.1".into();
+        job.credentials = Credentials::PodIdentity;
+        let deployment = job.build().unwrap();
+        assert_eq!(
+            configuration(&deployment)[CREDENTIALS_PROVIDER_KEY],
+            "com.amazonaws.auth.EC2ContainerCredentialsProviderWrapper"
+        );
+
+        job.flink_version = "1.20.0".into();
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(err, ManifestError::PodIdentityUnsupported { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("1.20.1"), "{err}");
+
+        job.credentials = Credentials::AccessKeySecret {
+            secret_name: "s3-keys".into(),
+            access_key_field: "access-key".into(),
+            secret_key_field: "secret-key".into(),
+        };
+        let deployment = job.build().unwrap();
+        assert_eq!(
+            configuration(&deployment)[CREDENTIALS_PROVIDER_KEY],
+            "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+        );
+        for container in [init_container(&deployment), main_container(&deployment)] {
+            let env = container.env.as_ref().unwrap();
+            for (name, key) in [
+                ("AWS_ACCESS_KEY_ID", "access-key"),
+                ("AWS_SECRET_ACCESS_KEY", "secret-key"),
+            ] {
+                let var = env.iter().find(|e| e.name == name).unwrap();
+                assert_eq!(var.value, None, "{name} must come from the Secret");
+                let secret = var
+                    .value_from
+                    .as_ref()
+                    .unwrap()
+                    .secret_key_ref
+                    .as_ref()
+                    .unwrap();
+                assert_eq!(
+                    (secret.name.as_str(), secret.key.as_str()),
+                    ("s3-keys", key)
+                );
+            }
+        }
+
+        job.credentials = Credentials::AccessKeySecret {
+            secret_name: "S3_Keys".into(),
+            access_key_field: "access-key".into(),
+            secret_key_field: "secret-key".into(),
+        };
+        let err = job.build().unwrap_err();
+        assert!(err.to_string().starts_with("Secret name"), "{err}");
+        job.credentials = Credentials::AccessKeySecret {
+            secret_name: "s3-keys".into(),
+            access_key_field: "access key".into(),
+            secret_key_field: "secret-key".into(),
+        };
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::InvalidSecretKey {
+                    field: "access key field",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_s3_compatible_endpoint_reaches_the_fetch_and_flink() {
+        let mut job = write_up_job();
+        job.s3_endpoint = Some("http://minio.storage:9000".into());
+        let deployment = job.build().unwrap();
+        let conf = configuration(&deployment);
+        assert_eq!(conf["s3.endpoint"], "http://minio.storage:9000");
+        assert_eq!(conf["s3.path.style.access"], "true");
+        assert_eq!(
+            env_value(init_container(&deployment), "S3_ENDPOINT_URL"),
+            Some("http://minio.storage:9000")
+        );
+        assert!(FETCH_SCRIPT.contains(r#"--endpoint-url "$S3_ENDPOINT_URL""#));
+
+        for bad in ["minio:9000", "ftp://minio", "http://", "http://minio 9000"] {
+            job.s3_endpoint = Some(bad.into());
+            let err = job.build().unwrap_err();
+            assert!(
+                matches!(err, ManifestError::InvalidEndpoint { .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_configuration_passes_through_but_cannot_contradict_or_hold_keys() {
+        let mut job = write_up_job();
+        job.flink_configuration =
+            BTreeMap::from([("taskmanager.numberOfTaskSlots".into(), "2".into())]);
+        let deployment = job.build().unwrap();
+        assert_eq!(
+            configuration(&deployment)["taskmanager.numberOfTaskSlots"],
+            "2"
+        );
+
+        job.flink_configuration =
+            BTreeMap::from([("s3.access-key".into(), "AKIAIOSFODNN7EXAMPLE".into())]);
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(err, ManifestError::InlineCredential { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("access-key-secret"), "{err}");
+        assert!(
+            !err.to_string().contains("AKIA"),
+            "the error must not repeat the key: {err}"
+        );
+
+        job.flink_configuration = BTreeMap::from([(
+            "fs.s3a.aws.credentials.provider".into(),
+            "com.amazonaws.auth.InstanceProfileCredentialsProvider".into(),
+        )]);
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::ConfigConflict {
+                    field: "credentials",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error_naming_the_field() {
+        fn error_of(change: impl FnOnce(&mut PyFlinkJob)) -> ManifestError {
+            let mut job = write_up_job();
+            change(&mut job);
+            job.build().unwrap_err()
+        }
+        let cases: Vec<(ManifestError, &str)> = vec![
+            (error_of(|j| j.name = "Python_Example".into()), "job name"),
+            (error_of(|j| j.name = "a".repeat(46)), "job name"),
+            (error_of(|j| j.namespace = "Default".into()), "namespace"),
+            (
+                error_of(|j| j.service_account = "flink sa".into()),
+                "service account",
+            ),
+            (
+                error_of(|j| j.flink_version = "1.12.0".into()),
+                "Flink version",
+            ),
+            (
+                error_of(|j| j.flink_version = "2.3.0".into()),
+                "Flink version",
+            ),
+            (
+                error_of(|j| j.flink_version = "1.20".into()),
+                "Flink version",
+            ),
+            (error_of(|j| j.parallelism = 0), "parallelism"),
+            (
+                error_of(|j| j.job_manager.memory = "2048x".into()),
+                "JobManager memory",
+            ),
+            (
+                error_of(|j| j.task_manager.memory = "".into()),
+                "TaskManager memory",
+            ),
+            (error_of(|j| j.job_manager.cpu = 0.0), "JobManager cpu"),
+            (error_of(|j| j.task_manager.cpu = -1.0), "TaskManager cpu"),
+            (
+                error_of(|j| j.script_sha256 = "ABC".into()),
+                "script SHA-256",
+            ),
+            (
+                error_of(|j| j.script_sha256 = SHA.to_uppercase()),
+                "script SHA-256",
+            ),
+            (error_of(|j| j.image = "".into()), "Flink image"),
+            (
+                error_of(|j| j.fetch_image = "amazon/aws cli".into()),
+                "fetch image",
+            ),
+            (
+                error_of(|j| j.checkpoints_dir = Some("/local/dir".into())),
+                "checkpoint directory",
+            ),
+            (
+                error_of(|j| j.python_executable = "python3".into()),
+                "Python executable",
+            ),
+            (error_of(|j| j.args = vec!["a\0b".into()]), "job argument 0"),
+            (
+                error_of(|j| j.script = S3Location::new("flink-s3-test", "test/job.txt").unwrap()),
+                "script file name",
+            ),
+        ];
+        for (err, field) in cases {
+            assert!(
+                err.to_string().starts_with(field),
+                "expected an error naming {field:?}, got: {err}"
+            );
+        }
+
+        // The script's location is checked when it is built, with the same error type.
+        let location_errors: Vec<ManifestError> = vec![
+            S3Location::new("", "test/a.py").unwrap_err().into(),
+            S3Location::new("flink-s3-test", "").unwrap_err().into(),
+            S3Location::new("flink-s3-test", "test/")
+                .unwrap_err()
+                .into(),
+        ];
+        for err in location_errors {
+            assert!(matches!(err, ManifestError::InvalidName(_)), "{err}");
+            assert!(err.to_string().starts_with("S3"), "{err}");
+        }
+    }
+}
