@@ -34,9 +34,17 @@ async fn docker_builds_from_the_base_image_and_the_registry_takes_the_push() {
         .expect("no Docker engine answers: run the tests through `cargo xtask test`");
 
     let repo = format!("{registry}/smoke/{}", unique("trivial"));
-    let dockerfile = format!("FROM {base}\nRUN echo built-by-the-smoke-test > /opt/flink/usrlib/marker\n");
-    let options = BuildImageOptionsBuilder::default().t(&format!("{repo}:1")).rm(true).build();
-    let mut build = docker.build_image(options, None, Some(bollard::body_full(context_with(&dockerfile).into())));
+    let dockerfile =
+        format!("FROM {base}\nRUN echo built-by-the-smoke-test > /opt/flink/usrlib/marker\n");
+    let options = BuildImageOptionsBuilder::default()
+        .t(&format!("{repo}:1"))
+        .rm(true)
+        .build();
+    let mut build = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_full(context_with(&dockerfile).into())),
+    );
     while let Some(item) = build.next().await {
         item.expect("the build of a trivial image FROM the stand-in base failed");
     }
@@ -48,9 +56,15 @@ async fn docker_builds_from_the_base_image_and_the_registry_takes_the_push() {
     }
 
     // The registry itself, not the local daemon, must now hold the tag.
-    let path = repo.split_once('/').map(|(_, p)| p).expect("repository path");
+    let path = repo
+        .split_once('/')
+        .map(|(_, p)| p)
+        .expect("repository path");
     let tags = http_get(&registry, &format!("/v2/{path}/tags/list")).await;
-    assert!(tags.contains("\"1\""), "the registry does not list the pushed tag: {tags}");
+    assert!(
+        tags.contains("\"1\""),
+        "the registry does not list the pushed tag: {tags}"
+    );
 }
 
 #[tokio::test]
@@ -59,7 +73,9 @@ async fn moto_answers_sts_get_caller_identity() {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "test"))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
         .load()
         .await;
     let identity = aws_sdk_sts::Client::new(&config)
@@ -69,13 +85,20 @@ async fn moto_answers_sts_get_caller_identity() {
         .expect("STS GetCallerIdentity on the AWS emulator failed");
     let account = identity.account().expect("an account id");
     assert_eq!(account.len(), 12, "account id {account:?}");
-    assert!(identity.arn().is_some_and(|arn| arn.starts_with("arn:aws:")), "{identity:?}");
+    assert!(
+        identity
+            .arn()
+            .is_some_and(|arn| arn.starts_with("arn:aws:")),
+        "{identity:?}"
+    );
 }
 
 /// A plain HTTP/1.0 GET over loopback, enough for the registry's JSON API.
 async fn http_get(host: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect to the registry");
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connect to the registry");
     let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut reply = String::new();

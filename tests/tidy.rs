@@ -23,7 +23,9 @@ fn packages() -> Vec<PathBuf> {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
@@ -44,7 +46,11 @@ fn all_rust_files() -> Vec<PathBuf> {
     for dir in ["crates", "xtask", "tests"] {
         rust_files(&root.join(dir), &mut files);
     }
-    assert!(files.len() > 10, "tidy found only {} Rust files: is the workspace root right?", files.len());
+    assert!(
+        files.len() > 10,
+        "tidy found only {} Rust files: is the workspace root right?",
+        files.len()
+    );
     files
 }
 
@@ -59,14 +65,23 @@ fn every_package_has_a_readme_and_a_crate_doc() {
         if !dir.join("README.md").is_file() && dir != workspace_root().join("tests") {
             problems.push(format!("{}: no README.md", dir.display()));
         }
-        let entry = ["src/lib.rs", "src/main.rs"].map(|f| dir.join(f)).into_iter().find(|p| p.is_file());
+        let entry = ["src/lib.rs", "src/main.rs"]
+            .map(|f| dir.join(f))
+            .into_iter()
+            .find(|p| p.is_file());
         match entry {
             None => problems.push(format!("{}: no src/lib.rs or src/main.rs", dir.display())),
             Some(entry) => {
                 let text = read(&entry);
-                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+                let first = text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default();
                 if !first.starts_with("//!") {
-                    problems.push(format!("{}: does not open with a `//!` crate doc", entry.display()));
+                    problems.push(format!(
+                        "{}: does not open with a `//!` crate doc",
+                        entry.display()
+                    ));
                 }
             }
         }
@@ -98,7 +113,11 @@ fn no_ignored_test_without_a_reason() {
         for (i, line) in read(&file).lines().enumerate() {
             let line = line.trim();
             if line.starts_with("#[ignore]") {
-                problems.push(format!("{}:{}: #[ignore] without a reason", file.display(), i + 1));
+                problems.push(format!(
+                    "{}:{}: #[ignore] without a reason",
+                    file.display(),
+                    i + 1
+                ));
             }
         }
     }
@@ -116,7 +135,11 @@ fn no_unwrap_in_library_code() {
             for (i, line) in code_outside_tests(&read(&file)).into_iter().enumerate() {
                 if let Some(line) = line {
                     if line.contains(".unwrap()") && !line.trim_start().starts_with("//") {
-                        problems.push(format!("{}:{}: unwrap() in library code", file.display(), i + 1));
+                        problems.push(format!(
+                            "{}:{}: unwrap() in library code",
+                            file.display(),
+                            i + 1
+                        ));
                     }
                 }
             }
@@ -142,7 +165,11 @@ fn code_outside_tests(text: &str) -> Vec<Option<&str>> {
             in_test = Some(depth);
             pending_cfg_test = false;
         }
-        out.push(if in_test.is_some() || pending_cfg_test { None } else { Some(line) });
+        out.push(if in_test.is_some() || pending_cfg_test {
+            None
+        } else {
+            Some(line)
+        });
         depth = (depth + opens).saturating_sub(closes);
         if let Some(start) = in_test {
             if depth <= start {
@@ -170,7 +197,12 @@ fn no_machine_paths_in_the_project() {
         }
         for (i, line) in read(&file).lines().enumerate() {
             if needles.iter().any(|n| line.contains(n)) {
-                problems.push(format!("{}:{}: a path of this machine: {}", file.display(), i + 1, line.trim()));
+                problems.push(format!(
+                    "{}:{}: a path of this machine: {}",
+                    file.display(),
+                    i + 1,
+                    line.trim()
+                ));
             }
         }
     }
@@ -182,8 +214,14 @@ fn ci_runs_the_readme_test_command() {
     let root = workspace_root();
     let ci = read(&root.join(".ci/run"));
     let readme = read(&root.join("README.md"));
-    assert!(ci.lines().any(|l| l.trim() == "cargo xtask test"), ".ci/run must run `cargo xtask test`");
-    assert!(readme.contains("cargo xtask test"), "README.md must give the test command");
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo xtask test"),
+        ".ci/run must run `cargo xtask test`"
+    );
+    assert!(
+        readme.contains("cargo xtask test"),
+        "README.md must give the test command"
+    );
     assert!(
         readme.contains("cargo xtask deploy --dry-run --config examples/deploy.toml"),
         "README.md must give the dry run on the example config"

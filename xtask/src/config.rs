@@ -67,6 +67,10 @@ pub(crate) struct Job {
     pub(crate) savepoint_dir: Option<String>,
     /// Where checkpoints go (`savepoint` and `last-state` upgrade modes).
     pub(crate) checkpoint_dir: Option<String>,
+    /// Kubernetes HA storage (`last-state` upgrade mode).
+    pub(crate) ha_storage_dir: Option<String>,
+    /// The image of the initContainer that fetches the script (default `amazon/aws-cli`).
+    pub(crate) fetch_image: Option<String>,
     /// How long `submit` waits for RUNNING, in seconds.
     #[serde(default = "default_timeout")]
     pub(crate) timeout_secs: u64,
@@ -109,9 +113,17 @@ pub(crate) struct Irsa {
     pub(crate) service_account: String,
     pub(crate) role_name: String,
     pub(crate) policy_name: String,
-    /// `irsa` (default) or `pod-identity`.
+    /// `irsa` (default), `pod-identity`, or `access-key-secret` (no IAM: keys from a Secret).
     #[serde(default = "default_identity_mode")]
     pub(crate) mode: String,
+    /// The Secret holding the access keys (`access-key-secret` mode).
+    pub(crate) secret_name: Option<String>,
+    /// The Secret's key holding the access key id.
+    #[serde(default = "default_access_key_field")]
+    pub(crate) access_key_field: String,
+    /// The Secret's key holding the secret access key.
+    #[serde(default = "default_secret_key_field")]
+    pub(crate) secret_key_field: String,
     /// Also allow `s3:ListBucket` on the script's key, so a missing script reads as 404.
     #[serde(default = "yes")]
     pub(crate) list_bucket: bool,
@@ -140,7 +152,10 @@ pub(crate) struct Resource {
 
 impl Default for Resource {
     fn default() -> Self {
-        Resource { cpu: one_cpu(), memory: default_memory() }
+        Resource {
+            cpu: one_cpu(),
+            memory: default_memory(),
+        }
     }
 }
 
@@ -165,6 +180,12 @@ fn default_service_account() -> String {
 }
 fn default_identity_mode() -> String {
     "irsa".to_owned()
+}
+fn default_access_key_field() -> String {
+    "access-key".to_owned()
+}
+fn default_secret_key_field() -> String {
+    "secret-key".to_owned()
 }
 fn default_pull() -> String {
     "missing".to_owned()
@@ -213,10 +234,14 @@ impl Override {
     /// Parses a `--set section.key=value` flag. The value is read as TOML (`2`, `true`,
     /// `["a", "b"]`), and as a plain string when it is not valid TOML.
     pub(crate) fn from_flag(flag: &str) -> Result<Override> {
-        let (path, raw) = flag
-            .split_once('=')
-            .with_context(|| format!("--set {flag:?}: expected section.key=value, e.g. --set job.parallelism=2"))?;
-        Ok(Override { path: path.trim().to_owned(), value: parse_value(raw), origin: Origin::Flag })
+        let (path, raw) = flag.split_once('=').with_context(|| {
+            format!("--set {flag:?}: expected section.key=value, e.g. --set job.parallelism=2")
+        })?;
+        Ok(Override {
+            path: path.trim().to_owned(),
+            value: parse_value(raw),
+            origin: Origin::Flag,
+        })
     }
 
     /// Reads `FLINK_EKS_<SECTION>_<KEY>` variables from the given environment. Variables with the
@@ -228,11 +253,16 @@ impl Override {
                 let rest = var.strip_prefix(ENV_PREFIX)?;
                 let section = SECTIONS.iter().find(|s| {
                     let upper = s.to_uppercase().replace('.', "_");
-                    rest.strip_prefix(&upper).is_some_and(|k| k.starts_with('_') && k.len() > 1)
+                    rest.strip_prefix(&upper)
+                        .is_some_and(|k| k.starts_with('_') && k.len() > 1)
                 })?;
                 let key = rest[section.len() + 1..].to_lowercase();
                 let path = format!("{section}.{key}");
-                Some(Override { path, value: parse_value(&raw), origin: Origin::Env(var) })
+                Some(Override {
+                    path,
+                    value: parse_value(&raw),
+                    origin: Origin::Env(var),
+                })
             })
             .collect();
         overrides.sort_by(|a, b| a.path.cmp(&b.path));
@@ -243,7 +273,9 @@ impl Override {
 fn parse_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut table) => table.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -264,9 +296,9 @@ impl Config {
         base_dir: PathBuf,
         overrides: &[Override],
     ) -> Result<Config> {
-        let mut doc: toml::Table =
-            toml::from_str(text).map_err(|e| anyhow::anyhow!("{source}: {}", e.message().trim()))
-                .with_context(|| format!("{source} is not valid TOML"))?;
+        let mut doc: toml::Table = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{source}: {}", e.message().trim()))
+            .with_context(|| format!("{source} is not valid TOML"))?;
         for o in overrides {
             set_path(&mut doc, &o.path, o.value.clone())
                 .with_context(|| format!("{}: cannot set {}", o.origin, o.path))?;
@@ -274,13 +306,18 @@ impl Config {
         let mut config: Config = Config::deserialize(doc).map_err(|e| {
             let from = overrides
                 .iter()
-                .find(|o| e.message().contains(o.path.rsplit('.').next().unwrap_or_default()))
+                .find(|o| {
+                    e.message()
+                        .contains(o.path.rsplit('.').next().unwrap_or_default())
+                })
                 .map(|o| format!(" (the value comes from {})", o.origin))
                 .unwrap_or_default();
             anyhow::anyhow!("{source}: {}{from}", e.message().trim())
         })?;
         config.base_dir = base_dir;
-        config.check().with_context(|| format!("{source} is not a valid deployment"))?;
+        config
+            .check()
+            .with_context(|| format!("{source} is not a valid deployment"))?;
         Ok(config)
     }
 
@@ -291,14 +328,18 @@ impl Config {
 
     /// The connector jars' paths, resolved against the configuration file's folder.
     pub(crate) fn jar_paths(&self) -> Vec<PathBuf> {
-        self.image.jars.iter().map(|j| self.base_dir.join(j)).collect()
+        self.image
+            .jars
+            .iter()
+            .map(|j| self.base_dir.join(j))
+            .collect()
     }
 
     /// Checks each value against the rules of the system it is meant for, naming the key.
     fn check(&self) -> Result<()> {
         use flink_eks_manifest as m;
         let key = |k: &str| format!("key {k}");
-        m::validate_dns1123_label("job name", &self.job.name).with_context(|| key("job.name"))?;
+        m::validate_job_name(&self.job.name).with_context(|| key("job.name"))?;
         m::validate_dns1123_label("namespace", &self.job.namespace)
             .with_context(|| key("job.namespace"))?;
         m::validate_bucket(&self.s3.bucket).with_context(|| key("s3.bucket"))?;
@@ -306,7 +347,10 @@ impl Config {
         m::validate_dns1123_subdomain("service account", &self.irsa.service_account)
             .with_context(|| key("irsa.service_account"))?;
         if self.job.parallelism < 1 {
-            bail!("key job.parallelism: {} is not valid: parallelism is at least 1", self.job.parallelism);
+            bail!(
+                "key job.parallelism: {} is not valid: parallelism is at least 1",
+                self.job.parallelism
+            );
         }
         let script = self.script_path();
         if !script.is_file() {
@@ -317,14 +361,44 @@ impl Config {
         }
         for (i, jar) in self.jar_paths().iter().enumerate() {
             if !jar.is_file() {
-                bail!("key image.jars[{i}]: {} does not exist or is not a file", jar.display());
+                bail!(
+                    "key image.jars[{i}]: {} does not exist or is not a file",
+                    jar.display()
+                );
             }
         }
         if !["missing", "never", "always"].contains(&self.image.pull.as_str()) {
-            bail!("key image.pull: {:?} is not valid: use missing, never or always", self.image.pull);
+            bail!(
+                "key image.pull: {:?} is not valid: use missing, never or always",
+                self.image.pull
+            );
         }
-        if !["irsa", "pod-identity"].contains(&self.irsa.mode.as_str()) {
-            bail!("key irsa.mode: {:?} is not valid: use irsa or pod-identity", self.irsa.mode);
+        if !["irsa", "pod-identity", "access-key-secret"].contains(&self.irsa.mode.as_str()) {
+            bail!(
+                "key irsa.mode: {:?} is not valid: use irsa, pod-identity or access-key-secret",
+                self.irsa.mode
+            );
+        }
+        if self.irsa.mode == "access-key-secret" && self.irsa.secret_name.is_none() {
+            bail!(
+                "key irsa.secret_name: the access-key-secret mode needs the name of the Secret that holds the keys"
+            );
+        }
+        for (key, check) in [
+            (
+                "irsa.role_name",
+                flink_eks_irsa::validate_role_name(&self.irsa.role_name),
+            ),
+            (
+                "irsa.policy_name",
+                flink_eks_irsa::validate_policy_name(&self.irsa.policy_name),
+            ),
+            (
+                "irsa.cluster",
+                flink_eks_irsa::validate_cluster_name(&self.irsa.cluster),
+            ),
+        ] {
+            check.with_context(|| format!("key {key}"))?;
         }
         Ok(())
     }
@@ -333,7 +407,9 @@ impl Config {
 /// Sets `a.b.c = value` in a TOML table, creating intermediate tables.
 fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<()> {
     let mut parts: Vec<&str> = path.split('.').collect();
-    let Some(last) = parts.pop() else { bail!("empty key") };
+    let Some(last) = parts.pop() else {
+        bail!("empty key")
+    };
     if last.is_empty() || parts.iter().any(|p| p.is_empty()) {
         bail!("{path:?} is not a key; expected section.key, e.g. job.parallelism");
     }
@@ -393,15 +469,49 @@ mod tests {
     #[test]
     fn invalid_values_name_the_key_and_the_rule() {
         let cases = [
-            ("job.name", toml::Value::from("Python_Example"), "key job.name", "RFC 1123"),
-            ("s3.bucket", toml::Value::from("Flink_Bucket"), "key s3.bucket", "lowercase"),
-            ("s3.key", toml::Value::from("test/"), "key s3.key", "does not end with '/'"),
-            ("job.script", toml::Value::from("jobs/missing.py"), "key job.script", "does not exist"),
-            ("job.parallelism", toml::Value::from(0), "key job.parallelism", "at least 1"),
-            ("image.pull", toml::Value::from("sometimes"), "key image.pull", "missing, never or always"),
+            (
+                "job.name",
+                toml::Value::from("Python_Example"),
+                "key job.name",
+                "RFC 1123",
+            ),
+            (
+                "s3.bucket",
+                toml::Value::from("Flink_Bucket"),
+                "key s3.bucket",
+                "lowercase",
+            ),
+            (
+                "s3.key",
+                toml::Value::from("test/"),
+                "key s3.key",
+                "does not end with '/'",
+            ),
+            (
+                "job.script",
+                toml::Value::from("jobs/missing.py"),
+                "key job.script",
+                "does not exist",
+            ),
+            (
+                "job.parallelism",
+                toml::Value::from(0),
+                "key job.parallelism",
+                "at least 1",
+            ),
+            (
+                "image.pull",
+                toml::Value::from("sometimes"),
+                "key image.pull",
+                "missing, never or always",
+            ),
         ];
         for (path, value, key, rule) in cases {
-            let o = Override { path: path.to_owned(), value, origin: Origin::Flag };
+            let o = Override {
+                path: path.to_owned(),
+                value,
+                origin: Origin::Flag,
+            };
             let err = error(EXAMPLE, &[o]);
             assert!(err.contains(key) && err.contains(rule), "{path}: {err}");
         }
@@ -411,7 +521,10 @@ mod tests {
     fn wrong_types_are_rejected() {
         let o = Override::from_flag("job.parallelism=\"one\"").unwrap();
         let err = error(EXAMPLE, &[o]);
-        assert!(err.contains("invalid type") && err.contains("--set"), "{err}");
+        assert!(
+            err.contains("invalid type") && err.contains("--set"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -426,7 +539,10 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let o = Override::from_env(vars);
         let paths: Vec<_> = o.iter().map(|o| o.path.as_str()).collect();
-        assert_eq!(paths, ["image.tag", "job.upgrade_mode", "resources.taskmanager.cpu"]);
+        assert_eq!(
+            paths,
+            ["image.tag", "job.upgrade_mode", "resources.taskmanager.cpu"]
+        );
         let c = parse(EXAMPLE, &o).unwrap();
         assert_eq!(c.job.upgrade_mode, "savepoint");
         assert_eq!(c.resources.taskmanager.cpu, 2.0);
@@ -438,7 +554,10 @@ mod tests {
         let o = Override::from_flag("job.args=[\"--rows\", \"10\"]").unwrap();
         assert_eq!(parse(EXAMPLE, &[o]).unwrap().job.args, ["--rows", "10"]);
         let o = Override::from_flag("image.tag=2024-01").unwrap();
-        assert_eq!(parse(EXAMPLE, &[o]).unwrap().image.tag.as_deref(), Some("2024-01"));
+        assert_eq!(
+            parse(EXAMPLE, &[o]).unwrap().image.tag.as_deref(),
+            Some("2024-01")
+        );
         assert!(Override::from_flag("job.name").is_err());
     }
 }

@@ -71,7 +71,10 @@ pub(crate) fn run(root: &Path, args: TestArgs) -> Result<()> {
                 return Ok(status);
             }
         }
-        eprintln!("[xtask test] services up after {:.1?}; running the tests", started.elapsed());
+        eprintln!(
+            "[xtask test] services up after {:.1?}; running the tests",
+            started.elapsed()
+        );
         let child = spawn_cargo_test(root, &env, false, &args.cargo_args)?;
         wait_child(child, "cargo test")
     })();
@@ -94,7 +97,10 @@ fn spawn_cargo_test(
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root).arg("test");
     // `-p PACKAGE` narrows the run; otherwise every test in the workspace runs.
-    if !extra.iter().any(|a| a == "-p" || a.starts_with("--package")) {
+    if !extra
+        .iter()
+        .any(|a| a == "-p" || a.starts_with("--package"))
+    {
         cmd.arg("--workspace");
     }
     if no_run {
@@ -119,9 +125,15 @@ fn ensure_debian_packages() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("[xtask test] installing Debian packages: {}", missing.join(" "));
+    eprintln!(
+        "[xtask test] installing Debian packages: {}",
+        missing.join(" ")
+    );
     if which("apt-get").is_none() {
-        bail!("missing {}: install them with your package manager (this needs Debian's apt-get)", missing.join(", "));
+        bail!(
+            "missing {}: install them with your package manager (this needs Debian's apt-get)",
+            missing.join(", ")
+        );
     }
     run_quiet(Command::new("apt-get").arg("update"), "apt-get update")?;
     run_quiet(
@@ -144,10 +156,17 @@ fn ensure_python_tools(root: &Path, state_dir: &Path) -> Result<PathBuf> {
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(venv);
     }
-    eprintln!("[xtask test] installing moto, awscli and actionlint into {}", venv.display());
-    let python = which("python3").context("python3 is needed for the AWS emulator (moto): install python3")?;
+    eprintln!(
+        "[xtask test] installing moto, awscli and actionlint into {}",
+        venv.display()
+    );
+    let python = which("python3")
+        .context("python3 is needed for the AWS emulator (moto): install python3")?;
     if !venv.join("bin/pip").exists() {
-        run_quiet(Command::new(python).args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
+        run_quiet(
+            Command::new(python).args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        )?;
     }
     run_quiet(
         Command::new(venv.join("bin/pip"))
@@ -169,7 +188,11 @@ struct Services {
 impl Services {
     fn new(dir: PathBuf) -> Result<Services> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Services { dir, children: Vec::new(), env: Vec::new() })
+        Ok(Services {
+            dir,
+            children: Vec::new(),
+            env: Vec::new(),
+        })
     }
 
     fn set(&mut self, key: &str, value: impl Into<String>) {
@@ -182,13 +205,21 @@ impl Services {
         self.start_registries()?;
         self.start_moto(venv)?;
         self.start_kube_standin(root)?;
-        let crd = std::env::var("FLINK_EKS_CRD").map(PathBuf::from).unwrap_or_else(|_| {
-            root.join("../shared/crds/flinkdeployments.flink.apache.org-v1.yml")
-        });
+        let crd = std::env::var("FLINK_EKS_CRD")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                root.join("../shared/crds/flinkdeployments.flink.apache.org-v1.yml")
+            });
         self.set("FLINK_EKS_CRD", crd.display().to_string());
         self.set("FLINK_EKS_TEST_BASE_IMAGE", BASE_IMAGE);
-        self.set("FLINK_EKS_TEST_ACTIONLINT", venv.join("bin/actionlint").display().to_string());
-        self.set("FLINK_EKS_TEST_AWS_CLI", venv.join("bin/aws").display().to_string());
+        self.set(
+            "FLINK_EKS_TEST_ACTIONLINT",
+            venv.join("bin/actionlint").display().to_string(),
+        );
+        self.set(
+            "FLINK_EKS_TEST_AWS_CLI",
+            venv.join("bin/aws").display().to_string(),
+        );
         Ok(())
     }
 
@@ -228,14 +259,27 @@ impl Services {
             return Ok(());
         }
         eprintln!("[xtask test] importing the stand-in base image {BASE_IMAGE}");
-        let busybox = which("busybox").context("busybox is missing: apt-get install busybox-static")?;
+        let busybox =
+            which("busybox").context("busybox is missing: apt-get install busybox-static")?;
         let tar = base_image_tar(&std::fs::read(&busybox)?)?;
         let mut child = Command::new("docker")
-            .args(["import", "-c", "ENV PATH=/bin", "-c", "WORKDIR /opt/flink", "-", BASE_IMAGE])
+            .args([
+                "import",
+                "-c",
+                "ENV PATH=/bin",
+                "-c",
+                "WORKDIR /opt/flink",
+                "-",
+                BASE_IMAGE,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()?;
-        child.stdin.take().context("docker import stdin")?.write_all(&tar)?;
+        child
+            .stdin
+            .take()
+            .context("docker import stdin")?
+            .write_all(&tar)?;
         if !child.wait()?.success() {
             bail!("docker import of {BASE_IMAGE} failed");
         }
@@ -268,9 +312,18 @@ impl Services {
             }
             let config_file = self.dir.join(format!("{name}.yml"));
             std::fs::write(&config_file, config)?;
-            self.spawn(name, Command::new("docker-registry").arg("serve").arg(&config_file))?;
+            self.spawn(
+                name,
+                Command::new("docker-registry")
+                    .arg("serve")
+                    .arg(&config_file),
+            )?;
             wait_for(name, Duration::from_secs(20), || port_open(port))?;
-            let var = if auth { "FLINK_EKS_TEST_AUTH_REGISTRY" } else { "FLINK_EKS_TEST_REGISTRY" };
+            let var = if auth {
+                "FLINK_EKS_TEST_AUTH_REGISTRY"
+            } else {
+                "FLINK_EKS_TEST_REGISTRY"
+            };
             self.set(var, format!("127.0.0.1:{port}"));
             let log = self.dir.join(format!("{name}.log")).display().to_string();
             self.set(&format!("{var}_LOG"), log);
@@ -284,17 +337,31 @@ impl Services {
         let port = free_port()?;
         self.spawn(
             "moto",
-            Command::new(venv.join("bin/moto_server")).args(["-H", "127.0.0.1", "-p"]).arg(port.to_string()),
+            Command::new(venv.join("bin/moto_server"))
+                .args(["-H", "127.0.0.1", "-p"])
+                .arg(port.to_string()),
         )?;
-        wait_for("moto", Duration::from_secs(30), || http_ok(port, "/moto-api/"))?;
-        self.set("FLINK_EKS_TEST_AWS_ENDPOINT", format!("http://127.0.0.1:{port}"));
+        wait_for("moto", Duration::from_secs(30), || {
+            http_ok(port, "/moto-api/")
+        })?;
+        self.set(
+            "FLINK_EKS_TEST_AWS_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        );
         Ok(())
     }
 
     fn start_kube_standin(&mut self, root: &Path) -> Result<()> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         run_quiet(
-            Command::new(cargo).current_dir(root).args(["build", "--quiet", "-p", "kube-standin", "--bin", "kube-standin"]),
+            Command::new(cargo).current_dir(root).args([
+                "build",
+                "--quiet",
+                "-p",
+                "kube-standin",
+                "--bin",
+                "kube-standin",
+            ]),
             "cargo build -p kube-standin",
         )?;
         let kubeconfig = self.dir.join("kubeconfig");
@@ -316,7 +383,10 @@ impl Services {
             .strip_prefix("listening on ")
             .with_context(|| format!("kube-standin did not start (see {})", log.display()))?;
         self.set("FLINK_EKS_TEST_KUBE_URL", url);
-        self.set("FLINK_EKS_TEST_KUBECONFIG", kubeconfig.display().to_string());
+        self.set(
+            "FLINK_EKS_TEST_KUBECONFIG",
+            kubeconfig.display().to_string(),
+        );
         Ok(())
     }
 
@@ -361,7 +431,13 @@ fn base_image_tar(busybox: &[u8]) -> Result<Vec<u8>> {
     }
     dir("tmp", 0, 0o1777)?;
     dir("opt", 0, 0o755)?;
-    for d in ["opt/flink", "opt/flink/opt", "opt/flink/lib", "opt/flink/plugins", "opt/flink/usrlib"] {
+    for d in [
+        "opt/flink",
+        "opt/flink/opt",
+        "opt/flink/lib",
+        "opt/flink/plugins",
+        "opt/flink/usrlib",
+    ] {
         dir(d, FLINK_UID, 0o755)?;
     }
     let mut file = |path: &str, uid: u64, mode: u32, data: &[u8]| -> Result<()> {
@@ -376,14 +452,40 @@ fn base_image_tar(busybox: &[u8]) -> Result<Vec<u8>> {
         Ok(())
     };
     file("bin/busybox", 0, 0o755, busybox)?;
-    file("etc/passwd", 0, 0o644, b"root:x:0:0:root:/root:/bin/sh\nflink:x:9999:9999:flink:/opt/flink:/bin/sh\n")?;
+    file(
+        "etc/passwd",
+        0,
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\nflink:x:9999:9999:flink:/opt/flink:/bin/sh\n",
+    )?;
     file("etc/group", 0, 0o644, b"root:x:0:\nflink:x:9999:\n")?;
     for jar in ["flink-s3-fs-hadoop-1.20.0.jar", "flink-python-1.20.0.jar"] {
-        file(&format!("opt/flink/opt/{jar}"), FLINK_UID, 0o644, b"placeholder jar of the test base image\n")?;
+        file(
+            &format!("opt/flink/opt/{jar}"),
+            FLINK_UID,
+            0o644,
+            b"placeholder jar of the test base image\n",
+        )?;
     }
     for applet in [
-        "sh", "ls", "cp", "mkdir", "cat", "echo", "chown", "chmod", "rm", "mv", "sha256sum", "test",
-        "true", "false", "env", "id", "sleep", "wget",
+        "sh",
+        "ls",
+        "cp",
+        "mkdir",
+        "cat",
+        "echo",
+        "chown",
+        "chmod",
+        "rm",
+        "mv",
+        "sha256sum",
+        "test",
+        "true",
+        "false",
+        "env",
+        "id",
+        "sleep",
+        "wget",
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
@@ -398,9 +500,14 @@ fn base_image_tar(busybox: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn docker_ping() -> bool {
-    let Ok(mut stream) = UnixStream::connect(DOCKER_SOCKET) else { return false };
+    let Ok(mut stream) = UnixStream::connect(DOCKER_SOCKET) else {
+        return false;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
+    if stream
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut reply = String::new();
@@ -409,7 +516,9 @@ fn docker_ping() -> bool {
 }
 
 fn http_ok(port: u16, path: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else { return false };
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return false;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
@@ -424,7 +533,9 @@ fn port_open(port: u16) -> bool {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 fn wait_for(what: &str, limit: Duration, ready: impl Fn() -> bool) -> Result<()> {
@@ -443,7 +554,11 @@ fn run_quiet(cmd: &mut Command, what: &str) -> Result<()> {
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        bail!("{what} failed ({}):\n{}", out.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        bail!(
+            "{what} failed ({}):\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
     }
     Ok(())
 }
@@ -458,12 +573,21 @@ pub(crate) fn which(cmd: &str) -> Option<PathBuf> {
 
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_err()
+    {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        buf = nanos.to_le_bytes().iter().cycle().take(bytes).copied().collect();
+        buf = nanos
+            .to_le_bytes()
+            .iter()
+            .cycle()
+            .take(bytes)
+            .copied()
+            .collect();
     }
     hex::encode(buf)
 }

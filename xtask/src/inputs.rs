@@ -1,0 +1,189 @@
+//! From the configuration to each crate's own input: the image spec, the IRSA spec, the script
+//! and the job description. This is a translation, not a second set of rules: every check
+//! belongs to the crate that owns the input, and runs here only so that bad input is refused
+//! before anything is touched.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use flink_eks_image_builder::{BuildContext, ConnectorJar, ImageSpec, PullPolicy, image_tag};
+use flink_eks_irsa::{IdentityMode, IrsaSpec, S3Grant};
+use flink_eks_manifest::{
+    Credentials, FlinkDeployment, PyFlinkJob, Resources, S3Location, UpgradeMode,
+};
+use flink_eks_submit::sha256_hex;
+
+use crate::config::Config;
+
+/// The script, read once.
+#[derive(Debug, Clone)]
+pub(crate) struct Script {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) sha256: String,
+    pub(crate) location: S3Location,
+}
+
+/// Everything a deployment needs, derived from the configuration and the files it names.
+#[derive(Debug, Clone)]
+pub(crate) struct Inputs {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) script: Script,
+    pub(crate) image: ImageSpec,
+    /// `repository:tag`: known before anything is built, since the tag is the context's digest
+    /// (or the user's).
+    pub(crate) image_ref: String,
+    pub(crate) context: BuildContext,
+    /// `None` when the pods use access keys from a Secret, so that no IAM role is involved.
+    pub(crate) irsa: Option<IrsaSpec>,
+    pub(crate) job: PyFlinkJob,
+    pub(crate) timeout: std::time::Duration,
+}
+
+impl Inputs {
+    /// Reads the script and the connector jars and builds every crate's input, checking each
+    /// with the rules of the crate that owns it.
+    pub(crate) fn from_config(config: &Config) -> Result<Inputs> {
+        let script_path = config.script_path();
+        let bytes = std::fs::read(&script_path)
+            .with_context(|| format!("key job.script: cannot read {}", script_path.display()))?;
+        let location = S3Location::new(&config.s3.bucket, &config.s3.key)
+            .context("keys s3.bucket and s3.key")?;
+        let script = Script {
+            sha256: sha256_hex(&bytes),
+            bytes,
+            location,
+        };
+
+        let image = image_spec(config)?;
+        let context = BuildContext::new(&image).context("section [image]")?;
+        let image_ref = format!("{}:{}", image.repository, image_tag(&image, &context));
+
+        let irsa = irsa_spec(config, &script.location)?;
+        let job = job(config, &script, &image_ref)?;
+        // Build once now: every manifest rule runs before the first effect.
+        job.build()
+            .context("the FlinkDeployment cannot be rendered")?;
+
+        Ok(Inputs {
+            namespace: config.job.namespace.clone(),
+            name: config.job.name.clone(),
+            script,
+            image,
+            image_ref,
+            context,
+            irsa,
+            job,
+            timeout: std::time::Duration::from_secs(config.job.timeout_secs),
+        })
+    }
+
+    /// The FlinkDeployment, rendered for the image and script of these inputs.
+    pub(crate) fn deployment(&self) -> Result<FlinkDeployment> {
+        Ok(self.job.build()?)
+    }
+}
+
+fn image_spec(config: &Config) -> Result<ImageSpec> {
+    let mut spec = ImageSpec::new(&config.job.flink_version, &config.image.repository);
+    if let Some(base) = &config.image.base {
+        spec.base = base.clone();
+    }
+    spec.tag = config.image.tag.clone();
+    spec.pyflink = config.image.pyflink;
+    spec.pull_policy = config
+        .image
+        .pull
+        .parse::<PullPolicy>()
+        .context("key image.pull")?;
+    spec.connector_jars = config
+        .jar_paths()
+        .iter()
+        .map(ConnectorJar::from_path)
+        .collect::<Result<_, _>>()
+        .context("key image.jars")?;
+    spec.validate().context("section [image]")?;
+    Ok(spec)
+}
+
+fn irsa_spec(config: &Config, script: &S3Location) -> Result<Option<IrsaSpec>> {
+    let mode = match config.irsa.mode.as_str() {
+        "irsa" => IdentityMode::Irsa,
+        "pod-identity" => IdentityMode::PodIdentity,
+        "access-key-secret" => return Ok(None),
+        other => bail!(
+            "key irsa.mode: {other:?} is not valid: use irsa, pod-identity or access-key-secret"
+        ),
+    };
+    let spec = IrsaSpec {
+        cluster: config.irsa.cluster.clone(),
+        namespace: config.job.namespace.clone(),
+        service_account: config.irsa.service_account.clone(),
+        role_name: config.irsa.role_name.clone(),
+        policy_name: config.irsa.policy_name.clone(),
+        grant: S3Grant::Object(script.clone()),
+        list_bucket: config.irsa.list_bucket,
+        mode,
+        adopt: config.irsa.adopt,
+    };
+    spec.validate().context("section [irsa]")?;
+    Ok(Some(spec))
+}
+
+fn job(config: &Config, script: &Script, image_ref: &str) -> Result<PyFlinkJob> {
+    let mut job = PyFlinkJob::new(
+        &config.job.name,
+        script.location.clone(),
+        &script.sha256,
+        image_ref,
+        &config.job.flink_version,
+    );
+    job.namespace = config.job.namespace.clone();
+    job.service_account = config.irsa.service_account.clone();
+    job.args = config.job.args.clone();
+    job.parallelism = u32::try_from(config.job.parallelism).context("key job.parallelism")?;
+    job.upgrade_mode = match config.job.upgrade_mode.as_str() {
+        "stateless" => UpgradeMode::Stateless,
+        "savepoint" => UpgradeMode::Savepoint,
+        "last-state" => UpgradeMode::LastState,
+        other => bail!(
+            "key job.upgrade_mode: {other:?} is not valid: use stateless, savepoint or last-state"
+        ),
+    };
+    job.savepoints_dir = config.job.savepoint_dir.clone();
+    job.checkpoints_dir = config.job.checkpoint_dir.clone();
+    job.ha_storage_dir = config.job.ha_storage_dir.clone();
+    job.job_manager = resources(&config.resources.jobmanager);
+    job.task_manager = resources(&config.resources.taskmanager);
+    job.s3_endpoint = config.s3.endpoint.clone();
+    if let Some(image) = &config.job.fetch_image {
+        job.fetch_image = image.clone();
+    }
+    job.credentials = match config.irsa.mode.as_str() {
+        "pod-identity" => Credentials::PodIdentity,
+        "access-key-secret" => Credentials::AccessKeySecret {
+            secret_name: config.irsa.secret_name.clone().context(
+                "key irsa.secret_name: the access-key-secret mode needs the name of the Secret",
+            )?,
+            access_key_field: config.irsa.access_key_field.clone(),
+            secret_key_field: config.irsa.secret_key_field.clone(),
+        },
+        _ => Credentials::Irsa,
+    };
+    job.flink_configuration = config.flink.clone();
+    Ok(job)
+}
+
+fn resources(r: &crate::config::Resource) -> Resources {
+    Resources {
+        cpu: r.cpu,
+        memory: r.memory.clone(),
+    }
+}
+
+/// Writes `bytes` to `dir/name`, creating `dir`.
+pub(crate) fn write_artifact(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
