@@ -30,9 +30,12 @@ pub enum ManifestError {
         value: String,
     },
 
-    /// Parallelism 0: a job needs at least one parallel task.
-    #[error("parallelism must be at least 1")]
-    ZeroParallelism,
+    /// Parallelism 0, or above Flink's limit of 32768.
+    #[error("parallelism {value} is not valid: give 1 to 32768 (Flink's maximum)")]
+    InvalidParallelism {
+        /// The rejected parallelism.
+        value: u32,
+    },
 
     /// A memory size is neither Flink memory syntax (`2048m`, `2g`) nor a Kubernetes quantity
     /// with a binary suffix (`1024Mi`, `2Gi`).

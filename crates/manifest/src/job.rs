@@ -45,6 +45,9 @@ pub const FETCH_CONTAINER: &str = "fetch-pyflink-script";
 
 const SCRIPT_VOLUME: &str = "pyflink-script";
 
+/// Flink's upper bound on parallelism (its maximum `pipeline.max-parallelism`).
+const MAX_PARALLELISM: i32 = 32768;
+
 /// Credential provider of the Hadoop S3 plugin for IRSA (AWS SDK for Java v1, which the S3
 /// plugin of every Flink release from 1.13 to 2.2 bundles).
 pub const IRSA_CREDENTIALS_PROVIDER: &str =
@@ -191,7 +194,7 @@ pub struct PyFlinkJob {
     pub job_manager: Resources,
     /// TaskManager CPU and memory. Default 1 CPU, `2048m`.
     pub task_manager: Resources,
-    /// Default parallelism of the job, at least 1. Default 1.
+    /// Default parallelism of the job, 1 to 32768. Default 1.
     pub parallelism: u32,
     /// How state is carried over an upgrade. Default stateless.
     pub upgrade_mode: UpgradeMode,
@@ -262,7 +265,7 @@ impl PyFlinkJob {
 
     /// Checks every input and builds the FlinkDeployment. No IO.
     pub fn build(&self) -> Result<FlinkDeployment, ManifestError> {
-        let release = self.validate()?;
+        let (release, parallelism) = self.validate()?;
         let flink_configuration = config::merge(
             self.derived_configuration(&release),
             &self.flink_configuration,
@@ -291,7 +294,7 @@ impl PyFlinkJob {
                 jar_uri: Some(release.python_jar_uri()),
                 entry_class: Some(PYTHON_DRIVER_CLASS.to_owned()),
                 args: Some(self.job_args()),
-                parallelism: Some(i32::try_from(self.parallelism).unwrap_or(i32::MAX)),
+                parallelism: Some(parallelism),
                 upgrade_mode: Some(self.upgrade_mode),
                 ..JobSpec::default()
             }),
@@ -312,7 +315,7 @@ impl PyFlinkJob {
         crate::to_yaml(&self.build()?)
     }
 
-    fn validate(&self) -> Result<FlinkRelease, ManifestError> {
+    fn validate(&self) -> Result<(FlinkRelease, i32), ManifestError> {
         validate_job_name(&self.name)?;
         validate_dns1123_label("namespace", &self.namespace)?;
         validate_dns1123_subdomain("service account", &self.service_account)?;
@@ -323,9 +326,12 @@ impl PyFlinkJob {
         let release: FlinkRelease = self.flink_version.parse()?;
         self.job_manager.validate(Component::JobManager)?;
         self.task_manager.validate(Component::TaskManager)?;
-        if self.parallelism == 0 {
-            return Err(ManifestError::ZeroParallelism);
-        }
+        let parallelism = i32::try_from(self.parallelism)
+            .ok()
+            .filter(|p| (1..=MAX_PARALLELISM).contains(p))
+            .ok_or(ManifestError::InvalidParallelism {
+                value: self.parallelism,
+            })?;
         if !self.python_executable.starts_with('/')
             || self
                 .python_executable
@@ -358,7 +364,7 @@ impl PyFlinkJob {
             }
         }
         self.validate_upgrade_mode_needs()?;
-        Ok(release)
+        Ok((release, parallelism))
     }
 
     /// The directories the operator demands of each upgrade mode.
@@ -1183,6 +1189,7 @@ mod tests {
                 "Flink version",
             ),
             (error_of(|j| j.parallelism = 0), "parallelism"),
+            (error_of(|j| j.parallelism = 40_000), "parallelism"),
             (
                 error_of(|j| j.job_manager.memory = "2048x".into()),
                 "JobManager memory",
