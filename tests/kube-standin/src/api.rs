@@ -233,11 +233,10 @@ impl ApiServer {
             .and_then(Value::as_str)
             .unwrap_or("")
             .is_empty()
+            && let Some(prefix) = metadata.get("generateName").and_then(Value::as_str)
         {
-            if let Some(prefix) = metadata.get("generateName").and_then(Value::as_str) {
-                let name = format!("{prefix}{}", meta::random_suffix(5));
-                metadata.insert("name".into(), Value::String(name));
-            }
+            let name = format!("{prefix}{}", meta::random_suffix(5));
+            metadata.insert("name".into(), Value::String(name));
         }
         check_namespace(res, namespace, &body)?;
         let name = meta::name(&body).to_owned();
@@ -354,10 +353,10 @@ impl ApiServer {
         }
         check_type(res, &patched)?;
         check_name(res, name, &patched)?;
-        if let Some(rv) = meta::meta_str(&body, "resourceVersion").filter(|rv| !rv.is_empty()) {
-            if Some(rv) != meta::meta_str(&live, "resourceVersion") {
-                return Err(ApiError::stale(res, name));
-            }
+        if let Some(rv) = meta::meta_str(&body, "resourceVersion").filter(|rv| !rv.is_empty())
+            && Some(rv) != meta::meta_str(&live, "resourceVersion")
+        {
+            return Err(ApiError::stale(res, name));
         }
         let warnings = self.prune(res, &mut patched, opts.validation, Strictness::Patch(&body))?;
         let outcome = self.commit(
@@ -413,10 +412,10 @@ impl ApiServer {
                 "PATCH with apply requires a fieldManager query parameter",
             ));
         }
-        if let Some(rv) = meta::meta_str(&applied, "resourceVersion").filter(|rv| !rv.is_empty()) {
-            if live.and_then(|l| meta::meta_str(l, "resourceVersion")) != Some(rv) {
-                return Err(ApiError::stale(res, name));
-            }
+        if let Some(rv) = meta::meta_str(&applied, "resourceVersion").filter(|rv| !rv.is_empty())
+            && live.and_then(|l| meta::meta_str(l, "resourceVersion")) != Some(rv)
+        {
+            return Err(ApiError::stale(res, name));
         }
         if live.is_none()
             && res.namespaced
@@ -493,18 +492,18 @@ impl ApiServer {
         let mut tx = self.store.tx();
         let key = ObjKey::new(res, namespace, name);
         let live = tx.get(&key).ok_or_else(|| ApiError::not_found(res, name))?;
-        if let Some(uid) = opts.uid.as_deref() {
-            if uid != meta::uid(&live) {
-                return Err(ApiError::stale(res, name).with_message(format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::uid(&live)
-                )));
-            }
+        if let Some(uid) = opts.uid.as_deref()
+            && uid != meta::uid(&live)
+        {
+            return Err(ApiError::stale(res, name).with_message(format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta::uid(&live)
+            )));
         }
-        if let Some(rv) = opts.resource_version.as_deref() {
-            if Some(rv) != meta::meta_str(&live, "resourceVersion") {
-                return Err(ApiError::stale(res, name));
-            }
+        if let Some(rv) = opts.resource_version.as_deref()
+            && Some(rv) != meta::meta_str(&live, "resourceVersion")
+        {
+            return Err(ApiError::stale(res, name));
         }
         let has_finalizers = !meta::finalizers(&live).is_empty() || res == &NAMESPACES;
         if opts.dry_run {
@@ -690,17 +689,27 @@ impl ApiServer {
             meta::metadata_mut(&mut new).insert("generation".into(), json!(generation));
         }
         if op == Op::Update {
+            // Field ownership is the server's to record, whatever the body says.
+            let owned = live.and_then(|l| meta::metadata(l)?.get("managedFields").cloned());
+            match owned {
+                Some(owned) => {
+                    meta::metadata_mut(&mut new).insert("managedFields".into(), owned);
+                }
+                None => {
+                    meta::metadata_mut(&mut new).remove("managedFields");
+                }
+            }
             apply::record_update(live, &mut new, res, part, &opts.manager, &now);
         }
-        if let Some(live) = live {
-            if *live == new {
-                return Ok(WriteOutcome {
-                    object: Arc::new(live.clone()),
-                    created: false,
-                    changed: false,
-                    warnings: vec![],
-                });
-            }
+        if let Some(live) = live
+            && *live == new
+        {
+            return Ok(WriteOutcome {
+                object: Arc::new(live.clone()),
+                created: false,
+                changed: false,
+                warnings: vec![],
+            });
         }
         if opts.dry_run {
             return Ok(WriteOutcome {
@@ -859,6 +868,7 @@ fn system_metadata(
                 "deletionTimestamp",
                 "deletionGracePeriodSeconds",
                 "generation",
+                "resourceVersion",
             ] {
                 match live_meta.get(field) {
                     Some(v) => metadata.insert(field.into(), v.clone()),
@@ -873,16 +883,15 @@ fn system_metadata(
                 "deletionTimestamp",
                 "deletionGracePeriodSeconds",
                 "generation",
-                "managedFields",
             ] {
                 metadata.remove(field);
             }
         }
     }
-    if let Some(Value::Object(labels)) = metadata.get("labels") {
-        if labels.is_empty() {
-            metadata.remove("labels");
-        }
+    if let Some(Value::Object(labels)) = metadata.get("labels")
+        && labels.is_empty()
+    {
+        metadata.remove("labels");
     }
     if res == &NAMESPACES {
         let name = Value::String(
@@ -959,21 +968,21 @@ fn check_type(res: &ResourceDef, body: &Value) -> Result<(), ApiError> {
             "the body of the request must be a JSON or YAML object",
         ));
     }
-    if let Some(api_version) = body.get("apiVersion").and_then(Value::as_str) {
-        if api_version != res.api_version() {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({api_version}) does not match the expected API version ({})",
-                res.api_version()
-            )));
-        }
+    if let Some(api_version) = body.get("apiVersion").and_then(Value::as_str)
+        && api_version != res.api_version()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            res.api_version()
+        )));
     }
-    if let Some(kind) = body.get("kind").and_then(Value::as_str) {
-        if kind != res.kind {
-            return Err(ApiError::bad_request(format!(
-                "{} in version \"{}\" cannot be handled as a {}: the kind in the data ({kind}) does not match",
-                res.kind, res.version, res.kind
-            )));
-        }
+    if let Some(kind) = body.get("kind").and_then(Value::as_str)
+        && kind != res.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: the kind in the data ({kind}) does not match",
+            res.kind, res.version, res.kind
+        )));
     }
     Ok(())
 }

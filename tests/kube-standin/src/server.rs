@@ -158,18 +158,18 @@ async fn route(shared: &Arc<Shared>, path: &str, request: Request) -> Result<Res
 
 fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
     let owned = |s: Option<&&str>| s.map(|s| (*s).to_owned());
-    if let ["namespaces", namespace, plural, tail @ ..] = rest {
-        if let Some(res) = resources::find(group, version, plural).filter(|r| r.namespaced) {
-            if tail.len() > 2 {
-                return None;
-            }
-            return Some(Target {
-                res,
-                namespace: Some((*namespace).to_owned()),
-                name: owned(tail.first()),
-                subresource: owned(tail.get(1)),
-            });
+    if let ["namespaces", namespace, plural, tail @ ..] = rest
+        && let Some(res) = resources::find(group, version, plural).filter(|r| r.namespaced)
+    {
+        if tail.len() > 2 {
+            return None;
         }
+        return Some(Target {
+            res,
+            namespace: Some((*namespace).to_owned()),
+            name: owned(tail.first()),
+            subresource: owned(tail.get(1)),
+        });
     }
     let (plural, tail) = rest.split_first()?;
     let res = resources::find(group, version, plural)?;
