@@ -64,7 +64,7 @@ pub enum CredentialSource {
 impl fmt::Display for CredentialSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Explicit => f.write_str("explicit credentials"),
+            Self::Explicit => f.write_str("the caller"),
             Self::Environment => write!(f, "{USERNAME_ENV}/{PASSWORD_ENV}"),
             Self::DockerConfig(path) => write!(f, "auths in {}", path.display()),
             Self::CredentialHelper(name) => write!(f, "docker-credential-{name}"),
@@ -433,10 +433,10 @@ impl CredentialResolver {
     pub async fn resolve_without_explicit(&self, registry: &str) -> Result<Credentials> {
         let config = self.docker_config.as_ref();
         let server = server_url(registry);
-        if let Some(helper) = config.and_then(|c| c.helper_for(registry)) {
-            if let Some(found) = self.run_helper(helper, &server).await? {
-                return Ok(found);
-            }
+        if let Some(helper) = config.and_then(|c| c.helper_for(registry))
+            && let Some(found) = self.run_helper(helper, &server).await?
+        {
+            return Ok(found);
         }
         let mut ecr_error = None;
         if let Some(region) = ecr_region(registry) {
@@ -494,10 +494,13 @@ impl CredentialResolver {
                 }
             })?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(server.as_bytes())
-                .await
-                .map_err(|err| helper_error(format!("cannot write to {program}: {err}")))?;
+            // A helper that exits without reading closes the pipe: its exit status says why.
+            match stdin.write_all(server.as_bytes()).await {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(helper_error(format!("cannot write to {program}: {err}")));
+                }
+                _ => {}
+            }
         }
         let output = tokio::time::timeout(HELPER_TIMEOUT, child.wait_with_output())
             .await

@@ -160,10 +160,8 @@ impl StderrProgress {
 
     fn line(&self, text: &str) {
         match &self.multi {
-            Some(multi) => {
-                // println fails only when the terminal is gone; nothing to report then.
-                let _ = multi.println(text);
-            }
+            // Bars are cleared while the line is written, so long (wrapping) lines are safe.
+            Some(multi) => multi.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),
         }
     }
@@ -244,8 +242,23 @@ impl ProgressSink for StderrProgress {
                 } else {
                     "pushed"
                 };
-                match self.bars.remove(layer) {
-                    Some(bar) => bar.finish_with_message(what),
+                // A finished layer becomes a plain line: bars only live while bytes move.
+                let size = match self.bars.remove(layer) {
+                    Some(bar) => {
+                        let size = bar.length().filter(|len| *len > 0 && !*already_existed);
+                        bar.finish_and_clear();
+                        if let Some(multi) = &self.multi {
+                            multi.remove(&bar);
+                        }
+                        size
+                    }
+                    None => None,
+                };
+                match size {
+                    Some(bytes) => self.line(&format!(
+                        "  layer {layer}: {what} ({})",
+                        indicatif::HumanBytes(bytes)
+                    )),
                     None => self.line(&format!("  layer {layer}: {what}")),
                 }
             }

@@ -70,7 +70,7 @@ impl Repository {
                     .into(),
             ));
         }
-        validate_host(&registry).map_err(|reason| invalid(reason))?;
+        validate_host(&registry).map_err(invalid)?;
         for component in path.split('/') {
             if !is_path_component(component) {
                 return Err(invalid(format!(

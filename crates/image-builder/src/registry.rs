@@ -290,11 +290,12 @@ impl RegistryClient {
         let response = match &self.credentials {
             Credentials::IdentityToken { token, .. } => {
                 // OAuth2 refresh-token grant, as `docker login` tokens are meant to be used.
-                let mut form: Vec<(&str, String)> = Vec::new();
-                form.push(("grant_type", "refresh_token".to_owned()));
-                form.push(("refresh_token", token.expose().to_owned()));
-                form.push(("client_id", "flink-eks".to_owned()));
-                form.push(("scope", scope.to_owned()));
+                let mut form: Vec<(&str, String)> = vec![
+                    ("grant_type", "refresh_token".to_owned()),
+                    ("refresh_token", token.expose().to_owned()),
+                    ("client_id", "flink-eks".to_owned()),
+                    ("scope", scope.to_owned()),
+                ];
                 if let Some(service) = service {
                     form.push(("service", service.to_owned()));
                 }

@@ -274,6 +274,7 @@ async fn a_failing_run_reports_the_step_and_the_command_error() {
     );
     assert!(output.contains("apt-get: not found"), "{output}");
     let shown = err.to_string();
+    eprintln!("{shown}");
     assert!(
         shown.contains("apt-get: not found") && shown.contains(step.as_str()),
         "{shown}"

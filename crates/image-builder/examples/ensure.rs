@@ -1,0 +1,62 @@
+//! Builds and pushes the Flink S3 image, or says it is already there.
+//!
+//! ```text
+//! cargo run -p flink-eks-image-builder --example ensure -- REPOSITORY [BASE] [--pyflink] [--jar PATH]... [--tag TAG] [--pull never|if-missing|always]
+//! ```
+//!
+//! Credentials come from FLINK_EKS_REGISTRY_USERNAME/PASSWORD, the Docker config file, or
+//! ECR. Progress goes to stderr; the image reference to stdout.
+
+use flink_eks_image_builder::{
+    ConnectorJar, CredentialResolver, ImageBuilder, ImageSpec, StderrProgress,
+};
+
+#[tokio::main]
+async fn main() {
+    if let Err(err) = run().await {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut positional = Vec::new();
+    let mut pyflink = false;
+    let mut jars = Vec::new();
+    let mut tag = None;
+    let mut pull = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--pyflink" => pyflink = true,
+            "--jar" => jars.push(ConnectorJar::from_path(
+                args.next().ok_or("--jar needs a path")?,
+            )?),
+            "--tag" => tag = Some(args.next().ok_or("--tag needs a value")?),
+            "--pull" => pull = Some(args.next().ok_or("--pull needs a policy")?.parse()?),
+            _ => positional.push(arg),
+        }
+    }
+    let repository = positional.first().ok_or(
+        "usage: ensure REPOSITORY [BASE] [--pyflink] [--jar PATH]... [--tag TAG] [--pull POLICY]",
+    )?;
+    let mut spec = ImageSpec::new("1.20.0", repository.as_str()).with_pyflink(pyflink);
+    if let Some(base) = positional.get(1) {
+        spec = spec.with_base(base.as_str());
+    }
+    spec.connector_jars = jars;
+    spec.tag = tag;
+    if let Some(pull) = pull {
+        spec.pull_policy = pull;
+    }
+    let registry = spec.parsed_repository()?.registry().to_owned();
+    let credentials = CredentialResolver::from_environment()?
+        .resolve(&registry)
+        .await?;
+    let builder = ImageBuilder::connect().await?;
+    let outcome = builder
+        .ensure(&spec, &credentials, &mut StderrProgress::new())
+        .await?;
+    println!("{}", outcome.image);
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Without a Docker daemon: one clear line saying how to start one.
+
+use flink_eks_image_builder::{Error, ImageBuilder};
+
+#[tokio::test]
+async fn a_missing_socket_gives_one_line_saying_how_to_start_a_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("no-such-docker.sock");
+    let address = format!("unix://{}", socket.display());
+    let err = ImageBuilder::connect_with(&address).await.unwrap_err();
+    assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
+    let shown = err.to_string();
+    eprintln!("{shown}");
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(
+        shown.starts_with(&format!("no Docker daemon at {address}")),
+        "{shown}"
+    );
+    assert!(shown.contains("does not exist"), "{shown}");
+    assert!(
+        shown.contains("start one") && shown.contains("DOCKER_HOST"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_nobody_listens_on_gives_the_same_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stale-docker.sock");
+    // A socket file left behind by a daemon that is gone.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let err = ImageBuilder::connect_with(socket.to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
+    let shown = err.to_string();
+    eprintln!("{shown}");
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(shown.contains("start one"), "{shown}");
+}
+
+#[tokio::test]
+async fn an_unsupported_docker_host_is_named() {
+    let err = ImageBuilder::connect_with("ssh://builder@host")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ssh://builder@host") && err.contains("unix://"),
+        "{err}"
+    );
+}
