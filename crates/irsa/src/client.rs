@@ -809,16 +809,27 @@ impl Irsa {
         // No thumbprint: IAM fetches it itself when the list is omitted, and for EKS
         // issuers (served with certificates from a CA in IAM's trusted library) IAM does not
         // use thumbprints to validate at all. See the crate README.
-        self.iam
+        let created = self
+            .iam
             .create_open_id_connect_provider()
             .url(url)
             .client_id_list(STS_AUDIENCE)
             .tags(iam_tag(MANAGED_BY_KEY, MANAGED_BY_VALUE)?)
             .tags(iam_tag(CLUSTER_TAG_KEY, &spec.cluster)?)
             .send()
-            .await
-            .map_err(|e| aws_error("iam:CreateOpenIDConnectProvider", url, e))?;
-        Ok(())
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // Created since it was read (another run, eksctl): one per issuer is all we need.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_already_exists_exception()) =>
+            {
+                tracing::info!(provider = %arn, "the OIDC provider was created meanwhile by someone else");
+                Ok(())
+            }
+            Err(e) => Err(aws_error("iam:CreateOpenIDConnectProvider", url, e)),
+        }
     }
 
     async fn ensure_policy(&self, spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<()> {

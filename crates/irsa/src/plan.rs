@@ -56,7 +56,7 @@ pub(crate) fn tags_text(tags: &[(String, String)]) -> String {
 }
 
 /// The kind of resource a row is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResourceKind {
     /// The IAM OpenID Connect identity provider for the cluster's issuer.
