@@ -303,16 +303,18 @@ impl Config {
             set_path(&mut doc, &o.path, o.value.clone())
                 .with_context(|| format!("{}: cannot set {}", o.origin, o.path))?;
         }
-        let mut config: Config = Config::deserialize(doc).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
+            let key = e.path().to_string();
             let from = overrides
                 .iter()
-                .find(|o| {
-                    e.message()
-                        .contains(o.path.rsplit('.').next().unwrap_or_default())
-                })
+                .find(|o| o.path == key)
                 .map(|o| format!(" (the value comes from {})", o.origin))
                 .unwrap_or_default();
-            anyhow::anyhow!("{source}: {}{from}", e.message().trim())
+            let message = e.inner().message().trim().to_owned();
+            match key.as_str() {
+                "." | "" => anyhow::anyhow!("{source}: {message}{from}"),
+                _ => anyhow::anyhow!("{source}: key {key}: {message}{from}"),
+            }
         })?;
         config.base_dir = base_dir;
         config
@@ -522,7 +524,9 @@ mod tests {
         let o = Override::from_flag("job.parallelism=\"one\"").unwrap();
         let err = error(EXAMPLE, &[o]);
         assert!(
-            err.contains("invalid type") && err.contains("--set"),
+            err.contains("key job.parallelism")
+                && err.contains("invalid type")
+                && err.contains("--set"),
             "{err}"
         );
     }

@@ -300,11 +300,21 @@ mod tests {
     fn table_aligns_columns_and_json_names_actions() {
         let p = plan(&[Action::Create, Action::NoChange]);
         let text = p.to_string();
-        assert!(text.contains("STEP   WAITS FOR  RESOURCE"), "{text}");
-        assert!(
-            text.contains("image  -          image-resource  create"),
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines
+            .iter()
+            .find(|l| l.contains("RESOURCE"))
+            .expect("header");
+        let row = lines
+            .iter()
+            .find(|l| l.contains("image-resource"))
+            .expect("row");
+        assert_eq!(
+            header.find("RESOURCE"),
+            row.find("image-resource"),
             "{text}"
         );
+        assert_eq!(header.find("ACTION"), row.find("create"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
         assert_eq!(json["rows"][1]["action"], "no change");
         assert_eq!(json["steps"][4]["waits_for"][0], "image");
