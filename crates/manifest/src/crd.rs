@@ -214,16 +214,16 @@ impl fmt::Display for UpgradeMode {
 
 /// Parses the CRD's spelling (`stateless`, `savepoint`, `last-state`; `last_state` too).
 impl std::str::FromStr for UpgradeMode {
-    type Err = String;
+    type Err = crate::ManifestError;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "stateless" => Ok(UpgradeMode::Stateless),
             "savepoint" => Ok(UpgradeMode::Savepoint),
             "last-state" | "last_state" => Ok(UpgradeMode::LastState),
-            other => Err(format!(
-                "unknown upgrade mode {other:?}: use stateless, savepoint or last-state"
-            )),
+            other => Err(crate::ManifestError::UnknownUpgradeMode {
+                value: other.to_owned(),
+            }),
         }
     }
 }
@@ -641,6 +641,11 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", mode.as_crd_value()));
             assert_eq!(mode.as_crd_value().parse::<UpgradeMode>().unwrap(), mode);
         }
-        assert!("latest".parse::<UpgradeMode>().is_err());
+        let err = "latest".parse::<UpgradeMode>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("stateless, savepoint or last-state"),
+            "{err}"
+        );
     }
 }

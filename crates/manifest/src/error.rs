@@ -30,6 +30,13 @@ pub enum ManifestError {
         value: String,
     },
 
+    /// The upgrade mode is not one the CRD accepts.
+    #[error("upgrade mode {value:?} is not valid: use stateless, savepoint or last-state")]
+    UnknownUpgradeMode {
+        /// The rejected mode.
+        value: String,
+    },
+
     /// Parallelism 0, or above Flink's limit of 32768.
     #[error("parallelism {value} is not valid: give 1 to 32768 (Flink's maximum)")]
     InvalidParallelism {
