@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Credentials come from FLINK_EKS_REGISTRY_USERNAME/PASSWORD, the Docker config file, or
-//! ECR. Progress goes to stderr; the image reference to stdout.
+//! ECR. Progress goes to stderr; the image reference to stdout. `RUST_LOG` turns on logs.
 
 use flink_eks_image_builder::{
     ConnectorJar, CredentialResolver, ImageBuilder, ImageSpec, StderrProgress,
@@ -13,6 +13,12 @@ use flink_eks_image_builder::{
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if let Err(err) = run().await {
         eprintln!("error: {err}");
         std::process::exit(1);
