@@ -37,6 +37,7 @@ mod faults;
 mod kubeconfig;
 mod logs;
 mod meta;
+mod openapi;
 mod operator;
 mod patch;
 mod resources;

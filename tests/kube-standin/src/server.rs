@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::faults::Fault;
 use crate::logs::{self, ContainerRun, LogOptions};
 use crate::meta;
+use crate::openapi;
 use crate::patch::PatchKind;
 use crate::resources::{self, FLINK_DEPLOYMENTS, PODS, ResourceDef};
 use crate::schema::FieldValidation;
@@ -125,8 +126,16 @@ async fn dispatch(
         "/apis" => return json_response(StatusCode::OK, &discovery::api_group_list(), &[]),
         _ => {}
     }
-    // OpenAPI is not served: kubectl then skips client-side schema work and relies on the
-    // server's field validation.
+    // A minimal OpenAPI v3 (see `openapi`); no OpenAPI v2.
+    if path == "/openapi/v3" {
+        return json_response(StatusCode::OK, &openapi::index(), &[]);
+    }
+    if let Some(gv) = path.strip_prefix("/openapi/v3/") {
+        return match openapi::group_version(gv) {
+            Some(doc) => json_response(StatusCode::OK, &doc, &[]),
+            None => ApiError::path_not_found().into_response(),
+        };
+    }
     if path.starts_with("/openapi") {
         return ApiError::path_not_found().into_response();
     }

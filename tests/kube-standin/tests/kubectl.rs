@@ -1,0 +1,299 @@
+//! The stand-in through the real `kubectl`, a second client independent of kube-rs:
+//! `apply --server-side`, `get` with the CRD's printer columns, `logs deploy/...`,
+//! `annotate`, and the CRD's rejections as kubectl prints them.
+//!
+//! kubectl must be installed (it is on the developers' machines and CI's); set `KUBECTL`
+//! to use another binary than the one on `PATH`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::Api;
+use kube_standin::StandIn;
+
+/// A kubectl bound to one stand-in through a temporary kubeconfig and discovery cache.
+struct Kubectl {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(standin: &StandIn) -> Kubectl {
+        let binary = find_kubectl();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+        std::fs::write(dir.path().join("kubeconfig"), standin.kubeconfig_yaml())
+            .unwrap_or_else(|e| panic!("{e}"));
+        Kubectl { binary, dir }
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("cannot write {name}: {e}"));
+        path
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let kubeconfig = self.dir.path().join("kubeconfig");
+        let cache = self.dir.path().join("cache");
+        let run = tokio::process::Command::new(&self.binary)
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--cache-dir={}", cache.display()))
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HOME", self.dir.path())
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(PATIENCE, run).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(e)) => panic!("kubectl {args:?} did not run: {e}"),
+            Err(_) => panic!("kubectl {args:?} did not finish in time"),
+        }
+    }
+
+    /// Runs kubectl and returns its stdout, failing the test when it fails.
+    async fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "kubectl {args:?} failed ({}):\n{stdout}\n{stderr}",
+            output.status
+        );
+        stdout
+    }
+
+    /// Runs kubectl expecting a failure and returns its stderr.
+    async fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        assert!(
+            !output.status.success(),
+            "kubectl {args:?} succeeded: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}
+
+fn find_kubectl() -> PathBuf {
+    if let Some(path) = std::env::var_os("KUBECTL").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let found = std::env::var_os("PATH").map(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("kubectl"))
+            .find(|p| is_executable(p))
+    });
+    match found.flatten() {
+        Some(path) => path,
+        None => panic!(
+            "kubectl is not installed (not on PATH, KUBECTL unset): these tests run the real kubectl against the \
+             stand-in; install kubectl (it is on the developers' and CI's machines) or set KUBECTL to its path"
+        ),
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn yaml(manifest: &serde_json::Value) -> String {
+    // JSON is YAML; kubectl reads either.
+    serde_json::to_string_pretty(manifest).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn kubectl_applies_gets_follows_logs_and_annotates() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let manifest = kubectl.file("word-count.yaml", &yaml(&flink_deployment("word-count")));
+    let manifest = manifest.to_string_lossy().into_owned();
+
+    let out = kubectl
+        .ok(&["apply", "--server-side", "-f", &manifest])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "flinkdeployment.flink.apache.org/word-count serverside-applied"
+    );
+
+    // `kubectl get` prints the CRD's printer columns until the job is running and stable.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let table = loop {
+        let table = kubectl.ok(&["get", "flinkdeployments"]).await;
+        if table.contains("STABLE") || tokio::time::Instant::now() > deadline {
+            break table;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "JOB STATUS", "LIFECYCLE STATE", "AGE"],
+        "{table}"
+    );
+    assert_eq!(
+        &lines[1][..3],
+        ["word-count", "RUNNING", "STABLE"],
+        "{table}"
+    );
+    let short = kubectl
+        .ok(&[
+            "get",
+            "flinkdep",
+            "word-count",
+            "-o",
+            "jsonpath={.status.jobManagerDeploymentStatus}",
+        ])
+        .await;
+    assert_eq!(short, "READY");
+
+    // The JobManager's log through the Deployment, as the write-up checks it.
+    let log = kubectl.ok(&["logs", "deploy/word-count"]).await;
+    assert!(
+        log.contains("Program Arguments: -py /opt/flink/usrlib/word_count.py"),
+        "{log}"
+    );
+    assert!(
+        log.contains("switched from state CREATED to RUNNING"),
+        "{log}"
+    );
+    let fetch = kubectl
+        .ok(&["logs", "deploy/word-count", "-c", "fetch-script"])
+        .await;
+    assert_eq!(
+        fetch.trim(),
+        "download: s3://jobs-bucket/jobs/word_count.py to /opt/flink/usrlib/word_count.py"
+    );
+
+    // A second identical apply changes nothing.
+    kubectl
+        .ok(&["apply", "--server-side", "-f", &manifest])
+        .await;
+    let generation = kubectl
+        .ok(&[
+            "get",
+            "flinkdeployment",
+            "word-count",
+            "-o",
+            "jsonpath={.metadata.generation}",
+        ])
+        .await;
+    assert_eq!(generation, "1");
+
+    // Annotating the service account, read back through kube-rs.
+    let role = "eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/flink-s3";
+    let out = kubectl
+        .ok(&["annotate", "serviceaccount", "flink", role])
+        .await;
+    assert_eq!(out.trim(), "serviceaccount/flink annotated");
+    let refused = kubectl
+        .fails(&[
+            "annotate",
+            "serviceaccount",
+            "flink",
+            "eks.amazonaws.com/role-arn=other",
+        ])
+        .await;
+    assert!(refused.contains("--overwrite is false"), "{refused}");
+    let accounts: Api<ServiceAccount> = Api::default_namespaced(client(&standin).await);
+    let sa = accounts
+        .get("flink")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let annotation = sa
+        .metadata
+        .annotations
+        .and_then(|a| a.get("eks.amazonaws.com/role-arn").cloned());
+    assert_eq!(
+        annotation.as_deref(),
+        Some("arn:aws:iam::123456789012:role/flink-s3")
+    );
+
+    // Following the log ends when the deployment is deleted (kubectl waits for the finalizer).
+    let follow = kubectl.run(&["logs", "-f", "deploy/word-count"]);
+    let delete = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        kubectl.ok(&["delete", "-f", &manifest]).await
+    };
+    let (followed, deleted) = tokio::join!(follow, delete);
+    assert!(deleted.contains("\"word-count\" deleted"), "{deleted}");
+    assert!(
+        followed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&followed.stdout)
+            .contains("switched from state CREATED to RUNNING")
+    );
+    let left = kubectl
+        .ok(&["get", "pods,deployments,flinkdeployments", "-o", "name"])
+        .await;
+    assert_eq!(left.trim(), "", "left behind: {left}");
+}
+
+#[tokio::test]
+async fn kubectl_prints_the_crd_rejections() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let mut bad = flink_deployment("bad");
+    bad["spec"]["flinkVersion"] = serde_json::json!("v1_99");
+    bad["spec"]["job"]["parallelism"] = serde_json::json!("one");
+    let bad = kubectl.file("bad.yaml", &yaml(&bad));
+    let err = kubectl
+        .fails(&["apply", "--server-side", "-f", &bad.to_string_lossy()])
+        .await;
+    assert!(
+        err.contains("The FlinkDeployment \"bad\" is invalid"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.flinkVersion: Unsupported value: \"v1_99\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.job.parallelism: Invalid value: \"string\""),
+        "{err}"
+    );
+
+    let mut unknown = flink_deployment("unknown");
+    unknown["spec"]["jobManger"] = serde_json::json!({"replicas": 1});
+    let unknown = kubectl.file("unknown.yaml", &yaml(&unknown));
+    let err = kubectl
+        .fails(&["apply", "--server-side", "-f", &unknown.to_string_lossy()])
+        .await;
+    assert!(
+        err.contains(".spec.jobManger: field not declared in schema"),
+        "{err}"
+    );
+    let err = kubectl
+        .fails(&["create", "-f", &unknown.to_string_lossy()])
+        .await;
+    assert!(
+        err.contains("strict decoding error: unknown field \"spec.jobManger\""),
+        "{err}"
+    );
+
+    let none = kubectl.ok(&["get", "flinkdeployments"]).await;
+    let err_none = kubectl.run(&["get", "flinkdeployments"]).await;
+    assert!(none.is_empty(), "{none}");
+    assert!(
+        String::from_utf8_lossy(&err_none.stderr)
+            .contains("No resources found in default namespace.")
+    );
+}
