@@ -291,18 +291,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Diagnostics through `tracing`, for `-v` and `RUST_LOG`. What a user needs by default (the
+/// plan, progress, warnings) is printed by the commands themselves, so the default shows only
+/// errors.
 fn init_tracing(common: &Common) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let default = match (common.quiet, common.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
+    let default = match common.verbose {
+        0 => "error",
+        1 => "info",
+        _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
