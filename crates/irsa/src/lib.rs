@@ -71,3 +71,8 @@ pub use spec::{
     IdentityMode, IrsaSpec, S3Grant, render_permission_policy, render_trust_policy,
     validate_cluster_name, validate_policy_name, validate_role_name,
 };
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
