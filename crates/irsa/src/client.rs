@@ -1006,47 +1006,17 @@ impl Irsa {
         .await
     }
 
-    /// Calls `attempt` until it gives `Some`, at most `self.wait.attempts` times.
     async fn with_backoff<T, F, Fut>(
         &self,
         what: &str,
         progress: &(dyn Fn(Progress<'_>) + Send + Sync),
-        mut attempt: F,
+        attempt: F,
     ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<T>>>,
     {
-        let attempts = self.wait.attempts.max(1);
-        let mut delay = self.wait.first_delay;
-        let mut waited = Duration::ZERO;
-        for n in 1..=attempts {
-            if let Some(value) = attempt().await? {
-                return Ok(value);
-            }
-            if n == attempts {
-                break;
-            }
-            progress(Progress::Waiting {
-                what,
-                attempt: n,
-                attempts,
-                delay,
-            });
-            tracing::info!(
-                attempt = n,
-                attempts,
-                ?delay,
-                "IAM does not show {what} yet (eventual consistency)"
-            );
-            tokio::time::sleep(delay).await;
-            waited += delay;
-            delay = (delay * 2).min(self.wait.max_delay);
-        }
-        Err(Error::NotVisible {
-            what: what.to_owned(),
-            waited,
-        })
+        retry(self.wait, what, progress, attempt).await
     }
 
     async fn annotate(&self, spec: &IrsaSpec, role_arn: &str) -> Result<()> {
@@ -1200,6 +1170,50 @@ impl Irsa {
     }
 }
 
+/// Calls `attempt` until it gives `Some`, at most `wait.attempts` times, pausing with
+/// doubling delays between attempts and reporting each pause.
+async fn retry<T, F, Fut>(
+    wait: WaitPolicy,
+    what: &str,
+    progress: &(dyn Fn(Progress<'_>) + Send + Sync),
+    mut attempt: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let attempts = wait.attempts.max(1);
+    let mut delay = wait.first_delay;
+    let mut waited = Duration::ZERO;
+    for n in 1..=attempts {
+        if let Some(value) = attempt().await? {
+            return Ok(value);
+        }
+        if n == attempts {
+            break;
+        }
+        progress(Progress::Waiting {
+            what,
+            attempt: n,
+            attempts,
+            delay,
+        });
+        tracing::info!(
+            attempt = n,
+            attempts,
+            ?delay,
+            "IAM does not show {what} yet (eventual consistency)"
+        );
+        tokio::time::sleep(delay).await;
+        waited += delay;
+        delay = (delay * 2).min(wait.max_delay);
+    }
+    Err(Error::NotVisible {
+        what: what.to_owned(),
+        waited,
+    })
+}
+
 fn emit_warning(progress: &(dyn Fn(Progress<'_>) + Send + Sync), warning: &str) {
     tracing::warn!("{warning}");
     progress(Progress::Warning(warning));
@@ -1250,6 +1264,80 @@ fn version_number(id: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn wait(attempts: u32) -> WaitPolicy {
+        WaitPolicy {
+            attempts,
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(3),
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_waits_with_doubling_capped_delays_until_visible() {
+        let calls = AtomicU32::new(0);
+        let pauses = Mutex::new(Vec::new());
+        let progress = |p: Progress<'_>| {
+            if let Progress::Waiting {
+                attempt,
+                attempts,
+                delay,
+                what,
+            } = p
+            {
+                assert_eq!((attempts, what), (8, "role r"));
+                pauses.lock().unwrap().push((attempt, delay.as_millis()));
+            }
+        };
+        let value = retry(wait(8), "role r", &progress, || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok((n == 4).then_some(n))
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, 4);
+        assert_eq!(*pauses.lock().unwrap(), [(1, 1), (2, 2), (3, 3)]);
+    }
+
+    #[tokio::test]
+    async fn retry_is_bounded_and_says_what_it_waited_for() {
+        let calls = AtomicU32::new(0);
+        let err = retry(
+            wait(3),
+            "role r with policy p attached",
+            &crate::no_progress,
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(None::<()>)
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        let message = err.to_string();
+        assert!(matches!(err, Error::NotVisible { .. }), "{message}");
+        assert!(
+            message.contains("role r with policy p attached") && message.contains("3ms"),
+            "{message}"
+        );
+        assert!(message.contains("eventually consistent"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn retry_stops_at_the_first_error() {
+        let calls = AtomicU32::new(0);
+        let err = retry(wait(5), "x", &crate::no_progress, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<Option<()>, _>(Error::NoRegion)
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::NoRegion));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn version_ids_sort_numerically() {
