@@ -275,7 +275,7 @@ impl ApiServer {
         opts: &WriteOptions,
     ) -> Result<WriteOutcome, ApiError> {
         check_type(res, &body)?;
-        check_name(res, name, &body)?;
+        check_name(name, &body)?;
         check_namespace(res, namespace, &body)?;
         let mut tx = self.store.tx();
         let live = tx
@@ -352,7 +352,7 @@ impl ApiServer {
             PatchKind::Apply => {}
         }
         check_type(res, &patched)?;
-        check_name(res, name, &patched)?;
+        check_name(name, &patched)?;
         if let Some(rv) = meta::meta_str(&body, "resourceVersion").filter(|rv| !rv.is_empty())
             && Some(rv) != meta::meta_str(&live, "resourceVersion")
         {
@@ -405,7 +405,7 @@ impl ApiServer {
             ));
         }
         check_type(res, &applied)?;
-        check_name(res, name, &applied)?;
+        check_name(name, &applied)?;
         check_namespace(res, namespace, &applied)?;
         if opts.manager.is_empty() {
             return Err(ApiError::bad_request(
@@ -987,14 +987,13 @@ fn check_type(res: &ResourceDef, body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_name(res: &ResourceDef, name: &str, body: &Value) -> Result<(), ApiError> {
+fn check_name(name: &str, body: &Value) -> Result<(), ApiError> {
     let body_name = meta::name(body);
     if !body_name.is_empty() && body_name != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
-    let _ = res;
     Ok(())
 }
 

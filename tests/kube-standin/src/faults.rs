@@ -1,6 +1,6 @@
-//! Scripted faults and request counters.
+//! Scripted faults, request counters, and the log of the operator's status writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -64,11 +64,36 @@ pub struct Stats {
     pub watches: u64,
 }
 
-/// Faults by deployment, and the stats.
+/// How many status changes [`Registry`] keeps (the oldest are forgotten first).
+const STATUS_CHANGES_KEPT: usize = 4096;
+
+/// A change the stand-in's operator made to a FlinkDeployment's status, with the time it was
+/// stored: what a watcher of the deployment should see next, and since when. Served by
+/// `GET /standin/status-changes` (oldest first) so that a client's watch latency can be
+/// measured from outside the process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The FlinkDeployment's namespace.
+    pub namespace: String,
+    /// The FlinkDeployment's name.
+    pub name: String,
+    /// `metadata.generation` of the object as stored.
+    pub generation: i64,
+    /// `metadata.resourceVersion` of the object as stored.
+    pub resource_version: String,
+    /// When the write was stored (after the store accepted it, before it returned to the
+    /// operator), in microseconds since the Unix epoch, by the stand-in's clock.
+    pub at_unix_micros: i64,
+    /// The whole `status` as stored.
+    pub status: Value,
+}
+
+/// Faults by deployment, the stats, and the recent status changes.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     faults: Mutex<BTreeMap<(String, String), Vec<Fault>>>,
     stats: Mutex<Stats>,
+    status_changes: Mutex<VecDeque<StatusChange>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,6 +191,31 @@ impl Registry {
     pub(crate) fn stats(&self) -> Stats {
         lock(&self.stats).clone()
     }
+
+    /// Records a status write of the operator, stored just now: `object` is the
+    /// FlinkDeployment as stored.
+    pub(crate) fn record_status_change(&self, object: &Value) {
+        let change = StatusChange {
+            namespace: meta::namespace(object).to_owned(),
+            name: meta::name(object).to_owned(),
+            generation: meta::generation(object),
+            resource_version: meta::meta_str(object, "resourceVersion")
+                .unwrap_or_default()
+                .to_owned(),
+            at_unix_micros: jiff::Timestamp::now().as_microsecond(),
+            status: object.get("status").cloned().unwrap_or(Value::Null),
+        };
+        let mut changes = lock(&self.status_changes);
+        if changes.len() == STATUS_CHANGES_KEPT {
+            changes.pop_front();
+        }
+        changes.push_back(change);
+    }
+
+    /// The recorded status changes, oldest first.
+    pub(crate) fn status_changes(&self) -> Vec<StatusChange> {
+        lock(&self.status_changes).iter().cloned().collect()
+    }
 }
 
 #[cfg(test)]
@@ -209,5 +259,27 @@ mod tests {
         );
         registry.clear();
         assert!(registry.for_deployment("ns", "a", None).is_empty());
+    }
+
+    #[test]
+    fn status_changes_are_kept_in_order_with_their_time() {
+        let registry = Registry::default();
+        let before = jiff::Timestamp::now().as_microsecond();
+        for state in ["CREATED", "DEPLOYED", "STABLE"] {
+            registry.record_status_change(&json!({
+                "metadata": {"namespace": "ns", "name": "job", "generation": 2, "resourceVersion": state.len().to_string()},
+                "status": {"lifecycleState": state},
+            }));
+        }
+        let changes = registry.status_changes();
+        let states: Vec<&str> = changes
+            .iter()
+            .map(|c| c.status["lifecycleState"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(states, ["CREATED", "DEPLOYED", "STABLE"]);
+        assert!(changes.iter().all(|c| c.namespace == "ns" && c.name == "job" && c.generation == 2));
+        assert_eq!(changes[1].resource_version, "8");
+        assert!(changes.windows(2).all(|w| w[0].at_unix_micros <= w[1].at_unix_micros));
+        assert!(changes[0].at_unix_micros >= before);
     }
 }

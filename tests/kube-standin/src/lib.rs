@@ -56,7 +56,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{FAULT_ANNOTATION, Fault, JOB_OUTPUT_ANNOTATION, Stats};
+pub use faults::{FAULT_ANNOTATION, Fault, JOB_OUTPUT_ANNOTATION, Stats, StatusChange};
 
 /// The environment variable that overrides where the FlinkDeployment CRD is read from.
 pub const CRD_ENV: &str = "FLINK_EKS_CRD";
@@ -183,6 +183,12 @@ impl StandIn {
     /// The request counters since the start.
     pub fn stats(&self) -> Stats {
         self.shared.faults.stats()
+    }
+
+    /// The operator's recent status writes to FlinkDeployments, oldest first, each with the
+    /// time it was stored (also served as JSON by `GET /standin/status-changes`).
+    pub fn status_changes(&self) -> Vec<StatusChange> {
+        self.shared.faults.status_changes()
     }
 
     /// Forgets the watch event log, as an etcd compaction does: watches and consistent lists

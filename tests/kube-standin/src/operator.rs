@@ -372,7 +372,7 @@ fn owner_reference(api_version: &str, kind: &str, name: &str, uid: &str) -> Valu
 /// Writes `patch` into the FlinkDeployment's status if it is still at the target generation.
 fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), Stop> {
     let mut superseded = false;
-    shared.api.upsert(
+    let outcome = shared.api.upsert(
         &FLINK_DEPLOYMENTS,
         &target.namespace,
         &target.name,
@@ -393,6 +393,9 @@ fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), St
             Some(new)
         },
     )?;
+    if let Some(outcome) = outcome.filter(|o| o.changed) {
+        shared.faults.record_status_change(&outcome.object);
+    }
     if superseded {
         Err(Stop::Superseded)
     } else {
@@ -1240,7 +1243,6 @@ fn create_taskmanager_pod(
         .logs
         .set_run(ns, &pod_name, MAIN_CONTAINER, ContainerRun::Running);
     set_pod_state(shared, &pod, PodState::Running { ready: true })?;
-    let _ = plan.parallelism;
     Ok(())
 }
 

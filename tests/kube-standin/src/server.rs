@@ -1,6 +1,6 @@
 //! HTTP: routing of Kubernetes API paths to the API semantics, content negotiation
 //! (JSON, YAML bodies, Table responses), watches and log streams, plus the stand-in's own
-//! `/standin/...` endpoints for faults and stats.
+//! `/standin/...` endpoints for faults, stats and the operator's status changes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +37,7 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/standin/stats", get(stats))
+        .route("/standin/status-changes", get(status_changes))
         .route("/standin/faults", delete(clear_faults))
         .route("/standin/faults/{namespace}/{name}", put(set_fault))
         .fallback(dispatch)
@@ -45,6 +46,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.faults.stats()).into_response()
+}
+
+async fn status_changes(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.faults.status_changes()).into_response()
 }
 
 async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
