@@ -13,11 +13,10 @@ use crate::config::Config;
 /// environment names none.
 pub(crate) async fn aws(config: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-    {
-        if let Some(region) = &config.s3.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
+    let region_from_env = std::env::var_os("AWS_REGION").is_some()
+        || std::env::var_os("AWS_DEFAULT_REGION").is_some();
+    if let (false, Some(region)) = (region_from_env, &config.s3.region) {
+        loader = loader.region(Region::new(region.clone()));
     }
     loader.load().await
 }

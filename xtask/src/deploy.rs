@@ -10,9 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use aws_config::SdkConfig;
-use flink_eks_image_builder::{
-    ImageBuilder, NoProgress, ProgressSink, RegistryState, StderrProgress, check_registry,
-};
+use flink_eks_image_builder::{RegistryState, check_registry};
 use flink_eks_irsa::Irsa;
 use flink_eks_irsa::documents::{OidcIssuer, Partition};
 use flink_eks_submit::{Submitter, Uploader, s3_client};
@@ -274,10 +272,10 @@ pub(crate) async fn live_plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -
         Ok::<_, anyhow::Error>(submit_row(inputs, action.into()))
     };
     let (image, irsa, upload, submit) = tokio::join!(image, irsa, upload, submit);
-    let mut rows = image.map_err(|e| classify(e))?;
-    rows.extend(irsa.map_err(|e| classify(e))?);
-    rows.push(upload.map_err(|e| classify(e))?);
-    rows.push(submit.map_err(|e| classify(e))?);
+    let mut rows = image.map_err(classify)?;
+    rows.extend(irsa.map_err(classify)?);
+    rows.push(upload.map_err(classify)?);
+    rows.push(submit.map_err(classify)?);
     Ok(Plan::new(
         format!("{}/{}", inputs.namespace, inputs.name),
         false,
@@ -288,16 +286,7 @@ pub(crate) async fn live_plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -
 /// Carries out the plan: the independent steps together, then apply and watch.
 async fn execute(remote: &Remote, inputs: &Inputs, plan: &Plan, report: &Reporter) -> Result<()> {
     let image = timed(report, Step::Image, plan.step_writes(Step::Image), async {
-        let credentials = crate::clients::registry_credentials(&inputs.image, &remote.aws).await?;
-        let builder = ImageBuilder::connect().await?;
-        let mut progress: Box<dyn ProgressSink> = if report.quiet {
-            Box::new(NoProgress)
-        } else {
-            Box::new(StderrProgress::new())
-        };
-        let outcome = builder
-            .ensure(&inputs.image, &credentials, progress.as_mut())
-            .await?;
+        let outcome = crate::steps::ensure_image(inputs, &remote.aws, report).await?;
         Ok(format!(
             "{} {}",
             outcome.image,
@@ -339,7 +328,7 @@ async fn execute(remote: &Remote, inputs: &Inputs, plan: &Plan, report: &Reporte
         (Step::Upload, upload),
     ] {
         result
-            .map_err(|e| classify(e))
+            .map_err(classify)
             .with_context(|| step_failed(step))?;
     }
 

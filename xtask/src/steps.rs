@@ -1,10 +1,9 @@
 //! The steps run alone: `cargo xtask image`, `irsa [--verify]`, `upload`, and `teardown`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use flink_eks_image_builder::{ImageBuilder, NoProgress, ProgressSink, StderrProgress};
-use flink_eks_submit::Deletion;
+use flink_eks_image_builder::{ImageBuilder, NoProgress, Outcome, ProgressSink, StderrProgress};
 
 use crate::config::Config;
 use crate::deploy::Remote;
@@ -17,19 +16,8 @@ pub(crate) async fn image(config: &Config, report: &Reporter) -> Result<()> {
     let inputs = Inputs::from_config(config).context(Failure::BadInput)?;
     let aws = crate::clients::aws(config).await;
     let started = Instant::now();
-    let credentials = crate::clients::registry_credentials(&inputs.image, &aws)
+    let outcome = ensure_image(&inputs, &aws, report)
         .await
-        .map_err(classify)?;
-    let builder = ImageBuilder::connect().await.map_err(classify)?;
-    let mut progress: Box<dyn ProgressSink> = if report.quiet {
-        Box::new(NoProgress)
-    } else {
-        Box::new(StderrProgress::new())
-    };
-    let outcome = builder
-        .ensure(&inputs.image, &credentials, progress.as_mut())
-        .await
-        .map_err(classify)
         .context("step image failed")?;
     let what = if outcome.pushed {
         "built and pushed"
@@ -43,6 +31,27 @@ pub(crate) async fn image(config: &Config, report: &Reporter) -> Result<()> {
     );
     println!("{}", outcome.image);
     Ok(())
+}
+
+/// The image-builder's `ensure` with the user's registry credentials and progress on stderr.
+pub(crate) async fn ensure_image(
+    inputs: &Inputs,
+    aws: &aws_config::SdkConfig,
+    report: &Reporter,
+) -> Result<Outcome> {
+    let credentials = crate::clients::registry_credentials(&inputs.image, aws)
+        .await
+        .map_err(classify)?;
+    let builder = ImageBuilder::connect().await.map_err(classify)?;
+    let mut progress: Box<dyn ProgressSink> = if report.quiet {
+        Box::new(NoProgress)
+    } else {
+        Box::new(StderrProgress::new())
+    };
+    builder
+        .ensure(&inputs.image, &credentials, progress.as_mut())
+        .await
+        .map_err(classify)
 }
 
 /// Makes the IAM role, policy and annotation match the configuration, or with `verify` runs
@@ -115,24 +124,7 @@ pub(crate) async fn teardown(
     delete_script: bool,
     report: &Reporter,
 ) -> Result<()> {
-    let started = Instant::now();
-    let deletion = remote
-        .submitter()
-        .delete(&inputs.namespace, &inputs.name, Duration::from_secs(300))
-        .await
-        .map_err(classify)?;
-    let what = match deletion {
-        Deletion::Deleted => "deleted",
-        Deletion::NotFound => "not found",
-    };
-    report.step(
-        Step::Submit,
-        &format!(
-            "FlinkDeployment {}/{} {what}",
-            inputs.namespace, inputs.name
-        ),
-        Some(started.elapsed()),
-    );
+    crate::cluster::delete(remote, inputs, report).await?;
 
     if let Some(spec) = &inputs.irsa {
         let torn = remote.irsa().teardown(spec).await.map_err(classify)?;
@@ -141,7 +133,18 @@ pub(crate) async fn teardown(
         }
     }
     if delete_script {
-        bail!("--delete-script: the submit crate does not delete objects yet");
+        let started = Instant::now();
+        let removal = remote
+            .uploader()
+            .delete(&inputs.script.location, &inputs.script.sha256)
+            .await
+            .map_err(classify)
+            .with_context(|| format!("delete the script {}", inputs.script.location))?;
+        report.step(
+            Step::Upload,
+            &format!("{} {removal}", inputs.script.location),
+            Some(started.elapsed()),
+        );
     } else {
         report.line(&format!(
             "the script stays at {} (pass --delete-script to remove it)",
