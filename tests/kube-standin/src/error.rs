@@ -260,6 +260,17 @@ impl ApiError {
         )
     }
 
+    /// 415 for a body in a serialization the stand-in does not read (protobuf, CBOR).
+    pub(crate) fn unsupported_body(content_type: &str) -> ApiError {
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+            ),
+        )
+    }
+
     /// 410 for a `resourceVersion` or `continue` token older than the event log keeps.
     pub(crate) fn gone(message: impl Into<String>) -> ApiError {
         ApiError::new(410, "Expired", message)

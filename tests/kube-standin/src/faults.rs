@@ -277,9 +277,17 @@ mod tests {
             .map(|c| c.status["lifecycleState"].as_str().unwrap_or_default())
             .collect();
         assert_eq!(states, ["CREATED", "DEPLOYED", "STABLE"]);
-        assert!(changes.iter().all(|c| c.namespace == "ns" && c.name == "job" && c.generation == 2));
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.namespace == "ns" && c.name == "job" && c.generation == 2)
+        );
         assert_eq!(changes[1].resource_version, "8");
-        assert!(changes.windows(2).all(|w| w[0].at_unix_micros <= w[1].at_unix_micros));
+        assert!(
+            changes
+                .windows(2)
+                .all(|w| w[0].at_unix_micros <= w[1].at_unix_micros)
+        );
         assert!(changes[0].at_unix_micros >= before);
     }
 }

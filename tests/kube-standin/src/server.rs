@@ -209,6 +209,10 @@ async fn serve(
         name,
         subresource,
     } = target;
+    let content_type = request.header(header::CONTENT_TYPE);
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(ApiError::unsupported_body(content_type));
+    }
     let ns = namespace.as_deref().unwrap_or("");
     let is_write = matches!(
         request.method,
