@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::context::{BuildContext, CONTEXT_DIGEST_LABEL};
 use crate::credentials::{CredentialResolver, Credentials, error_chain};
 use crate::error::{DOCKER_HINT, Error, Result};
-use crate::plan::{ImagePlan, RegistryState, check_registry};
+use crate::plan::{ImagePlan, RegistryState, check_registry_with_client};
 use crate::progress::{LineAssembler, ProgressEvent, ProgressSink};
 use crate::reference::{Repository, split_reference};
-use crate::registry::credentials_hint;
+use crate::registry::{RegistryClient, credentials_hint};
 use crate::spec::{ImageSpec, PullPolicy};
 
 /// The daemon address used when `DOCKER_HOST` is not set.
@@ -84,6 +84,8 @@ pub struct ImageBuilder {
     /// HTTP client for the push stream (see [`ImageBuilder::push`]).
     engine_http: reqwest::Client,
     api_prefix: String,
+    /// Registries (`host[:port]`) spoken to in plain HTTP besides loopback ones.
+    plain_http_registries: Vec<String>,
 }
 
 impl std::fmt::Debug for ImageBuilder {
@@ -91,6 +93,7 @@ impl std::fmt::Debug for ImageBuilder {
         f.debug_struct("ImageBuilder")
             .field("endpoint", &self.endpoint.display())
             .field("api", &self.api_prefix)
+            .field("plain_http_registries", &self.plain_http_registries)
             .finish_non_exhaustive()
     }
 }
@@ -146,7 +149,31 @@ impl ImageBuilder {
             endpoint,
             engine_http,
             api_prefix,
+            plain_http_registries: Vec::new(),
         })
+    }
+
+    /// Speaks plain HTTP to `registry` (`host[:port]`) when checking it, as for a registry
+    /// listed under the daemon's `insecure-registries`. Loopback registries always are.
+    pub fn with_plain_http_registry(mut self, registry: impl Into<String>) -> Self {
+        self.plain_http_registries.push(registry.into());
+        self
+    }
+
+    async fn check(
+        &self,
+        spec: &ImageSpec,
+        context: &BuildContext,
+        credentials: &Credentials,
+    ) -> Result<ImagePlan> {
+        let repository = spec.parsed_repository()?;
+        let plain_http = repository.is_loopback()
+            || self
+                .plain_http_registries
+                .iter()
+                .any(|r| r == repository.registry());
+        let client = RegistryClient::with_scheme(&repository, credentials.clone(), plain_http)?;
+        check_registry_with_client(&client, spec, context).await
     }
 
     /// The bollard client, for callers that need more of the Engine API.
@@ -155,10 +182,10 @@ impl ImageBuilder {
     }
 
     /// Packs the context and asks the registry whether the image is already there
-    /// (see [`check_registry`]). Builds nothing.
+    /// (see [`check_registry`](crate::check_registry)). Builds nothing.
     pub async fn plan(&self, spec: &ImageSpec, credentials: &Credentials) -> Result<ImagePlan> {
         let context = BuildContext::new(spec)?;
-        check_registry(spec, &context, credentials).await
+        self.check(spec, &context, credentials).await
     }
 
     /// Makes sure the registry holds the image for `spec`: when it already does, nothing is
@@ -183,7 +210,7 @@ impl ImageBuilder {
         progress.event(&ProgressEvent::CheckingRegistry {
             image: image.clone(),
         });
-        let plan = check_registry(spec, &context, credentials).await?;
+        let plan = self.check(spec, &context, credentials).await?;
         match &plan.registry {
             RegistryState::UpToDate => {
                 progress.event(&ProgressEvent::UpToDate {

@@ -39,13 +39,15 @@ impl BuildContext {
     ///
     /// ```
     /// use flink_eks_image_builder::{BuildContext, ConnectorJar, ImageSpec};
+    /// # fn main() -> flink_eks_image_builder::Result<()> {
     /// let spec = ImageSpec::new("1.20.0", "127.0.0.1:5000/flink-s3")
     ///     .with_connector_jar(ConnectorJar::new("kafka.jar", b"PK...".to_vec()));
-    /// let first = BuildContext::new(&spec).unwrap();
-    /// let second = BuildContext::new(&spec).unwrap();
+    /// let first = BuildContext::new(&spec)?;
+    /// let second = BuildContext::new(&spec)?;
     /// assert_eq!(first.tar_gz, second.tar_gz);
     /// assert_eq!(first.entries, ["Dockerfile", "connectors/kafka.jar"]);
     /// assert!(first.digest.starts_with("sha256:"));
+    /// # Ok(()) }
     /// ```
     pub fn new(spec: &ImageSpec) -> Result<Self> {
         spec.validate()?;

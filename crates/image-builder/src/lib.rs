@@ -54,7 +54,7 @@ pub use credentials::{
 };
 pub use dockerfile::{DOCKERFILE_TEMPLATE, render_dockerfile};
 pub use error::{Error, Result};
-pub use plan::{ImagePlan, RegistryState, check_registry, image_tag};
+pub use plan::{ImagePlan, RegistryState, check_registry, check_registry_with_client, image_tag};
 pub use progress::{NoProgress, ProgressEvent, ProgressSink, StderrProgress};
 pub use reference::{DOCKER_HUB, Repository};
 pub use registry::RegistryClient;

@@ -77,8 +77,20 @@ pub async fn check_registry(
     credentials: &Credentials,
 ) -> Result<ImagePlan> {
     let repository = spec.parsed_repository()?;
-    let tag = image_tag(spec, context);
     let client = RegistryClient::new(&repository, credentials.clone())?;
+    check_registry_with_client(&client, spec, context).await
+}
+
+/// [`check_registry`] through a client of your making, for example one speaking plain HTTP
+/// to a registry the Docker daemon lists under `insecure-registries`
+/// ([`RegistryClient::with_scheme`]). The client must be for the spec's repository.
+pub async fn check_registry_with_client(
+    client: &RegistryClient,
+    spec: &ImageSpec,
+    context: &BuildContext,
+) -> Result<ImagePlan> {
+    let repository = spec.parsed_repository()?;
+    let tag = image_tag(spec, context);
     let tag_from_digest = spec.tag.is_none();
     let registry = if tag_from_digest {
         if client.manifest_exists(&tag).await? {

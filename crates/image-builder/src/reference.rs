@@ -29,11 +29,13 @@ impl Repository {
     ///
     /// ```
     /// use flink_eks_image_builder::Repository;
-    /// let repo = Repository::parse("127.0.0.1:5000/team/flink-s3").unwrap();
+    /// # fn main() -> flink_eks_image_builder::Result<()> {
+    /// let repo = Repository::parse("127.0.0.1:5000/team/flink-s3")?;
     /// assert_eq!(repo.registry(), "127.0.0.1:5000");
     /// assert_eq!(repo.path(), "team/flink-s3");
-    /// let hub = Repository::parse("hiha2/flink-s3").unwrap();
+    /// let hub = Repository::parse("hiha2/flink-s3")?;
     /// assert_eq!(hub.registry(), "docker.io");
+    /// # Ok(()) }
     /// ```
     pub fn parse(repository: &str) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidSpec {
