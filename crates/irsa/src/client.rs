@@ -133,6 +133,16 @@ impl Irsa {
             if row.action == Action::NoChange {
                 continue;
             }
+            let for_pods = matches!(
+                row.kind,
+                ResourceKind::ServiceAccount | ResourceKind::PodIdentityAssociation
+            );
+            if for_pods && role_written {
+                // Hand the role to pods only once IAM shows it with its policy.
+                self.wait_until_visible(spec, &seen.policy_arn, progress)
+                    .await?;
+                role_written = false;
+            }
             progress(Progress::Started(row));
             tracing::info!(kind = %row.kind, name = %row.name, action = %row.action, "{}", row.detail);
             match row.kind {
@@ -411,26 +421,21 @@ impl Irsa {
                         .send()
                         .await
                         .map_err(|e| aws_error("iam:DetachRolePolicy", &spec.role_name, e))?;
-                    let outcome = if *arn == policy_arn {
-                        Outcome::Removed
-                    } else {
-                        Outcome::LeftAlone
-                    };
-                    if *arn == policy_arn {
-                        rows.push(row(
+                    rows.push(if *arn == policy_arn {
+                        row(
                             ResourceKind::Attachment,
                             &attachment,
-                            outcome,
+                            Outcome::Removed,
                             "detached",
-                        ));
+                        )
                     } else {
-                        rows.push(row(
+                        row(
                             ResourceKind::Attachment,
                             &format!("{arn} -> {}", spec.role_name),
                             Outcome::Removed,
-                            "detached so the role can be deleted; the policy itself is kept",
-                        ));
-                    }
+                            "detached so that the role can be deleted; that policy itself is kept",
+                        )
+                    });
                 }
                 let inline = self
                     .iam
@@ -442,11 +447,11 @@ impl Irsa {
                     .collect::<Result<Vec<_>, _>>()
                     .await
                     .map_err(|e| aws_error("iam:ListRolePolicies", &spec.role_name, e))?;
-                for name in inline {
+                for name in &inline {
                     self.iam
                         .delete_role_policy()
                         .role_name(&spec.role_name)
-                        .policy_name(&name)
+                        .policy_name(name)
                         .send()
                         .await
                         .map_err(|e| aws_error("iam:DeleteRolePolicy", &spec.role_name, e))?;
@@ -457,11 +462,16 @@ impl Irsa {
                     .send()
                     .await
                     .map_err(|e| aws_error("iam:DeleteRole", &spec.role_name, e))?;
+                let detail = if inline.is_empty() {
+                    String::new()
+                } else {
+                    format!("with its inline policies {}", inline.join(", "))
+                };
                 rows.push(row(
                     ResourceKind::Role,
                     &spec.role_name,
                     Outcome::Removed,
-                    "",
+                    &detail,
                 ));
             }
         }
