@@ -37,17 +37,31 @@ impl Kubectl {
         path
     }
 
-    async fn run(&self, args: &[&str]) -> Output {
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
         let kubeconfig = self.dir.path().join("kubeconfig");
         let cache = self.dir.path().join("cache");
-        let run = tokio::process::Command::new(&self.binary)
+        let mut command = tokio::process::Command::new(&self.binary);
+        command
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--cache-dir={}", cache.display()))
             .args(args)
             .env("KUBECONFIG", &kubeconfig)
             .env("HOME", self.dir.path())
-            .kill_on_drop(true)
-            .output();
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Starts kubectl with its stdout piped, for commands that keep running (`logs -f`).
+    fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("kubectl {args:?} did not start: {e}"))
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let run = self.command(args).output();
         match tokio::time::timeout(PATIENCE, run).await {
             Ok(Ok(output)) => output,
             Ok(Err(e)) => panic!("kubectl {args:?} did not run: {e}"),
@@ -225,21 +239,29 @@ async fn kubectl_applies_gets_follows_logs_and_annotates() {
     );
 
     // Following the log ends when the deployment is deleted (kubectl waits for the finalizer).
-    let follow = kubectl.run(&["logs", "-f", "deploy/word-count"]);
-    let delete = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        kubectl.ok(&["delete", "-f", &manifest]).await
-    };
-    let (followed, deleted) = tokio::join!(follow, delete);
-    assert!(deleted.contains("\"word-count\" deleted"), "{deleted}");
-    assert!(
-        followed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&followed.stderr)
+    let mut follow = kubectl.spawn(&["logs", "-f", "deploy/word-count"]);
+    let stdout = follow.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let running = tokio::time::timeout(PATIENCE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("switched from state CREATED to RUNNING") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        running.ok(),
+        Some(true),
+        "kubectl logs -f did not show the job running"
     );
+    let deleted = kubectl.ok(&["delete", "-f", &manifest]).await;
+    assert!(deleted.contains("\"word-count\" deleted"), "{deleted}");
+    let ended = tokio::time::timeout(PATIENCE, follow.wait()).await;
     assert!(
-        String::from_utf8_lossy(&followed.stdout)
-            .contains("switched from state CREATED to RUNNING")
+        matches!(ended, Ok(Ok(status)) if status.success()),
+        "kubectl logs -f did not end with the pod: {ended:?}"
     );
     let left = kubectl
         .ok(&["get", "pods,deployments,flinkdeployments", "-o", "name"])
