@@ -54,6 +54,7 @@
 
 mod cluster;
 mod error;
+mod remove;
 mod status;
 mod upload;
 
@@ -62,6 +63,7 @@ pub use cluster::{
     Submitter,
 };
 pub use error::{Failure, SubmitError, WaitTimeout};
+pub use remove::Removal;
 pub use status::{
     ObservedState, OperatorError, Phase, ScriptSync, StatusView, deployed_script_sha256, interpret,
     interpret_state, observed_generation, parse_operator_error,

@@ -120,7 +120,7 @@ pub enum UploadError {
 /// Uploads scripts to S3 with their SHA-256, and only when it changed.
 #[derive(Debug, Clone)]
 pub struct Uploader {
-    s3: aws_sdk_s3::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
 }
 
 impl Uploader {
@@ -267,17 +267,17 @@ fn content_type(location: &S3Location) -> &'static str {
     }
 }
 
-fn is_not_found(err: &SdkError<HeadObjectError>) -> bool {
+pub(crate) fn is_not_found(err: &SdkError<HeadObjectError>) -> bool {
     err.as_service_error()
         .is_some_and(HeadObjectError::is_not_found)
         || status_of(err) == Some(404)
 }
 
-fn status_of<E>(err: &SdkError<E>) -> Option<u16> {
+pub(crate) fn status_of<E>(err: &SdkError<E>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
-fn classify<E: std::error::Error + 'static>(
+pub(crate) fn classify<E: std::error::Error + 'static>(
     location: &S3Location,
     operation: &'static str,
     code: Option<&str>,
