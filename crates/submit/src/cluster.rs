@@ -1,6 +1,5 @@
 //! Everything that talks to the Kubernetes API: apply, watch, logs, status, delete.
 
-use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use flink_eks_manifest::{FETCH_CONTAINER, FlinkDeployment, FlinkDeploymentSpec, MAIN_CONTAINER};
@@ -190,10 +189,14 @@ impl Submitter {
     /// ownership of the fields it sets): creates it or updates it. An unchanged spec keeps
     /// its generation, so the operator does nothing.
     pub async fn apply(&self, deployment: &FlinkDeployment) -> Result<Applied, SubmitError> {
+        // Boxed: the objects it holds across awaits are large, and callers' stacks are not.
+        Box::pin(self.apply_boxed(deployment)).await
+    }
+
+    async fn apply_boxed(&self, deployment: &FlinkDeployment) -> Result<Applied, SubmitError> {
         let (namespace, name) = self.identity(deployment)?;
         let api = self.api(namespace);
-        let before = api
-            .get_opt(name)
+        let before = Box::pin(api.get_opt(name))
             .await
             .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?;
 
@@ -206,18 +209,16 @@ impl Submitter {
         object.metadata.creation_timestamp = None;
         object.status = None;
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let after = api
-            .patch(name, &params, &Patch::Apply(&object))
+        let after = Box::pin(api.patch(name, &params, &Patch::Apply(&object)))
             .await
             .map_err(|e| apply_error(namespace, name, e))?;
 
         let generation = after.metadata.generation.unwrap_or_default();
         let previous_generation = before.as_ref().and_then(|b| b.metadata.generation);
+        // By content, not resourceVersion: the operator's status writes move that.
         let action = match &before {
             None => ApplyPlan::Create,
-            Some(b) if b.metadata.resource_version == after.metadata.resource_version => {
-                ApplyPlan::NoChange
-            }
+            Some(before) if same_content(before, &after) => ApplyPlan::NoChange,
             Some(_) => ApplyPlan::Update,
         };
         let changed = previous_generation != Some(generation);
@@ -253,7 +254,7 @@ impl Submitter {
         let mut seen = false;
         let watch = async {
             let mut events =
-                pin!(watcher::watch_object(self.api(namespace), name).default_backoff());
+                Box::pin(watcher::watch_object(self.api(namespace), name).default_backoff());
             while let Some(event) = events.next().await {
                 let deployment = match event {
                     Ok(Some(deployment)) => deployment,
@@ -304,7 +305,7 @@ impl Submitter {
                         });
                     }
                     Phase::Failed { error } => {
-                        let failure = self.diagnose(namespace, name, error, state).await;
+                        let failure = Box::pin(self.diagnose(namespace, name, error, state)).await;
                         return Err(SubmitError::Failed(Box::new(failure)));
                     }
                 }
@@ -315,7 +316,7 @@ impl Submitter {
                 name: name.to_owned(),
             })
         };
-        match tokio::time::timeout(timeout, watch).await {
+        match tokio::time::timeout(timeout, Box::pin(watch)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(SubmitError::Timeout(Box::new(WaitTimeout {
                 namespace: namespace.to_owned(),
@@ -499,7 +500,7 @@ impl Submitter {
     ) -> Result<Deletion, SubmitError> {
         let api = self.api(namespace);
         let action = || format!("delete FlinkDeployment {namespace}/{name}");
-        let deleted = match api.delete(name, &DeleteParams::background()).await {
+        let deleted = match Box::pin(api.delete(name, &DeleteParams::background())).await {
             Ok(deleted) => deleted,
             Err(kube::Error::Api(status)) if status.is_not_found() => {
                 return Ok(Deletion::NotFound);
@@ -510,7 +511,7 @@ impl Submitter {
             return Ok(Deletion::Deleted);
         };
         let gone = async {
-            let mut events = pin!(watcher::watch_object(api.clone(), name).default_backoff());
+            let mut events = Box::pin(watcher::watch_object(api.clone(), name).default_backoff());
             while let Some(event) = events.next().await {
                 match event {
                     Ok(Some(d)) if d.metadata.uid.as_deref() == Some(uid.as_str()) => {}
@@ -521,7 +522,7 @@ impl Submitter {
                 }
             }
         };
-        tokio::time::timeout(timeout, gone)
+        tokio::time::timeout(timeout, Box::pin(gone))
             .await
             .map_err(|_| SubmitError::DeleteTimeout {
                 namespace: namespace.to_owned(),
@@ -551,6 +552,13 @@ pub(crate) fn matches_live(desired: &FlinkDeployment, live: &FlinkDeployment) ->
     spec_same
         && subset(&desired.metadata.labels, &live.metadata.labels)
         && subset(&desired.metadata.annotations, &live.metadata.annotations)
+}
+
+/// Whether the apply left spec, labels and annotations as they were.
+fn same_content(before: &FlinkDeployment, after: &FlinkDeployment) -> bool {
+    before.spec == after.spec
+        && before.metadata.labels == after.metadata.labels
+        && before.metadata.annotations == after.metadata.annotations
 }
 
 /// Maps an error of the apply: 404 is a missing namespace (or a missing CRD), 422 a rejection.
