@@ -416,6 +416,7 @@ fn start_watch(
         timeout,
         send_initial_events: request.flag("sendInitialEvents"),
         drop_after,
+        render: table_render(shared, res, request),
     };
     shared.faults.count_watch();
     let stream = watch::start(
@@ -429,6 +430,31 @@ fn start_watch(
         HeaderValue::from_static("application/json"),
     );
     Ok(response)
+}
+
+/// For `kubectl get -w`: each watched object as a one-row Table.
+fn table_render(
+    shared: &Arc<Shared>,
+    res: &'static ResourceDef,
+    request: &Request,
+) -> Option<watch::Render> {
+    if !table::wanted(request.header(header::ACCEPT)) {
+        return None;
+    }
+    let shared = Arc::clone(shared);
+    let include_object = request.param("includeObject").map(str::to_owned);
+    Some(Box::new(move |object: &Value| {
+        let rv = meta::meta_str(object, "resourceVersion")
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(0);
+        table::build(
+            res,
+            &[Arc::new(object.clone())],
+            rv,
+            &shared.api.schema,
+            include_object.as_deref(),
+        )
+    }))
 }
 
 fn serve_log(

@@ -19,7 +19,6 @@ use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{EventKind, TooOld};
 
 /// What a watch asks for.
-#[derive(Debug)]
 pub(crate) struct WatchRequest {
     /// The watched resource.
     pub(crate) res: &'static ResourceDef,
@@ -39,6 +38,21 @@ pub(crate) struct WatchRequest {
     pub(crate) send_initial_events: bool,
     /// A scripted fault: cut the connection (an aborted body) after this many events.
     pub(crate) drop_after: Option<u32>,
+    /// Renders each object sent (as a one-row Table, for `kubectl get -w`).
+    pub(crate) render: Option<Render>,
+}
+
+/// Turns a stored object into what a watch event carries.
+pub(crate) type Render = Box<dyn Fn(&Value) -> Value + Send + Sync>;
+
+impl std::fmt::Debug for WatchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchRequest")
+            .field("res", &self.res.plural)
+            .field("namespace", &self.namespace)
+            .field("resource_version", &self.resource_version)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Starts a watch; the stream ends when the watch times out, the client goes away, the
@@ -59,6 +73,13 @@ fn line(event_type: &str, object: &Value) -> Bytes {
     let mut text = json!({"type": event_type, "object": object}).to_string();
     text.push('\n');
     Bytes::from(text)
+}
+
+fn object_line(request: &WatchRequest, event_type: &str, object: &Value) -> Bytes {
+    match &request.render {
+        Some(render) => line(event_type, &render(object)),
+        None => line(event_type, object),
+    }
 }
 
 async fn run(
@@ -136,7 +157,7 @@ async fn run(
             };
             if !send(
                 &sender,
-                line(event_type, &event.object),
+                object_line(&request, event_type, &event.object),
                 &mut sent,
                 request.drop_after,
             )
