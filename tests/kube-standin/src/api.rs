@@ -560,6 +560,38 @@ impl ApiServer {
         })
     }
 
+    /// The garbage collector's sweep: removes objects whose owners are all gone (an owner
+    /// deleted while a dependent was being created, for instance).
+    pub(crate) fn collect_garbage(&self) {
+        let mut tx = self.store.tx();
+        let keys = tx.keys();
+        let objects: Vec<(ObjKey, Arc<Value>)> = keys
+            .into_iter()
+            .filter_map(|k| tx.get(&k).map(|o| (k, o)))
+            .collect();
+        let uids: std::collections::HashSet<&str> =
+            objects.iter().map(|(_, o)| meta::uid(o)).collect();
+        let orphans: Vec<ObjKey> = objects
+            .iter()
+            .filter(|(_, o)| {
+                let owners: Vec<&str> = meta::metadata(o)
+                    .and_then(|m| m.get("ownerReferences"))
+                    .and_then(Value::as_array)
+                    .map(|refs| {
+                        refs.iter()
+                            .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                !owners.is_empty() && owners.iter().all(|uid| !uids.contains(uid))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in orphans {
+            remove_cascading(&mut tx, &key, false);
+        }
+    }
+
     fn delete_namespace_contents(&self, tx: &mut Tx<'_>, namespace: &str) {
         for key in tx.keys() {
             if key.res.namespaced && key.namespace == namespace {

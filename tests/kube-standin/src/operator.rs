@@ -109,6 +109,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             keep
         });
+        shared.api.collect_garbage();
         forget_logs_of_deleted_pods(&shared);
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { break },
@@ -163,6 +164,8 @@ impl From<ApiError> for Stop {
 fn log_outcome(target: &Target, outcome: Result<(), Stop>) {
     match outcome {
         Ok(()) | Err(Stop::Superseded) => {}
+        // The deployment went away under the operator (deleted before it got its finalizer).
+        Err(Stop::Api(e)) if e.code == 404 => {}
         Err(Stop::Api(e)) => tracing::warn!(
             namespace = %target.namespace, name = %target.name, code = e.code,
             "operator stopped: {}", e.message
