@@ -191,18 +191,26 @@ impl Uploader {
 
 /// What an upload of `script` to `location` would do, from one `HeadObject` with
 /// `ChecksumMode::Enabled` (no write, no GET of the body).
+///
+/// S3 returns the checksum of a KMS-encrypted object only to callers allowed `kms:Decrypt`;
+/// when that `HeadObject` is refused, a second one without checksum mode reads the metadata.
 pub async fn plan_upload(
     s3: &aws_sdk_s3::Client,
     location: &S3Location,
     script: &[u8],
 ) -> Result<UploadPlan, UploadError> {
-    let head = s3
-        .head_object()
-        .bucket(location.bucket())
-        .key(location.key())
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await;
+    let send_head = |mode: Option<ChecksumMode>| {
+        s3.head_object()
+            .bucket(location.bucket())
+            .key(location.key())
+            .set_checksum_mode(mode)
+            .send()
+    };
+    let mut head = send_head(Some(ChecksumMode::Enabled)).await;
+    if matches!(&head, Err(err) if status_of(err) == Some(403)) {
+        tracing::debug!(%location, "HeadObject with checksum mode refused, reading the metadata only");
+        head = send_head(None).await;
+    }
     match head {
         Ok(head) => Ok(compare(&RemoteChecksums::from_head(&head), script)),
         Err(err) if is_not_found(&err) => Ok(UploadPlan::Create),
