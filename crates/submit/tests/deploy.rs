@@ -220,13 +220,15 @@ async fn a_changed_script_is_uploaded_and_the_wait_is_for_the_new_generation() {
     // RUNNING, before the new spec reaches the API server: that must not end the wait.
     let next = first.generation + 1;
     let mut seen = Vec::new();
+    let first_state_seen = tokio::sync::Notify::new();
     let wait = env
         .submitter
         .wait_until_running("default", "job-changed", next, WAIT, |s| {
-            seen.push(s.clone())
+            seen.push(s.clone());
+            first_state_seen.notify_one();
         });
     let resubmit = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        first_state_seen.notified().await;
         let uploaded = env
             .uploader
             .upload(&env.location, SCRIPT_V2)
@@ -443,7 +445,7 @@ async fn a_timeout_names_the_last_states_seen() {
     env.standin.set_fault(
         "default",
         "job-slow",
-        Fault::SlowTransitions { millis: 5_000 },
+        Fault::SlowTransitions { millis: 120_000 },
     );
     let uploaded = env.uploader.upload(&env.location, SCRIPT_V1).await.unwrap();
     let applied = env
@@ -457,7 +459,7 @@ async fn a_timeout_names_the_last_states_seen() {
             "default",
             "job-slow",
             applied.generation,
-            Duration::from_millis(800),
+            Duration::from_secs(2),
             |_| {},
         )
         .await
