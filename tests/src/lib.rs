@@ -1,15 +1,35 @@
-//! Support for the workspace-level tests: where the workspace is, and the endpoints of the
-//! services that `cargo xtask test` starts.
+//! Support for the workspace-level tests: where the workspace is, the endpoints of the
+//! services that `cargo xtask test` starts, the `xtask` binary run as a user runs it, and the
+//! counters that tell whether a run wrote anything: the AWS emulator's request recorder and
+//! the registry's access log.
 //!
-//! A test that needs a service calls [`service`]: when the variable is missing it fails with a
-//! message saying how to start the services, so that a missing service never reads as a pass.
+//! A test that needs a service calls [`service`] (or [`Services::from_env`]): when the
+//! variable is missing it fails with a message saying how to start the services, so that a
+//! missing service never reads as a pass.
 //!
 //! ```no_run
-//! let endpoint = flink_eks_tests::service("FLINK_EKS_TEST_AWS_ENDPOINT");
-//! assert!(endpoint.starts_with("http://"));
+//! # async fn example() -> anyhow::Result<()> {
+//! use flink_eks_tests::{AwsRecorder, RegistryLog, Services};
+//!
+//! let services = Services::from_env();
+//! let recorder = AwsRecorder::new(&services.aws_endpoint);
+//! let registry = RegistryLog::mark(&services.registry_log)?;
+//! let recording = recorder.start().await?;
+//! // ... run `cargo xtask deploy` ...
+//! let aws_writes: Vec<_> = recording.stop().await?.into_iter().filter(|r| r.is_write()).collect();
+//! let registry_writes = registry.writes_since("e2e/flink-s3")?;
+//! assert!(aws_writes.is_empty() && registry_writes.is_empty());
+//! # Ok(())
+//! # }
 //! ```
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -41,4 +61,670 @@ pub fn unique(prefix: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
     format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos % 0xfffff)
+}
+
+/// The services an end-to-end run talks to, from the variables `cargo xtask test` sets.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The AWS emulator (moto): `http://127.0.0.1:PORT`.
+    pub aws_endpoint: String,
+    /// The plain-HTTP registry: `127.0.0.1:PORT`.
+    pub registry: String,
+    /// The registry's log file, one access-log line per request.
+    pub registry_log: PathBuf,
+    /// The stand-in Flink image in the local Docker engine, to build `FROM`.
+    pub base_image: String,
+}
+
+impl Services {
+    /// Reads every variable; panics naming `cargo xtask test` when one is missing.
+    pub fn from_env() -> Services {
+        Services {
+            aws_endpoint: service("FLINK_EKS_TEST_AWS_ENDPOINT"),
+            registry: service("FLINK_EKS_TEST_REGISTRY"),
+            registry_log: PathBuf::from(service("FLINK_EKS_TEST_REGISTRY_LOG")),
+            base_image: service("FLINK_EKS_TEST_BASE_IMAGE"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The xtask binary
+
+/// The environment variable that names the `xtask` binary to test, instead of the one
+/// beside the test binaries.
+pub const XTASK_ENV: &str = "FLINK_EKS_TEST_XTASK";
+
+/// The `xtask` binary of this build, beside the test binaries (`target/debug/xtask`).
+///
+/// A test cannot build it (`cargo test` holds the build lock while tests run), so it must be
+/// there already: `cargo xtask test` runs from it, and `cargo build -p xtask` builds it. A binary
+/// older than one of the sources it was built from (as cargo's `xtask.d` lists them) is refused
+/// too, so that a test never passes on yesterday's code.
+///
+/// [`XTASK_ENV`] names another binary instead (a release build, or a copy that other builds
+/// in a shared tree do not replace mid-run); that one is used as it is.
+pub fn xtask_binary() -> Result<PathBuf> {
+    if let Some(binary) = std::env::var_os(XTASK_ENV).filter(|v| !v.is_empty()) {
+        let binary = PathBuf::from(binary);
+        if !binary.is_file() {
+            bail!("{XTASK_ENV}={} is not a file", binary.display());
+        }
+        return Ok(binary);
+    }
+    let exe = std::env::current_exe().context("cannot find the running test binary")?;
+    // target/debug/deps/deploy-HASH -> target/debug/xtask
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test binary is not in target/<profile>/deps")?;
+    let binary = profile_dir.join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{} does not exist: build it with `cargo build -p xtask` (or run the tests through \
+                 `cargo xtask test`, which runs from it)",
+                binary.display()
+            )
+        })?;
+    let dep_info = std::fs::read_to_string(profile_dir.join("xtask.d")).unwrap_or_default();
+    for source in dep_info_sources(&dep_info) {
+        let modified = std::fs::metadata(&source).and_then(|m| m.modified());
+        if modified.is_ok_and(|m| m > built) {
+            bail!(
+                "{} is older than {}: rebuild it with `cargo build -p xtask`",
+                binary.display(),
+                source.display()
+            );
+        }
+    }
+    Ok(binary)
+}
+
+/// The sources a cargo dep-info file (`target: a.rs b.rs ...`, spaces escaped as `\ `) lists
+/// on its first line.
+fn dep_info_sources(dep_info: &str) -> Vec<PathBuf> {
+    let Some((_, sources)) = dep_info.lines().next().and_then(|l| l.split_once(": ")) else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    let mut current = String::new();
+    let mut chars = sources.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            ' ' if current.is_empty() => {}
+            ' ' => paths.push(PathBuf::from(std::mem::take(&mut current))),
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        paths.push(PathBuf::from(current));
+    }
+    paths
+}
+
+/// How a run of `xtask` ended, with what it printed.
+#[derive(Debug, Clone)]
+pub struct XtaskRun {
+    /// The command line, for messages.
+    pub command: String,
+    /// The exit code; `None` when a signal ended the process.
+    pub code: Option<i32>,
+    /// Everything printed on stdout (results: the JSON plan, the status).
+    pub stdout: String,
+    /// Everything printed on stderr (the plan table, progress, errors).
+    pub stderr: String,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+impl XtaskRun {
+    /// The stdout as JSON; the error names the command and shows what it printed.
+    pub fn stdout_json(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.stdout)
+            .with_context(|| format!("the stdout of `{}` is not JSON\n{self}", self.command))
+    }
+}
+
+/// The run as a failing assertion shows it: the command, the exit code and both outputs.
+impl fmt::Display for XtaskRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self
+            .code
+            .map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
+        writeln!(
+            f,
+            "`{}` exited with {code} after {:.1?}",
+            self.command, self.elapsed
+        )?;
+        writeln!(f, "--- stdout\n{}", self.stdout.trim_end())?;
+        write!(f, "--- stderr\n{}", self.stderr.trim_end())
+    }
+}
+
+/// Environment variables the child keeps from the test's environment: what a shell gives
+/// every command, and the Docker engine's address.
+const INHERITED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR", "DOCKER_HOST"];
+
+/// The `xtask` binary with one configuration file and a controlled environment: only
+/// [`INHERITED_ENV`] and the variables given, so that neither the developer's AWS profile,
+/// kubeconfig and Docker credentials nor the test services' own variables leak into the run.
+#[derive(Debug, Clone)]
+pub struct Xtask {
+    binary: PathBuf,
+    config: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Xtask {
+    /// `xtask --config CONFIG` with `env`; fails when the binary is missing or stale.
+    pub fn new(config: &Path, env: Vec<(String, String)>) -> Result<Xtask> {
+        Ok(Xtask {
+            binary: xtask_binary()?,
+            config: config.to_path_buf(),
+            env,
+        })
+    }
+
+    /// Runs `xtask --config CONFIG ARGS...` from the configuration file's folder, to its end.
+    pub async fn run(&self, args: &[&str]) -> Result<XtaskRun> {
+        let command = format!(
+            "cargo xtask --config {} {}",
+            self.config.display(),
+            args.join(" ")
+        );
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_clear()
+            .envs(
+                INHERITED_ENV
+                    .iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(dir) = self.config.parent() {
+            cmd.current_dir(dir);
+        }
+        let started = Instant::now();
+        let output = cmd
+            .output()
+            .await
+            .with_context(|| format!("cannot run {}", self.binary.display()))?;
+        Ok(XtaskRun {
+            command,
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The AWS emulator's recorder
+
+/// moto's request recorder (`/moto-api/recorder/...`): every request the server receives,
+/// between a start and a stop.
+///
+/// The recorder is one per server, so recordings are taken one at a time in this process
+/// ([`AwsRecorder::start`] waits for the previous [`Recording`] to stop). Requests of other
+/// processes using the same server are recorded too: tell them apart by
+/// [`AwsRequest::access_key`].
+#[derive(Debug, Clone)]
+pub struct AwsRecorder {
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+/// A recording in progress; [`Recording::stop`] ends it and returns what was recorded.
+#[derive(Debug)]
+pub struct Recording<'a> {
+    recorder: &'a AwsRecorder,
+    _exclusive: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// One recording at a time in this process.
+static RECORDER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl AwsRecorder {
+    /// The recorder of the moto server at `endpoint` (`http://127.0.0.1:PORT`).
+    pub fn new(endpoint: &str) -> AwsRecorder {
+        AwsRecorder {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Clears the recording and starts recording.
+    pub async fn start(&self) -> Result<Recording<'_>> {
+        let exclusive = RECORDER_LOCK.lock().await;
+        self.call(reqwest::Method::POST, "reset-recording").await?;
+        self.call(reqwest::Method::POST, "start-recording").await?;
+        Ok(Recording {
+            recorder: self,
+            _exclusive: exclusive,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, action: &str) -> Result<String> {
+        let url = format!("{}/moto-api/recorder/{action}", self.endpoint);
+        let response = self
+            .http
+            .request(method, &url)
+            .send()
+            .await
+            .with_context(|| format!("moto's recorder at {url} does not answer"))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .with_context(|| format!("reading the answer of {url}"))?;
+        if !status.is_success() {
+            bail!("{url} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
+impl Recording<'_> {
+    /// Stops recording and returns every request recorded, in order.
+    pub async fn stop(self) -> Result<Vec<AwsRequest>> {
+        self.recorder
+            .call(reqwest::Method::POST, "stop-recording")
+            .await?;
+        let text = self
+            .recorder
+            .call(reqwest::Method::GET, "download-recording")
+            .await?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(AwsRequest::parse)
+            .collect()
+    }
+}
+
+/// One request the AWS emulator recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The URL path and query.
+    pub path: String,
+    /// The signing service of the `Authorization` header (`iam`, `sts`, `eks`, `s3`).
+    pub service: Option<String>,
+    /// The access key id that signed the request.
+    pub access_key: Option<String>,
+    /// The `Action` of a query-protocol request (IAM, STS), from the body or the query.
+    pub action: Option<String>,
+}
+
+impl AwsRequest {
+    /// Parses one line of moto's `download-recording` (a JSON object with `method`, `url`,
+    /// `headers`, `body` and `body_encoded`, the body base64 when encoded).
+    pub fn parse(line: &str) -> Result<AwsRequest> {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("a recorded request is not JSON: {line}"))?;
+        let text = |key: &str| record.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+        let url = text("url");
+        let path = match url.find("://") {
+            Some(scheme) => url[scheme + 3..]
+                .find('/')
+                .map_or("/", |p| &url[scheme + 3 + p..]),
+            None => url,
+        };
+        let body = match record.get("body_encoded").and_then(|v| v.as_bool()) {
+            Some(true) => base64::engine::general_purpose::STANDARD
+                .decode(text("body"))
+                .with_context(|| format!("a recorded body is not base64: {line}"))?,
+            _ => text("body").as_bytes().to_vec(),
+        };
+        let authorization = record
+            .get("headers")
+            .and_then(|h| h.as_object())
+            .and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    .and_then(|(_, v)| v.as_str())
+            });
+        let (access_key, service) = authorization.map(credential_scope).unwrap_or_default();
+        let query = path.split_once('?').map_or("", |(_, q)| q);
+        let action = form_value(&String::from_utf8_lossy(&body), "Action")
+            .or_else(|| form_value(query, "Action"));
+        Ok(AwsRequest {
+            method: text("method").to_ascii_uppercase(),
+            path: path.to_owned(),
+            service,
+            access_key,
+            action,
+        })
+    }
+
+    /// Whether the request changes anything.
+    ///
+    /// IAM and STS speak the query protocol: everything is a POST, and the `Action` tells
+    /// (`Get*`, `List*` and `Describe*` read, `GetCallerIdentity` included). EKS is REST-JSON
+    /// and S3 REST: `GET` and `HEAD` read, every other method writes. A request of an unknown
+    /// service counts as a write unless it is a `GET` or `HEAD`.
+    pub fn is_write(&self) -> bool {
+        if let Some(action) = &self.action {
+            return !["Get", "List", "Describe"]
+                .iter()
+                .any(|read| action.starts_with(read));
+        }
+        !matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+}
+
+/// `iam CreateRole`, `s3 PUT /bucket/key`: the request as a test failure shows it.
+impl fmt::Display for AwsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let service = self.service.as_deref().unwrap_or("?");
+        match &self.action {
+            Some(action) => write!(f, "{service} {action}"),
+            None => write!(f, "{service} {} {}", self.method, self.path),
+        }
+    }
+}
+
+/// The access key and the service of a SigV4 `Authorization` header:
+/// `AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...`.
+fn credential_scope(authorization: &str) -> (Option<String>, Option<String>) {
+    let Some(start) = authorization.find("Credential=") else {
+        return (None, None);
+    };
+    let scope = authorization[start + "Credential=".len()..]
+        .split([',', ' '])
+        .next()
+        .unwrap_or_default();
+    let parts: Vec<&str> = scope.split('/').collect();
+    let key = parts
+        .first()
+        .filter(|k| !k.is_empty())
+        .map(|k| k.to_string());
+    let service = parts.get(3).map(|s| s.to_string());
+    (key, service)
+}
+
+/// The first value of `name` in an `a=1&b=2` form or query string.
+fn form_value(form: &str, name: &str) -> Option<String> {
+    form.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_owned())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry's access log
+
+/// The registry's log file from a point on: what was appended after [`RegistryLog::mark`].
+#[derive(Debug, Clone)]
+pub struct RegistryLog {
+    path: PathBuf,
+    offset: u64,
+}
+
+/// One request of the registry's access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The request path, e.g. `/v2/e2e/flink-s3/manifests/sha256-...`.
+    pub path: String,
+    /// The response status.
+    pub status: u16,
+}
+
+impl RegistryRequest {
+    /// Parses an access-log line:
+    /// `127.0.0.1 - - [27/Nov/2026:09:46:57 +0000] "HEAD /v2/... HTTP/1.1" 200 ...`.
+    /// Other lines (the registry's own `time=... level=...` messages) give `None`.
+    pub fn parse(line: &str) -> Option<RegistryRequest> {
+        let (_, rest) = line.split_once("] \"")?;
+        let (request, rest) = rest.split_once('"')?;
+        let mut words = request.split(' ');
+        let method = words.next()?;
+        let path = words.next()?;
+        let status = rest.split_whitespace().next()?.parse().ok()?;
+        Some(RegistryRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status,
+        })
+    }
+
+    /// Whether the request writes to the registry: `PUT`, `POST`, `PATCH` or `DELETE`.
+    pub fn is_write(&self) -> bool {
+        matches!(self.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE")
+    }
+
+    /// Whether the request is about `repository` (`e2e/flink-s3`): under `/v2/REPOSITORY/`.
+    pub fn is_for(&self, repository: &str) -> bool {
+        self.path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.strip_prefix(repository))
+            .is_some_and(|p| p.starts_with('/'))
+    }
+}
+
+impl fmt::Display for RegistryRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.method, self.path, self.status)
+    }
+}
+
+impl RegistryLog {
+    /// Marks the log's current end.
+    pub fn mark(path: &Path) -> Result<RegistryLog> {
+        let offset = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the registry log {}", path.display()))?
+            .len();
+        Ok(RegistryLog {
+            path: path.to_path_buf(),
+            offset,
+        })
+    }
+
+    /// The requests for `repository` (the path after the registry host) logged since the mark.
+    pub fn requests_since(&self, repository: &str) -> Result<Vec<RegistryRequest>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(&self.path)
+            .with_context(|| format!("cannot open the registry log {}", self.path.display()))?;
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut appended = Vec::new();
+        file.read_to_end(&mut appended)?;
+        Ok(String::from_utf8_lossy(&appended)
+            .lines()
+            .filter_map(RegistryRequest::parse)
+            .filter(|r| r.is_for(repository))
+            .collect())
+    }
+
+    /// The writes for `repository` logged since the mark.
+    pub fn writes_since(&self, repository: &str) -> Result<Vec<RegistryRequest>> {
+        Ok(self
+            .requests_since(repository)?
+            .into_iter()
+            .filter(RegistryRequest::is_write)
+            .collect())
+    }
+}
+
+/// Whether the registry at `registry` (`127.0.0.1:PORT`, plain HTTP, no auth) holds
+/// `repository:tag`, as `HEAD /v2/REPOSITORY/manifests/TAG` answers.
+pub async fn registry_has_tag(registry: &str, repository: &str, tag: &str) -> Result<bool> {
+    let url = format!("http://{registry}/v2/{repository}/manifests/{tag}");
+    let response = reqwest::Client::new()
+        .head(&url)
+        .header(
+            reqwest::header::ACCEPT,
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json, \
+             application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .with_context(|| format!("HEAD {url}"))?;
+    match response.status().as_u16() {
+        200 => Ok(true),
+        404 => Ok(false),
+        other => bail!("HEAD {url} answered {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(method: &str, url: &str, auth_service: &str, body: Option<&str>) -> AwsRequest {
+        let headers = serde_json::json!({
+            "Host": "127.0.0.1:5103",
+            "Authorization": format!(
+                "AWS4-HMAC-SHA256 Credential=ASIAE2E/20261127/us-east-1/{auth_service}/aws4_request, \
+                 SignedHeaders=host, Signature=00"
+            ),
+        });
+        let line = match body {
+            Some(body) => serde_json::json!({"headers": headers, "method": method, "url": url,
+                "body": base64::engine::general_purpose::STANDARD.encode(body), "body_encoded": true}),
+            None => serde_json::json!({"headers": headers, "method": method, "url": url,
+                "body": "", "body_encoded": false}),
+        };
+        AwsRequest::parse(&line.to_string()).unwrap()
+    }
+
+    #[test]
+    fn query_protocol_requests_are_judged_by_their_action() {
+        let read = recorded(
+            "POST",
+            "http://127.0.0.1:5103/",
+            "sts",
+            Some("Action=GetCallerIdentity&Version=2011-06-15"),
+        );
+        assert_eq!(read.action.as_deref(), Some("GetCallerIdentity"));
+        assert_eq!(read.service.as_deref(), Some("sts"));
+        assert_eq!(read.access_key.as_deref(), Some("ASIAE2E"));
+        assert!(!read.is_write(), "{read}");
+        for action in ["GetRole", "ListAttachedRolePolicies", "ListPolicyVersions"] {
+            let r = recorded(
+                "POST",
+                "http://h/",
+                "iam",
+                Some(&format!("Action={action}&A=b")),
+            );
+            assert!(!r.is_write(), "{r}");
+        }
+        for action in [
+            "CreateRole",
+            "TagRole",
+            "AttachRolePolicy",
+            "CreatePolicyVersion",
+            "DeletePolicy",
+        ] {
+            let r = recorded(
+                "POST",
+                "http://h/",
+                "iam",
+                Some(&format!("Version=2010-05-08&Action={action}")),
+            );
+            assert!(r.is_write(), "{r}");
+            assert_eq!(r.to_string(), format!("iam {action}"));
+        }
+        // The action may come in the query string too.
+        let r = recorded("GET", "http://h/?Action=DeleteRole&RoleName=x", "iam", None);
+        assert!(r.is_write(), "{r}");
+    }
+
+    #[test]
+    fn rest_requests_are_judged_by_their_method() {
+        let cases = [
+            ("GET", "/clusters/demo", "eks", false),
+            ("POST", "/clusters", "eks", true),
+            ("DELETE", "/clusters/demo", "eks", true),
+            ("HEAD", "/bucket/test/job.py", "s3", false),
+            ("GET", "/bucket/test/job.py", "s3", false),
+            ("PUT", "/bucket/test/job.py", "s3", true),
+            ("POST", "/bucket?delete", "s3", true),
+            ("DELETE", "/bucket/test/job.py", "s3", true),
+        ];
+        for (method, path, service, write) in cases {
+            let r = recorded(
+                method,
+                &format!("http://127.0.0.1:5103{path}"),
+                service,
+                None,
+            );
+            assert_eq!(r.path, path);
+            assert_eq!(r.is_write(), write, "{r}");
+        }
+    }
+
+    #[test]
+    fn an_unsigned_request_has_no_key_and_is_judged_by_its_method() {
+        let line = r#"{"headers": {"Host": "h"}, "method": "put", "url": "http://h/b/k", "body": "", "body_encoded": false}"#;
+        let r = AwsRequest::parse(line).unwrap();
+        assert_eq!((r.access_key, r.service), (None, None));
+        assert_eq!(r.method, "PUT");
+        assert!(AwsRequest::parse("not json").is_err());
+    }
+
+    #[test]
+    fn dep_info_lists_the_sources_with_escaped_spaces() {
+        let info =
+            "/t/debug/xtask: /w/xtask/src/main.rs /w/my\\ dir/lib.rs\n\n/w/xtask/src/main.rs:\n";
+        assert_eq!(
+            dep_info_sources(info),
+            [
+                PathBuf::from("/w/xtask/src/main.rs"),
+                PathBuf::from("/w/my dir/lib.rs")
+            ]
+        );
+        assert!(dep_info_sources("").is_empty());
+    }
+
+    #[test]
+    fn registry_access_lines_parse_and_other_lines_do_not() {
+        let line = r#"127.0.0.1 - - [27/Nov/2026:09:46:57 +0000] "HEAD /v2/e2e/flink-s3/manifests/sha256-28 HTTP/1.1" 200 161 "" "flink-eks-image-builder/0.1.0""#;
+        let r = RegistryRequest::parse(line).unwrap();
+        assert_eq!(r.method, "HEAD");
+        assert_eq!(r.path, "/v2/e2e/flink-s3/manifests/sha256-28");
+        assert_eq!(r.status, 200);
+        assert!(!r.is_write());
+        assert!(r.is_for("e2e/flink-s3"));
+        assert!(
+            !r.is_for("e2e/flink"),
+            "a prefix of the name is another repository"
+        );
+        let put = r#"127.0.0.1 - - [27/Nov/2026:09:46:58 +0000] "PUT /v2/e2e/flink-s3/manifests/sha256-28 HTTP/1.1" 201 0 "" "docker""#;
+        assert!(RegistryRequest::parse(put).unwrap().is_write());
+        let logrus = r#"time="2026-11-27T09:48:01Z" level=error msg="response completed with error" http.request.method=HEAD http.request.uri=/v2/e2e/flink-s3/manifests/x"#;
+        assert_eq!(RegistryRequest::parse(logrus), None);
+    }
+
+    #[test]
+    fn the_registry_log_is_read_from_the_mark() {
+        let dir = std::env::temp_dir().join(unique("registry-log"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("registry.log");
+        let line = |method: &str, repo: &str| {
+            format!(
+                "127.0.0.1 - - [27/Nov/2026:09:46:57 +0000] \"{method} /v2/{repo}/blobs/uploads/ HTTP/1.1\" 202 0 \"\" \"docker\"\n"
+            )
+        };
+        std::fs::write(&path, line("POST", "e2e/a")).unwrap();
+        let mark = RegistryLog::mark(&path).unwrap();
+        let mut more = line("POST", "e2e/a");
+        more.push_str(&line("GET", "e2e/a"));
+        more.push_str(&line("PATCH", "e2e/b"));
+        std::fs::write(&path, format!("{}{more}", line("POST", "e2e/a"))).unwrap();
+        let requests = mark.requests_since("e2e/a").unwrap();
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        assert_eq!(mark.writes_since("e2e/a").unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
