@@ -137,7 +137,7 @@ enum Command {
         /// How many runs per measurement.
         #[arg(long, default_value_t = 5)]
         runs: usize,
-        /// Skip the cold compile measurement (it takes minutes).
+        /// Skip the compile-time measurements (the cold build takes minutes).
         #[arg(long)]
         no_compile: bool,
     },
@@ -330,7 +330,9 @@ async fn run(cli: Cli) -> Result<()> {
                 },
             );
         }
-        Command::Bench { runs, no_compile } => return bench::run(&root, runs, !no_compile),
+        Command::Bench { runs, no_compile } => {
+            return bench::run(&root, runs, !no_compile).await;
+        }
         _ => {}
     }
     let config = load_config(&common)?;

@@ -41,8 +41,6 @@ pub(crate) struct TestArgs {
 
 pub(crate) fn run(root: &Path, args: TestArgs) -> Result<()> {
     let started = Instant::now();
-    let state_dir = root.join("target/test-services");
-    std::fs::create_dir_all(&state_dir)?;
 
     // Compile the tests while the services come up: on a cold machine both take minutes.
     let compile = match args.services_only {
@@ -50,11 +48,8 @@ pub(crate) fn run(root: &Path, args: TestArgs) -> Result<()> {
         false => Some(spawn_cargo_test(root, &[], true, &args.cargo_args)?),
     };
 
-    ensure_debian_packages()?;
-    let venv = ensure_python_tools(root, &state_dir)?;
-    let mut services = Services::new(state_dir.join(format!("run-{}", std::process::id())))?;
+    let mut services = Services::start(root, "xtask test", &[])?;
     let result = (|| -> Result<ExitStatus> {
-        services.start_all(root, &venv)?;
         let env = services.env.clone();
         if args.services_only {
             for (k, v) in &env {
@@ -116,9 +111,10 @@ fn wait_child(mut child: Child, what: &str) -> Result<ExitStatus> {
     child.wait().with_context(|| format!("waiting for {what}"))
 }
 
-fn ensure_debian_packages() -> Result<()> {
+fn ensure_debian_packages(label: &str, extra: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<&str> = DEBIAN_PACKAGES
         .iter()
+        .chain(extra)
         .filter(|(cmd, _)| which(cmd).is_none())
         .map(|(_, pkg)| *pkg)
         .collect();
@@ -126,7 +122,7 @@ fn ensure_debian_packages() -> Result<()> {
         return Ok(());
     }
     eprintln!(
-        "[xtask test] installing Debian packages: {}",
+        "[{label}] installing Debian packages: {}",
         missing.join(" ")
     );
     if which("apt-get").is_none() {
@@ -147,7 +143,7 @@ fn ensure_debian_packages() -> Result<()> {
 
 /// moto (the AWS emulator), the aws CLI (for benchmarks) and actionlint, in a virtual
 /// environment under `target/`, pinned by `xtask/test-requirements.txt`.
-fn ensure_python_tools(root: &Path, state_dir: &Path) -> Result<PathBuf> {
+fn ensure_python_tools(root: &Path, state_dir: &Path, label: &str) -> Result<PathBuf> {
     let venv = state_dir.join("venv");
     let requirements = root.join("xtask/test-requirements.txt");
     let stamp = venv.join(".requirements");
@@ -157,7 +153,7 @@ fn ensure_python_tools(root: &Path, state_dir: &Path) -> Result<PathBuf> {
         return Ok(venv);
     }
     eprintln!(
-        "[xtask test] installing moto, awscli and actionlint into {}",
+        "[{label}] installing moto, awscli and actionlint into {}",
         venv.display()
     );
     let python = which("python3")
@@ -178,32 +174,66 @@ fn ensure_python_tools(root: &Path, state_dir: &Path) -> Result<PathBuf> {
     Ok(venv)
 }
 
-/// What this run started, stopped in reverse order by PID.
-struct Services {
-    dir: PathBuf,
+/// What this run started, stopped in reverse order by PID (by [`Services::stop`], or when
+/// dropped).
+pub(crate) struct Services {
+    /// This run's folder: logs, registry storage, the kubeconfig, moto's recording.
+    pub(crate) dir: PathBuf,
+    /// The Python virtual environment (moto, the aws CLI).
+    pub(crate) venv: PathBuf,
     children: Vec<(String, Child)>,
-    env: Vec<(String, String)>,
+    /// The services' endpoints, as `FLINK_EKS_TEST_*` variables.
+    pub(crate) env: Vec<(String, String)>,
+    /// Who prints: `xtask test`, `xtask bench`.
+    label: &'static str,
 }
 
 impl Services {
-    fn new(dir: PathBuf) -> Result<Services> {
+    /// Installs what is missing (the services' Debian packages and `extra_packages`, given as
+    /// `(command, package)`; the Python tools), then starts every service, as `cargo xtask
+    /// test` does. On failure, what was started is stopped.
+    pub(crate) fn start(
+        root: &Path,
+        label: &'static str,
+        extra_packages: &[(&str, &str)],
+    ) -> Result<Services> {
+        let state_dir = root.join("target/test-services");
+        std::fs::create_dir_all(&state_dir)?;
+        ensure_debian_packages(label, extra_packages)?;
+        let venv = ensure_python_tools(root, &state_dir, label)?;
+        let dir = state_dir.join(format!("run-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        Ok(Services {
+        let mut services = Services {
             dir,
+            venv,
             children: Vec::new(),
             env: Vec::new(),
-        })
+            label,
+        };
+        // On failure, `services` is dropped, which stops what was started.
+        services.start_all(root)?;
+        Ok(services)
+    }
+
+    /// The value of one of the services' variables.
+    pub(crate) fn var(&self, key: &str) -> Result<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .with_context(|| format!("the services did not set {key}"))
     }
 
     fn set(&mut self, key: &str, value: impl Into<String>) {
         self.env.push((key.to_owned(), value.into()));
     }
 
-    fn start_all(&mut self, root: &Path, venv: &Path) -> Result<()> {
+    fn start_all(&mut self, root: &Path) -> Result<()> {
+        let venv = self.venv.clone();
         self.start_dockerd()?;
         self.import_base_image()?;
         self.start_registries()?;
-        self.start_moto(venv)?;
+        self.start_moto(&venv)?;
         self.start_kube_standin(root)?;
         let crd = std::env::var("FLINK_EKS_CRD")
             .map(PathBuf::from)
@@ -240,7 +270,10 @@ impl Services {
         if docker_ping() {
             return Ok(());
         }
-        eprintln!("[xtask test] no Docker engine answers on {DOCKER_SOCKET}; starting dockerd");
+        eprintln!(
+            "[{}] no Docker engine answers on {DOCKER_SOCKET}; starting dockerd",
+            self.label
+        );
         self.spawn("dockerd", &mut Command::new("dockerd"))?;
         wait_for("dockerd", Duration::from_secs(60), docker_ping)
             .with_context(|| format!("see {}", self.dir.join("dockerd.log").display()))
@@ -258,7 +291,10 @@ impl Services {
         if present {
             return Ok(());
         }
-        eprintln!("[xtask test] importing the stand-in base image {BASE_IMAGE}");
+        eprintln!(
+            "[{}] importing the stand-in base image {BASE_IMAGE}",
+            self.label
+        );
         let busybox =
             which("busybox").context("busybox is missing: apt-get install busybox-static")?;
         let tar = base_image_tar(&std::fs::read(&busybox)?)?;
@@ -339,7 +375,13 @@ impl Services {
             "moto",
             Command::new(venv.join("bin/moto_server"))
                 .args(["-H", "127.0.0.1", "-p"])
-                .arg(port.to_string()),
+                .arg(port.to_string())
+                // The request recorder (`/moto-api/recorder/...`, used by `cargo xtask bench`
+                // to count writes) keeps its file here rather than in the working directory.
+                .env(
+                    "MOTO_RECORDER_FILEPATH",
+                    self.dir.join("moto-recording.jsonl"),
+                ),
         )?;
         wait_for("moto", Duration::from_secs(30), || {
             http_ok(port, "/moto-api/")
@@ -390,7 +432,9 @@ impl Services {
         Ok(())
     }
 
-    fn stop(&mut self) {
+    /// Stops what was started, newest first, by PID: SIGTERM, then SIGKILL after 10 s.
+    pub(crate) fn stop(&mut self) {
+        let label = self.label;
         for (name, mut child) in self.children.drain(..).rev() {
             let pid = child.id().to_string();
             let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -402,11 +446,17 @@ impl Services {
                 thread::sleep(Duration::from_millis(100));
             }
             if let Ok(None) = child.try_wait() {
-                eprintln!("[xtask test] {name} (pid {pid}) did not stop on SIGTERM; killing it");
+                eprintln!("[{label}] {name} (pid {pid}) did not stop on SIGTERM; killing it");
                 let _ = child.kill();
                 let _ = child.wait();
             }
         }
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

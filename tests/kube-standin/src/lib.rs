@@ -54,6 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio_util::sync::CancellationToken;
 
 pub use faults::{FAULT_ANNOTATION, Fault, JOB_OUTPUT_ANNOTATION, Stats, StatusChange};
@@ -137,6 +138,14 @@ impl StandIn {
         });
         let app = server::router(Arc::clone(&shared));
         let stop = shutdown.clone();
+        // TCP_NODELAY, as the real API server (Go) has on every connection: without it, the
+        // first event of a watch waits for the client's delayed ACK of the response head
+        // (Nagle), some 40 ms that a real cluster does not add.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
             if let Err(e) = serve.await {
