@@ -133,14 +133,13 @@ fn no_unwrap_in_library_code() {
         rust_files(&workspace_root().join(krate).join("src"), &mut files);
         for file in files {
             for (i, line) in code_outside_tests(&read(&file)).into_iter().enumerate() {
-                if let Some(line) = line {
-                    if line.contains(".unwrap()") && !line.trim_start().starts_with("//") {
-                        problems.push(format!(
-                            "{}:{}: unwrap() in library code",
-                            file.display(),
-                            i + 1
-                        ));
-                    }
+                let Some(line) = line else { continue };
+                if line.contains(".unwrap()") && !line.trim_start().starts_with("//") {
+                    problems.push(format!(
+                        "{}:{}: unwrap() in library code",
+                        file.display(),
+                        i + 1
+                    ));
                 }
             }
         }
@@ -171,10 +170,8 @@ fn code_outside_tests(text: &str) -> Vec<Option<&str>> {
             Some(line)
         });
         depth = (depth + opens).saturating_sub(closes);
-        if let Some(start) = in_test {
-            if depth <= start {
-                in_test = None;
-            }
+        if in_test.is_some_and(|start| depth <= start) {
+            in_test = None;
         }
     }
     out

@@ -118,12 +118,25 @@ pub(crate) async fn upload(remote: &Remote, inputs: &Inputs, report: &Reporter) 
 
 /// Removes what the tool created, in reverse order: the FlinkDeployment (so no pod still uses
 /// the role), then what irsa tagged as its own, then the script on request.
+///
+/// The script is deleted only when S3 holds the upload the cluster ran (the checksum on the
+/// FlinkDeployment, read before deleting it) or, with no deployment left, the local script:
+/// an object someone replaced since is kept.
 pub(crate) async fn teardown(
     remote: &Remote,
     inputs: &Inputs,
     delete_script: bool,
     report: &Reporter,
 ) -> Result<()> {
+    let deployed_sha256 = match remote
+        .submitter()
+        .status(&inputs.namespace, &inputs.name, None)
+        .await
+    {
+        Ok(view) => view.deployed_sha256,
+        Err(flink_eks_submit::SubmitError::NotFound { .. }) => None,
+        Err(err) => return Err(classify(err)),
+    };
     crate::cluster::delete(remote, inputs, report).await?;
 
     if let Some(spec) = &inputs.irsa {
@@ -136,7 +149,10 @@ pub(crate) async fn teardown(
         let started = Instant::now();
         let removal = remote
             .uploader()
-            .delete(&inputs.script.location, &inputs.script.sha256)
+            .delete(
+                &inputs.script.location,
+                deployed_sha256.as_deref().unwrap_or(&inputs.script.sha256),
+            )
             .await
             .map_err(classify)
             .with_context(|| format!("delete the script {}", inputs.script.location))?;

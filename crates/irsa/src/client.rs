@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_iam::types::Tag;
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 
 use crate::documents::{OidcIssuer, Partition, PolicyDocument, STS_AUDIENCE};
 use crate::error::{Error, Result, aws_error, is_not_found, kube_error};
@@ -158,13 +158,20 @@ impl Irsa {
                 }
                 ResourceKind::ServiceAccount => {
                     self.annotate(spec, &seen.role_arn).await?;
-                    let warning = format!(
-                        "pods of service account {}/{} started before it was annotated have no web identity \
-                         token: delete them (or redeploy the FlinkDeployment) so they are recreated with the role",
-                        spec.namespace, spec.service_account
-                    );
-                    emit_warning(progress, &warning);
-                    warnings.push(warning);
+                    // Only pods that exist now lack the web identity token; pods created
+                    // from here on get it, so a first deploy has nothing to warn about.
+                    let stale = self.pods_of(spec).await?;
+                    if !stale.is_empty() {
+                        let warning = format!(
+                            "pods of service account {}/{} started before it was annotated have no web identity \
+                             token: delete them (or redeploy the FlinkDeployment) so they are recreated with the role: {}",
+                            spec.namespace,
+                            spec.service_account,
+                            stale.join(", ")
+                        );
+                        emit_warning(progress, &warning);
+                        warnings.push(warning);
+                    }
                 }
                 ResourceKind::PodIdentityAssociation => {
                     self.ensure_association(spec, &seen).await?;
@@ -1051,6 +1058,21 @@ impl Irsa {
         .await
         .map_err(|e| kube_error("server-side apply", &name, e))?;
         Ok(())
+    }
+
+    /// The names of the pods that run as the spec's service account now.
+    async fn pods_of(&self, spec: &IrsaSpec) -> Result<Vec<String>> {
+        let api: Api<Pod> = Api::namespaced(self.kube.clone(), &spec.namespace);
+        let selector = format!("spec.serviceAccountName={}", spec.service_account);
+        let pods = api
+            .list(&ListParams::default().fields(&selector))
+            .await
+            .map_err(|e| kube_error("list pods", &format!("{}/{selector}", spec.namespace), e))?;
+        Ok(pods
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect())
     }
 
     async fn remove_annotation(

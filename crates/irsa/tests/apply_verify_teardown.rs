@@ -11,7 +11,7 @@ use flink_eks_irsa::{
     no_progress,
 };
 use flink_eks_manifest::S3Location;
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams};
 
 fn actions(rows: &[flink_eks_irsa::PlanRow]) -> BTreeMap<ResourceKind, Action> {
@@ -68,8 +68,8 @@ async fn first_run_creates_everything_and_second_run_writes_nothing() {
         ])
     );
     assert!(
-        report.warnings.iter().any(|w| w.contains("recreated")),
-        "{report}"
+        report.warnings.is_empty(),
+        "no pod runs as the account yet, so none needs recreating: {report}"
     );
     assert!(!events.lock().unwrap().is_empty());
     let writes = world.log.writes();
@@ -200,6 +200,30 @@ async fn a_missing_service_account_is_created_with_the_annotation() {
         Some(&report.plan.role_arn)
     );
     assert!(world.irsa.verify(&spec).await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn pods_started_before_the_annotation_are_named_for_recreation() {
+    let world = World::start().await;
+    let cluster = unique("flink");
+    world.create_cluster(&cluster).await;
+    let spec = spec(&cluster, "flink-early", "jobs/a.py");
+    let pods: Api<Pod> = Api::namespaced(world.kube.clone(), "default");
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "early-jobmanager"},
+        "spec": {"serviceAccountName": "flink-early", "containers": [{"name": "c", "image": "flink"}]},
+    }))
+    .unwrap();
+    pods.create(&Default::default(), &pod).await.unwrap();
+
+    let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("recreated") && w.contains("early-jobmanager")),
+        "{report}"
+    );
 }
 
 #[tokio::test]

@@ -500,6 +500,13 @@ impl Submitter {
     ) -> Result<Deletion, SubmitError> {
         let api = self.api(namespace);
         let action = || format!("delete FlinkDeployment {namespace}/{name}");
+        // Read first: deleting what is already gone sends no write at all.
+        let live = Box::pin(api.get_opt(name))
+            .await
+            .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?;
+        if live.is_none() {
+            return Ok(Deletion::NotFound);
+        }
         let deleted = match Box::pin(api.delete(name, &DeleteParams::background())).await {
             Ok(deleted) => deleted,
             Err(kube::Error::Api(status)) if status.is_not_found() => {

@@ -402,7 +402,8 @@ pub struct StatusView {
     pub namespace: String,
     /// Name of the FlinkDeployment.
     pub name: String,
-    /// The phase the status shows.
+    /// The phase the status shows (flattened: `"phase": "running"`, with its details beside it).
+    #[serde(flatten)]
     pub phase: Phase,
     /// The status values, with the generations.
     pub state: ObservedState,
@@ -905,6 +906,11 @@ mod tests {
         );
         assert_eq!(StatusView::of(&d, None).script, ScriptSync::Unknown);
 
+        let json = serde_json::to_value(&same).unwrap();
+        assert_eq!(json["phase"], "running", "{json:#}");
+        let back: StatusView = serde_json::from_value(json).unwrap();
+        assert_eq!(back, same);
+
         let text = same.to_string();
         assert!(
             text.starts_with("FlinkDeployment default/python-example-s3: running"),
@@ -914,7 +920,7 @@ mod tests {
         assert!(text.contains("(local, same as deployed)"), "{text}");
 
         let json = serde_json::to_value(&same).unwrap();
-        assert_eq!(json["phase"]["phase"], "running");
+        assert_eq!(json["phase"], "running");
         assert_eq!(json["state"]["lifecycle_state"], "STABLE");
         assert_eq!(json["script"], "up-to-date");
         assert_eq!(json["deployed_sha256"], deployed);

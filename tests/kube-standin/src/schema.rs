@@ -180,6 +180,9 @@ impl CrdSchema {
         if let Value::Object(root) = object {
             root.extend(kept);
         }
+        // Sorted, so that reports do not depend on serde_json's map order (its
+        // `preserve_order` feature is on in some builds of the workspace and off in others).
+        unknown.sort();
         unknown
     }
 
