@@ -98,9 +98,8 @@ fn spawn_cargo_test(
     {
         cmd.arg("--workspace");
     }
-    if no_run {
-        cmd.arg("--no-run");
-    }
+    // Every test binary runs, so that one failure does not hide the others.
+    cmd.arg(if no_run { "--no-run" } else { "--no-fail-fast" });
     // Extra arguments go after `--workspace`; `--` and what follows reach the test binaries.
     cmd.args(extra);
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
