@@ -375,6 +375,8 @@ fn owner_reference(api_version: &str, kind: &str, name: &str, uid: &str) -> Valu
 /// Writes `patch` into the FlinkDeployment's status if it is still at the target generation.
 fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), Stop> {
     let mut superseded = false;
+    // Before the commit, which wakes the watches: no watcher sees the change earlier.
+    let at = jiff::Timestamp::now().as_microsecond();
     let outcome = shared.api.upsert(
         &FLINK_DEPLOYMENTS,
         &target.namespace,
@@ -397,7 +399,7 @@ fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), St
         },
     )?;
     if let Some(outcome) = outcome.filter(|o| o.changed) {
-        shared.faults.record_status_change(&outcome.object);
+        shared.faults.record_status_change(&outcome.object, at);
     }
     if superseded {
         Err(Stop::Superseded)
