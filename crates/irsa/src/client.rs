@@ -230,9 +230,7 @@ impl Irsa {
                     .as_ref()
                     .is_some_and(|t| t.same_meaning(&desired.trust)),
                 expected: expected_trust,
-                found: trust
-                    .as_ref()
-                    .map_or_else(|| "an unreadable document".to_owned(), |d| d.to_json()),
+                found: document_text(trust.as_deref()),
             },
         });
         let attached = match &seen.role {
@@ -267,12 +265,7 @@ impl Irsa {
                     .as_ref()
                     .is_some_and(|d| d.same_meaning(&desired.permission)),
                 expected: expected_permission,
-                found: format!(
-                    "{default_version}: {}",
-                    document
-                        .as_ref()
-                        .map_or_else(|| "an unreadable document".to_owned(), |d| d.to_json())
-                ),
+                found: format!("{default_version}: {}", document_text(document.as_deref())),
             },
         });
         match spec.mode {
@@ -357,10 +350,7 @@ impl Irsa {
                     .await?,
             ),
             IdentityMode::PodIdentity => {
-                let name = format!(
-                    "{} {}/{}",
-                    spec.cluster, spec.namespace, spec.service_account
-                );
+                let name = spec.association_name();
                 rows.push(match self.read_association(spec).await? {
                     AssociationSeen::Missing => row(
                         ResourceKind::PodIdentityAssociation,
@@ -413,10 +403,7 @@ impl Irsa {
                     ResourceKind::Role,
                     &spec.role_name,
                     Outcome::LeftAlone,
-                    &format!(
-                        "not created by flink-eks for this service account (tags: {})",
-                        crate::plan::tags_text(tags)
-                    ),
+                    &not_ours_detail(tags),
                 ));
             }
             RoleSeen::Present { attached, .. } => {
@@ -491,10 +478,7 @@ impl Irsa {
                 ResourceKind::Policy,
                 &policy_arn,
                 Outcome::LeftAlone,
-                &format!(
-                    "not created by flink-eks for this service account (tags: {})",
-                    crate::plan::tags_text(tags)
-                ),
+                &not_ours_detail(tags),
             )),
             PolicySeen::Present { .. } => {
                 let users = self.policy_users(&policy_arn).await?;
@@ -723,7 +707,7 @@ impl Irsa {
 
     async fn read_service_account(&self, spec: &IrsaSpec) -> Result<AccountSeen> {
         let api: Api<ServiceAccount> = Api::namespaced(self.kube.clone(), &spec.namespace);
-        let name = format!("{}/{}", spec.namespace, spec.service_account);
+        let name = spec.account_name();
         let account = api
             .get_opt(&spec.service_account)
             .await
@@ -740,10 +724,7 @@ impl Irsa {
     }
 
     async fn read_association(&self, spec: &IrsaSpec) -> Result<AssociationSeen> {
-        let name = format!(
-            "{} {}/{}",
-            spec.cluster, spec.namespace, spec.service_account
-        );
+        let name = spec.association_name();
         let list = self
             .eks
             .list_pod_identity_associations()
@@ -853,19 +834,12 @@ impl Irsa {
         let arn = &seen.policy_arn;
         let (tags, document) = match &seen.policy {
             PolicySeen::Missing => {
-                let mut create = self
-                    .iam
+                self.iam
                     .create_policy()
                     .policy_name(&spec.policy_name)
                     .policy_document(desired.permission.to_json())
-                    .description(format!(
-                        "flink-eks: read the Flink job's script for {}/{} on EKS cluster {}",
-                        spec.namespace, spec.service_account, spec.cluster
-                    ));
-                for tag in ownership_iam_tags(spec)? {
-                    create = create.tags(tag);
-                }
-                create
+                    .description(iam_description(spec, "read the Flink job's script for"))
+                    .set_tags(Some(ownership_iam_tags(spec)?))
                     .send()
                     .await
                     .map_err(|e| aws_error("iam:CreatePolicy", &spec.policy_name, e))?;
@@ -930,19 +904,12 @@ impl Irsa {
         let name = &spec.role_name;
         let (tags, trust) = match &seen.role {
             RoleSeen::Missing => {
-                let mut create = self
-                    .iam
+                self.iam
                     .create_role()
                     .role_name(name)
                     .assume_role_policy_document(desired.trust.to_json())
-                    .description(format!(
-                        "flink-eks: Flink jobs of {}/{} on EKS cluster {}",
-                        spec.namespace, spec.service_account, spec.cluster
-                    ));
-                for tag in ownership_iam_tags(spec)? {
-                    create = create.tags(tag);
-                }
-                create
+                    .description(iam_description(spec, "Flink jobs of"))
+                    .set_tags(Some(ownership_iam_tags(spec)?))
                     .send()
                     .await
                     .map_err(|e| aws_error("iam:CreateRole", name, e))?;
@@ -1038,7 +1005,7 @@ impl Irsa {
 
     async fn annotate(&self, spec: &IrsaSpec, role_arn: &str) -> Result<()> {
         let api: Api<ServiceAccount> = Api::namespaced(self.kube.clone(), &spec.namespace);
-        let name = format!("{}/{}", spec.namespace, spec.service_account);
+        let name = spec.account_name();
         // Server-side apply of only the annotation: other annotations, labels and fields
         // belong to their own managers and stay as they are.
         let patch = serde_json::json!({
@@ -1082,7 +1049,7 @@ impl Irsa {
         role_ours_or_gone: bool,
     ) -> Result<TeardownRow> {
         let api: Api<ServiceAccount> = Api::namespaced(self.kube.clone(), &spec.namespace);
-        let name = format!("{}/{}", spec.namespace, spec.service_account);
+        let name = spec.account_name();
         let row = |outcome, detail: String| TeardownRow {
             kind: ResourceKind::ServiceAccount,
             name: name.clone(),
@@ -1135,10 +1102,7 @@ impl Irsa {
     }
 
     async fn ensure_association(&self, spec: &IrsaSpec, seen: &Seen) -> Result<()> {
-        let name = format!(
-            "{} {}/{}",
-            spec.cluster, spec.namespace, spec.service_account
-        );
+        let name = spec.association_name();
         match &seen.association {
             Some(AssociationSeen::Present { id, .. }) => {
                 self.eks
@@ -1277,6 +1241,33 @@ fn iam_tag(key: &str, value: &str) -> Result<Tag> {
             resource: key.to_owned(),
             message: e.to_string(),
         })
+}
+
+/// The description IAM shows for a role or policy flink-eks creates: `what` the service
+/// account on the cluster.
+fn iam_description(spec: &IrsaSpec, what: &str) -> String {
+    format!(
+        "flink-eks: {what} {} on EKS cluster {}",
+        spec.account_name(),
+        spec.cluster
+    )
+}
+
+/// Why teardown leaves a role or policy alone that carries other tags than ours.
+fn not_ours_detail(tags: &[(String, String)]) -> String {
+    format!(
+        "not created by flink-eks for this service account (tags: {})",
+        crate::plan::tags_text(tags)
+    )
+}
+
+/// A policy document as a check shows what it found: its JSON, or a word that IAM returned
+/// one that does not parse.
+fn document_text(document: Option<&PolicyDocument>) -> String {
+    document.map_or_else(
+        || "an unreadable document".to_owned(),
+        PolicyDocument::to_json,
+    )
 }
 
 fn ownership_iam_tags(spec: &IrsaSpec) -> Result<Vec<Tag>> {

@@ -123,18 +123,25 @@ pub struct PlanRow {
 
 impl fmt::Display for PlanRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<9} {} {}",
-            self.action.to_string(),
-            self.kind,
-            self.name
-        )?;
-        if !self.detail.is_empty() {
-            write!(f, " ({})", self.detail)?;
-        }
-        Ok(())
+        write_row(f, 9, self.action, self.kind, &self.name, &self.detail)
     }
+}
+
+/// Writes one row of a plan or teardown, `verb kind name (detail)`, the verb padded to
+/// `width` so that the rows line up; no parentheses when there is no detail.
+pub(crate) fn write_row(
+    f: &mut fmt::Formatter<'_>,
+    width: usize,
+    verb: impl fmt::Display,
+    kind: ResourceKind,
+    name: &str,
+    detail: &str,
+) -> fmt::Result {
+    write!(f, "{:<width$} {kind} {name}", verb.to_string())?;
+    if !detail.is_empty() {
+        write!(f, " ({detail})")?;
+    }
+    Ok(())
 }
 
 /// The plan: what [`crate::Irsa::apply`] would do, computed from reads only.
@@ -347,7 +354,7 @@ pub(crate) fn plan_rows(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Resu
         row(ResourceKind::Attachment, &attachment, Action::Create, "")
     });
 
-    let account_name = format!("{}/{}", spec.namespace, spec.service_account);
+    let account_name = spec.account_name();
     match spec.mode {
         IdentityMode::Irsa => rows.push(match &seen.service_account {
             None | Some(AccountSeen::Missing) => row(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::plan::{Action, Plan, PlanRow, ResourceKind};
+use crate::plan::{Action, Plan, PlanRow, ResourceKind, write_row};
 
 /// Progress of [`crate::Irsa::apply`], for a progress bar or log lines. The same events
 /// are also emitted through `tracing` at INFO (WARN for warnings).
@@ -200,17 +200,7 @@ pub struct TeardownRow {
 
 impl fmt::Display for TeardownRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<10} {} {}",
-            self.outcome.to_string(),
-            self.kind,
-            self.name
-        )?;
-        if !self.detail.is_empty() {
-            write!(f, " ({})", self.detail)?;
-        }
-        Ok(())
+        write_row(f, 10, self.outcome, self.kind, &self.name, &self.detail)
     }
 }
 

@@ -211,6 +211,16 @@ impl IrsaSpec {
     pub fn policy_arn(&self, partition: Partition, account: &str) -> String {
         format!("arn:{partition}:iam::{account}:policy/{}", self.policy_name)
     }
+
+    /// The service account as reports name it: `namespace/name`.
+    pub(crate) fn account_name(&self) -> String {
+        format!("{}/{}", self.namespace, self.service_account)
+    }
+
+    /// The pod identity association as reports name it: `cluster namespace/name`.
+    pub(crate) fn association_name(&self) -> String {
+        format!("{} {}", self.cluster, self.account_name())
+    }
 }
 
 /// The permission policy as indented JSON (`iam-policy.json` of a dry run). Pure: no IO.
