@@ -86,22 +86,12 @@ impl From<flink_eks_irsa::Action> for Action {
     }
 }
 
-impl From<flink_eks_submit::UploadPlan> for Action {
-    fn from(action: flink_eks_submit::UploadPlan) -> Action {
+impl From<flink_eks_submit::Change> for Action {
+    fn from(action: flink_eks_submit::Change) -> Action {
         match action {
-            flink_eks_submit::UploadPlan::Create => Action::Create,
-            flink_eks_submit::UploadPlan::Update => Action::Update,
-            flink_eks_submit::UploadPlan::NoChange => Action::NoChange,
-        }
-    }
-}
-
-impl From<flink_eks_submit::ApplyPlan> for Action {
-    fn from(action: flink_eks_submit::ApplyPlan) -> Action {
-        match action {
-            flink_eks_submit::ApplyPlan::Create => Action::Create,
-            flink_eks_submit::ApplyPlan::Update => Action::Update,
-            flink_eks_submit::ApplyPlan::NoChange => Action::NoChange,
+            flink_eks_submit::Change::Create => Action::Create,
+            flink_eks_submit::Change::Update => Action::Update,
+            flink_eks_submit::Change::NoChange => Action::NoChange,
         }
     }
 }

@@ -11,6 +11,7 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 use serde::{Deserialize, Serialize};
 
+use crate::change::Change;
 use crate::error::{Failure, SubmitError, WaitTimeout, from_kube};
 use crate::status::{ObservedState, OperatorError, Phase, Progress, StatusView};
 
@@ -20,27 +21,9 @@ pub const FIELD_MANAGER: &str = "flink-eks";
 /// How many log lines a failure report carries by default, per container.
 pub const DEFAULT_LOG_TAIL_LINES: i64 = 40;
 
-/// What applying a FlinkDeployment would do, found by reading the live object (no write).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ApplyPlan {
-    /// No FlinkDeployment of that name: it would be created.
-    Create,
-    /// The live spec, labels or annotations differ: it would be updated.
-    Update,
-    /// The live object already has this spec, labels and annotations.
-    NoChange,
-}
-
-impl std::fmt::Display for ApplyPlan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ApplyPlan::Create => "create",
-            ApplyPlan::Update => "update",
-            ApplyPlan::NoChange => "no change",
-        })
-    }
-}
+/// What applying a FlinkDeployment would do, found by reading the live object (no write):
+/// [`Change::Update`] when the live spec, labels or annotations differ.
+pub type ApplyPlan = Change;
 
 /// What [`Submitter::apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +39,7 @@ pub struct Applied {
     /// Whether the spec changed (created, or a new generation): the operator will act on it.
     pub changed: bool,
     /// What the apply did to the object (an update can touch only labels or annotations).
-    pub action: ApplyPlan,
+    pub action: Change,
 }
 
 /// A FlinkDeployment that reached its goal.
@@ -171,7 +154,7 @@ impl Submitter {
     }
 
     /// What [`Submitter::apply`] would do: reads the live object and compares it (no write).
-    pub async fn plan_apply(&self, deployment: &FlinkDeployment) -> Result<ApplyPlan, SubmitError> {
+    pub async fn plan_apply(&self, deployment: &FlinkDeployment) -> Result<Change, SubmitError> {
         let (namespace, name) = self.identity(deployment)?;
         let live = self
             .api(namespace)
@@ -179,9 +162,9 @@ impl Submitter {
             .await
             .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?;
         Ok(match live {
-            None => ApplyPlan::Create,
-            Some(live) if matches_live(deployment, &live) => ApplyPlan::NoChange,
-            Some(_) => ApplyPlan::Update,
+            None => Change::Create,
+            Some(live) if matches_live(deployment, &live) => Change::NoChange,
+            Some(_) => Change::Update,
         })
     }
 
@@ -217,9 +200,9 @@ impl Submitter {
         let previous_generation = before.as_ref().and_then(|b| b.metadata.generation);
         // By content, not resourceVersion: the operator's status writes move that.
         let action = match &before {
-            None => ApplyPlan::Create,
-            Some(before) if same_content(before, &after) => ApplyPlan::NoChange,
-            Some(_) => ApplyPlan::Update,
+            None => Change::Create,
+            Some(before) if same_content(before, &after) => Change::NoChange,
+            Some(_) => Change::Update,
         };
         let changed = previous_generation != Some(generation);
         tracing::info!(%namespace, %name, generation, ?previous_generation, %action, "FlinkDeployment applied");
@@ -725,20 +708,17 @@ mod tests {
         "fieldSelector=metadata.name%3Djob",
     ];
 
+    /// Answers the list of the deployment with the one object `job` at version `rv`.
+    async fn answer_list(handle: &mut Handle, rv: u32, generation: i64, status: Value) -> String {
+        answer(handle, LIST, list(rv, vec![object(rv, generation, status)])).await
+    }
+
     #[tokio::test]
     async fn a_watch_cut_off_is_resumed_from_the_last_resource_version_and_410_relists() {
         let (submitter, mut handle) = mock();
         let server = tokio::spawn(async move {
             // The list: the new generation 2, the status still the old STABLE.
-            answer(
-                &mut handle,
-                LIST,
-                list(
-                    10,
-                    vec![object(10, 2, status("STABLE", "RUNNING", "READY", 1))],
-                ),
-            )
-            .await;
+            answer_list(&mut handle, 10, 2, status("STABLE", "RUNNING", "READY", 1)).await;
             // The watch from the list's version delivers one change, then the server cuts it.
             let watch = answer(
                 &mut handle,
@@ -759,15 +739,8 @@ mod tests {
             )
             .await;
             // 410: a fresh list, which shows the job running.
-            let relist = answer(
-                &mut handle,
-                LIST,
-                list(
-                    15,
-                    vec![object(15, 2, status("STABLE", "RUNNING", "READY", 2))],
-                ),
-            )
-            .await;
+            let relist =
+                answer_list(&mut handle, 15, 2, status("STABLE", "RUNNING", "READY", 2)).await;
             assert!(!relist.contains("watch=true"), "{relist}");
             handle
         });
@@ -828,17 +801,11 @@ mod tests {
     async fn a_timeout_lists_the_last_states_seen() {
         let (submitter, mut handle) = mock();
         let server = tokio::spawn(async move {
-            answer(
+            answer_list(
                 &mut handle,
-                LIST,
-                list(
-                    5,
-                    vec![object(
-                        5,
-                        1,
-                        status("DEPLOYED", "RECONCILING", "DEPLOYING", 1),
-                    )],
-                ),
+                5,
+                1,
+                status("DEPLOYED", "RECONCILING", "DEPLOYING", 1),
             )
             .await;
             // A watch the server keeps open and silent.

@@ -52,12 +52,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod change;
 mod cluster;
 mod error;
 mod remove;
 mod status;
 mod upload;
 
+pub use change::Change;
 pub use cluster::{
     Applied, ApplyPlan, DEFAULT_LOG_TAIL_LINES, Deletion, FIELD_MANAGER, LogStream, Running,
     Submitter,
@@ -77,6 +79,6 @@ pub use upload::{
 pub async fn plan_apply(
     client: &kube::Client,
     deployment: &flink_eks_manifest::FlinkDeployment,
-) -> Result<ApplyPlan, SubmitError> {
+) -> Result<Change, SubmitError> {
     Submitter::new(client.clone()).plan_apply(deployment).await
 }

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use flink_eks_manifest::S3Location;
 
 use crate::upload::{
-    SHA256_METADATA_KEY, UploadError, Uploader, classify, is_not_found, status_of,
+    SHA256_METADATA_KEY, UploadError, Uploader, classify, head_error, head_object, status_of,
 };
 
 /// How often [`Uploader::delete`] reads and deletes again when the object changes between
@@ -108,25 +108,9 @@ impl Uploader {
 
     /// The object's `HeadObject` answer with checksums, or `None` when there is no object.
     async fn head(&self, location: &S3Location) -> Result<Option<HeadObjectOutput>, UploadError> {
-        let head = self
-            .s3
-            .head_object()
-            .bucket(location.bucket())
-            .key(location.key())
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await;
-        match head {
-            Ok(head) => Ok(Some(head)),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(classify(
-                location,
-                "HeadObject",
-                None,
-                status_of(&err),
-                &err,
-            )),
-        }
+        head_object(&self.s3, location, Some(ChecksumMode::Enabled))
+            .await
+            .map_err(|err| head_error(location, &err))
     }
 }
 

@@ -9,8 +9,6 @@
 //! When the HEAD answer carries S3's checksum, that one decides (S3 computed it from the
 //! bytes it stores); otherwise the metadata does. An object with neither is re-uploaded.
 
-use std::fmt;
-
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
@@ -20,6 +18,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use flink_eks_manifest::S3Location;
 use sha2::{Digest as _, Sha256};
+
+use crate::change::Change;
 
 /// Key of the user metadata entry (`x-amz-meta-sha256`) that holds the script's hex SHA-256.
 pub const SHA256_METADATA_KEY: &str = "sha256";
@@ -47,28 +47,9 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
-/// What an upload of the script would do, found with one `HeadObject` and no write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UploadPlan {
-    /// No object at the location: it would be created.
-    Create,
-    /// An object is there with another checksum, or none that can be compared: it would be
-    /// overwritten.
-    Update,
-    /// The object already carries the script's SHA-256: nothing to write.
-    NoChange,
-}
-
-impl fmt::Display for UploadPlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            UploadPlan::Create => "create",
-            UploadPlan::Update => "update",
-            UploadPlan::NoChange => "no change",
-        })
-    }
-}
+/// What an upload of the script would do, found with one `HeadObject` and no write:
+/// [`Change::NoChange`] when the object already carries the script's SHA-256.
+pub type UploadPlan = Change;
 
 /// What [`Uploader::upload`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,8 +58,8 @@ pub struct UploadOutcome {
     pub location: String,
     /// The script's lowercase hex SHA-256, now carried by the object.
     pub sha256: String,
-    /// What was done: [`UploadPlan::NoChange`] means no write was made.
-    pub action: UploadPlan,
+    /// What was done: [`Change::NoChange`] means no write was made.
+    pub action: Change,
 }
 
 /// Why the script could not be checked or uploaded.
@@ -130,11 +111,7 @@ impl Uploader {
     }
 
     /// What [`Uploader::upload`] would do, from one `HeadObject` (no write).
-    pub async fn plan(
-        &self,
-        location: &S3Location,
-        script: &[u8],
-    ) -> Result<UploadPlan, UploadError> {
+    pub async fn plan(&self, location: &S3Location, script: &[u8]) -> Result<Change, UploadError> {
         plan_upload(&self.s3, location, script).await
     }
 
@@ -147,7 +124,7 @@ impl Uploader {
     ) -> Result<UploadOutcome, UploadError> {
         let sha256 = sha256_hex(script);
         let action = plan_upload(&self.s3, location, script).await?;
-        if action == UploadPlan::NoChange {
+        if action == Change::NoChange {
             tracing::info!(%location, %sha256, "script unchanged in S3, not uploaded");
             return Ok(UploadOutcome {
                 location: location.to_string(),
@@ -198,30 +175,41 @@ pub async fn plan_upload(
     s3: &aws_sdk_s3::Client,
     location: &S3Location,
     script: &[u8],
-) -> Result<UploadPlan, UploadError> {
-    let send_head = |mode: Option<ChecksumMode>| {
-        s3.head_object()
-            .bucket(location.bucket())
-            .key(location.key())
-            .set_checksum_mode(mode)
-            .send()
-    };
-    let mut head = send_head(Some(ChecksumMode::Enabled)).await;
+) -> Result<Change, UploadError> {
+    let mut head = head_object(s3, location, Some(ChecksumMode::Enabled)).await;
     if matches!(&head, Err(err) if status_of(err) == Some(403)) {
         tracing::debug!(%location, "HeadObject with checksum mode refused, reading the metadata only");
-        head = send_head(None).await;
+        head = head_object(s3, location, None).await;
     }
+    match head.map_err(|err| head_error(location, &err))? {
+        Some(head) => Ok(compare(&RemoteChecksums::from_head(&head), script)),
+        None => Ok(Change::Create),
+    }
+}
+
+/// One `HeadObject` of `location` with checksum `mode`: `None` when there is no object.
+pub(crate) async fn head_object(
+    s3: &aws_sdk_s3::Client,
+    location: &S3Location,
+    mode: Option<ChecksumMode>,
+) -> Result<Option<HeadObjectOutput>, SdkError<HeadObjectError>> {
+    let head = s3
+        .head_object()
+        .bucket(location.bucket())
+        .key(location.key())
+        .set_checksum_mode(mode)
+        .send()
+        .await;
     match head {
-        Ok(head) => Ok(compare(&RemoteChecksums::from_head(&head), script)),
-        Err(err) if is_not_found(&err) => Ok(UploadPlan::Create),
-        Err(err) => Err(classify(
-            location,
-            "HeadObject",
-            None,
-            status_of(&err),
-            &err,
-        )),
+        Ok(head) => Ok(Some(head)),
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
     }
+}
+
+/// The error a failed `HeadObject` of `location` is reported as.
+pub(crate) fn head_error(location: &S3Location, err: &SdkError<HeadObjectError>) -> UploadError {
+    classify(location, "HeadObject", None, status_of(err), err)
 }
 
 /// The SHA-256 an object carries, as far as a `HeadObject` answer tells.
@@ -249,7 +237,7 @@ impl RemoteChecksums {
 ///
 /// S3's own checksum decides when it is a full-object one (a composite checksum of a
 /// multipart upload ends in `-N` and is not a hash of the bytes); otherwise the metadata.
-fn compare(remote: &RemoteChecksums, script: &[u8]) -> UploadPlan {
+fn compare(remote: &RemoteChecksums, script: &[u8]) -> Change {
     let digest = Sha256::digest(script);
     let full_object = remote
         .s3_sha256_base64
@@ -261,9 +249,9 @@ fn compare(remote: &RemoteChecksums, script: &[u8]) -> UploadPlan {
         (None, None) => false,
     };
     if same {
-        UploadPlan::NoChange
+        Change::NoChange
     } else {
-        UploadPlan::Update
+        Change::Update
     }
 }
 
@@ -275,7 +263,7 @@ fn content_type(location: &S3Location) -> &'static str {
     }
 }
 
-pub(crate) fn is_not_found(err: &SdkError<HeadObjectError>) -> bool {
+fn is_not_found(err: &SdkError<HeadObjectError>) -> bool {
     err.as_service_error()
         .is_some_and(HeadObjectError::is_not_found)
         || status_of(err) == Some(404)
@@ -339,39 +327,36 @@ mod tests {
         let other_hex = sha256_hex(b"other");
         assert_eq!(
             compare(&remote(Some(&good), None), SCRIPT),
-            UploadPlan::NoChange
+            Change::NoChange
         );
         // S3 computed its checksum from the stored bytes: stale metadata does not win.
         assert_eq!(
             compare(&remote(Some(&good), Some(&other_hex)), SCRIPT),
-            UploadPlan::NoChange
+            Change::NoChange
         );
         let stale = BASE64.encode(Sha256::digest(b"other"));
         assert_eq!(
             compare(&remote(Some(&stale), Some(&sha256_hex(SCRIPT))), SCRIPT),
-            UploadPlan::Update
+            Change::Update
         );
     }
 
     #[test]
     fn metadata_decides_when_s3_returns_no_full_object_checksum() {
         let hex = sha256_hex(SCRIPT);
-        assert_eq!(
-            compare(&remote(None, Some(&hex)), SCRIPT),
-            UploadPlan::NoChange
-        );
+        assert_eq!(compare(&remote(None, Some(&hex)), SCRIPT), Change::NoChange);
         assert_eq!(
             compare(&remote(Some("abc=-3"), Some(&hex)), SCRIPT),
-            UploadPlan::NoChange
+            Change::NoChange
         );
         assert_eq!(
             compare(&remote(None, Some(&sha256_hex(b"x"))), SCRIPT),
-            UploadPlan::Update
+            Change::Update
         );
     }
 
     #[test]
     fn an_object_without_checksum_is_rewritten() {
-        assert_eq!(compare(&remote(None, None), SCRIPT), UploadPlan::Update);
+        assert_eq!(compare(&remote(None, None), SCRIPT), Change::Update);
     }
 }

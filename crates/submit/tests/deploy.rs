@@ -9,8 +9,8 @@ use flink_eks_manifest::{
     FETCH_CONTAINER, FlinkDeployment, JobState, LifecycleState, PyFlinkJob, S3Location,
 };
 use flink_eks_submit::{
-    ApplyPlan, Deletion, ObservedState, Phase, ScriptSync, SubmitError, Submitter, UploadPlan,
-    Uploader, sha256_hex,
+    Change, Deletion, ObservedState, Phase, ScriptSync, SubmitError, Submitter, Uploader,
+    sha256_hex,
 };
 use futures::StreamExt as _;
 use kube_standin::{Config, Fault, JOB_OUTPUT_ANNOTATION, StandIn};
@@ -65,7 +65,7 @@ impl Env {
         name: &str,
         script: &[u8],
     ) -> (
-        UploadPlan,
+        Change,
         flink_eks_submit::Applied,
         Result<flink_eks_submit::Running, SubmitError>,
         Vec<ObservedState>,
@@ -110,8 +110,8 @@ fn is_stable_running(state: &ObservedState) -> bool {
 async fn a_first_submit_reaches_stable_and_running_and_shows_the_job_log() {
     let env = Env::start("first-submit").await;
     let (upload, applied, result, seen) = env.submit("python-example-s3", SCRIPT_V1).await;
-    assert_eq!(upload, UploadPlan::Create);
-    assert_eq!(applied.action, ApplyPlan::Create);
+    assert_eq!(upload, Change::Create);
+    assert_eq!(applied.action, Change::Create);
     assert!(applied.changed);
     assert_eq!((applied.generation, applied.previous_generation), (1, None));
 
@@ -169,21 +169,21 @@ async fn a_resubmit_of_the_same_script_writes_nothing_and_keeps_the_generation()
     let deployment = env.deployment("job-same", &sha);
     assert_eq!(
         env.uploader.plan(&env.location, SCRIPT_V1).await.unwrap(),
-        UploadPlan::NoChange
+        Change::NoChange
     );
     assert_eq!(
         env.submitter.plan_apply(&deployment).await.unwrap(),
-        ApplyPlan::NoChange
+        Change::NoChange
     );
     let (upload, applied, result, _) = env.submit("job-same", SCRIPT_V1).await;
-    assert_eq!(upload, UploadPlan::NoChange);
+    assert_eq!(upload, Change::NoChange);
     assert_eq!(
         common::versions(&env.s3, env.location.bucket(), env.location.key()).await,
         1
     );
     assert_eq!(applied.generation, first.generation);
     assert!(!applied.changed);
-    assert_eq!(applied.action, ApplyPlan::NoChange);
+    assert_eq!(applied.action, Change::NoChange);
     let running = result.expect("still running");
     assert_eq!(running.generation, first.generation);
     let writes_after = env.standin.stats();
@@ -207,14 +207,14 @@ async fn a_changed_script_is_uploaded_and_the_wait_is_for_the_new_generation() {
     let sha2 = sha256_hex(SCRIPT_V2);
     assert_eq!(
         env.uploader.plan(&env.location, SCRIPT_V2).await.unwrap(),
-        UploadPlan::Update
+        Change::Update
     );
     assert_eq!(
         env.submitter
             .plan_apply(&env.deployment("job-changed", &sha2))
             .await
             .unwrap(),
-        ApplyPlan::Update
+        Change::Update
     );
     // The watch for the next generation starts while the old one is still STABLE and
     // RUNNING, before the new spec reaches the API server: that must not end the wait.
@@ -242,7 +242,7 @@ async fn a_changed_script_is_uploaded_and_the_wait_is_for_the_new_generation() {
         (uploaded, applied)
     };
     let (result, (uploaded, applied)) = tokio::join!(wait, resubmit);
-    assert_eq!(uploaded.action, UploadPlan::Update);
+    assert_eq!(uploaded.action, Change::Update);
     assert_eq!(
         common::body(&env.s3, env.location.bucket(), env.location.key()).await,
         SCRIPT_V2

@@ -3,11 +3,9 @@
 
 mod common;
 
+use common::{SCRIPT_V1, SCRIPT_V2, delete_markers};
 use flink_eks_manifest::S3Location;
 use flink_eks_submit::{Removal, Uploader, sha256_hex};
-
-const SCRIPT_V1: &[u8] = b"from pyflink.table import TableEnvironment\nprint('v1')\n";
-const SCRIPT_V2: &[u8] = b"from pyflink.table import TableEnvironment\nprint('v2')\n";
 
 /// Whether `key` exists, as `aws s3api head-object` tells.
 async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
@@ -16,21 +14,6 @@ async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
         Err(err) if err.raw_response().map(|r| r.status().as_u16()) == Some(404) => false,
         Err(err) => panic!("HeadObject {bucket}/{key}: {err:?}"),
     }
-}
-
-/// How many delete markers the versioned bucket holds for `key`: the deletes made.
-async fn delete_markers(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> usize {
-    let out = s3
-        .list_object_versions()
-        .bucket(bucket)
-        .prefix(key)
-        .send()
-        .await
-        .expect("list object versions in moto");
-    out.delete_markers()
-        .iter()
-        .filter(|m| m.key() == Some(key))
-        .count()
 }
 
 #[tokio::test]
@@ -94,13 +77,7 @@ async fn an_object_without_a_checksum_is_kept() {
     let bucket = common::versioned_bucket(&s3, "remove-foreign").await;
     let location = S3Location::new(&bucket, "job.py").unwrap();
     // The same bytes, put by hand (`aws s3 cp`): nothing proves it is the deployed script.
-    s3.put_object()
-        .bucket(&bucket)
-        .key("job.py")
-        .body(SCRIPT_V1.to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    common::put_by_hand(&s3, &bucket, "job.py", SCRIPT_V1).await;
 
     let removal = Uploader::new(s3.clone())
         .delete(&location, &sha256_hex(SCRIPT_V1))

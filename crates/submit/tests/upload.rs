@@ -2,11 +2,9 @@
 
 mod common;
 
+use common::{SCRIPT_V1, SCRIPT_V2};
 use flink_eks_manifest::S3Location;
-use flink_eks_submit::{UploadError, UploadPlan, Uploader, plan_upload, sha256_hex};
-
-const SCRIPT_V1: &[u8] = b"from pyflink.table import TableEnvironment\nprint('v1')\n";
-const SCRIPT_V2: &[u8] = b"from pyflink.table import TableEnvironment\nprint('v2')\n";
+use flink_eks_submit::{Change, UploadError, Uploader, plan_upload, sha256_hex};
 
 #[tokio::test]
 async fn first_upload_creates_and_a_second_one_writes_nothing() {
@@ -16,7 +14,7 @@ async fn first_upload_creates_and_a_second_one_writes_nothing() {
     let uploader = Uploader::new(s3.clone());
 
     let first = uploader.upload(&location, SCRIPT_V1).await.unwrap();
-    assert_eq!(first.action, UploadPlan::Create);
+    assert_eq!(first.action, Change::Create);
     assert_eq!(first.sha256, sha256_hex(SCRIPT_V1));
     assert_eq!(
         first.location,
@@ -47,7 +45,7 @@ async fn first_upload_creates_and_a_second_one_writes_nothing() {
     );
 
     let again = uploader.upload(&location, SCRIPT_V1).await.unwrap();
-    assert_eq!(again.action, UploadPlan::NoChange);
+    assert_eq!(again.action, Change::NoChange);
     assert_eq!(again.sha256, first.sha256);
     assert_eq!(
         common::versions(&s3, &bucket, location.key()).await,
@@ -65,7 +63,7 @@ async fn a_changed_script_is_uploaded_again() {
 
     uploader.upload(&location, SCRIPT_V1).await.unwrap();
     let second = uploader.upload(&location, SCRIPT_V2).await.unwrap();
-    assert_eq!(second.action, UploadPlan::Update);
+    assert_eq!(second.action, Change::Update);
     assert_eq!(second.sha256, sha256_hex(SCRIPT_V2));
     assert_eq!(common::body(&s3, &bucket, location.key()).await, SCRIPT_V2);
     assert_eq!(common::versions(&s3, &bucket, location.key()).await, 2);
@@ -76,25 +74,19 @@ async fn an_object_put_by_someone_else_without_checksum_is_replaced() {
     let s3 = common::s3().await;
     let bucket = common::versioned_bucket(&s3, "upload-foreign").await;
     let location = S3Location::new(&bucket, "job.py").unwrap();
-    s3.put_object()
-        .bucket(&bucket)
-        .key("job.py")
-        .body(SCRIPT_V1.to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    common::put_by_hand(&s3, &bucket, "job.py", SCRIPT_V1).await;
 
     let outcome = Uploader::new(s3.clone())
         .upload(&location, SCRIPT_V1)
         .await
         .unwrap();
-    assert_eq!(outcome.action, UploadPlan::Update);
+    assert_eq!(outcome.action, Change::Update);
     assert_eq!(common::versions(&s3, &bucket, "job.py").await, 2);
     let again = Uploader::new(s3.clone())
         .upload(&location, SCRIPT_V1)
         .await
         .unwrap();
-    assert_eq!(again.action, UploadPlan::NoChange);
+    assert_eq!(again.action, Change::NoChange);
 }
 
 #[tokio::test]
@@ -105,7 +97,7 @@ async fn plan_upload_reads_only() {
 
     assert_eq!(
         plan_upload(&s3, &location, SCRIPT_V1).await.unwrap(),
-        UploadPlan::Create
+        Change::Create
     );
     assert_eq!(common::versions(&s3, &bucket, location.key()).await, 0);
 
@@ -115,11 +107,11 @@ async fn plan_upload_reads_only() {
         .unwrap();
     assert_eq!(
         plan_upload(&s3, &location, SCRIPT_V1).await.unwrap(),
-        UploadPlan::NoChange
+        Change::NoChange
     );
     assert_eq!(
         plan_upload(&s3, &location, SCRIPT_V2).await.unwrap(),
-        UploadPlan::Update
+        Change::Update
     );
     assert_eq!(common::versions(&s3, &bucket, location.key()).await, 1);
     assert_eq!(common::body(&s3, &bucket, location.key()).await, SCRIPT_V1);

@@ -66,19 +66,52 @@ pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> String {
     bucket
 }
 
-/// How many versions of `key` the bucket holds: the number of writes made to it.
-pub async fn versions(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> usize {
-    let out = s3
-        .list_object_versions()
+/// A first version of a PyFlink script.
+pub const SCRIPT_V1: &[u8] = b"from pyflink.table import TableEnvironment\nprint('v1')\n";
+/// The same script, changed.
+pub const SCRIPT_V2: &[u8] = b"from pyflink.table import TableEnvironment\nprint('v2')\n";
+
+/// The versions and delete markers the versioned bucket holds for `key`.
+async fn object_versions(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput {
+    s3.list_object_versions()
         .bucket(bucket)
         .prefix(key)
         .send()
         .await
-        .expect("list object versions in moto");
+        .expect("list object versions in moto")
+}
+
+/// How many versions of `key` the bucket holds: the number of writes made to it.
+pub async fn versions(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> usize {
+    let out = object_versions(s3, bucket, key).await;
     out.versions()
         .iter()
         .filter(|v| v.key() == Some(key))
         .count()
+}
+
+/// How many delete markers the versioned bucket holds for `key`: the deletes made.
+pub async fn delete_markers(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> usize {
+    let out = object_versions(s3, bucket, key).await;
+    out.delete_markers()
+        .iter()
+        .filter(|m| m.key() == Some(key))
+        .count()
+}
+
+/// Puts `body` at `key` the way `aws s3 cp` does: no checksum, no `sha256` metadata.
+pub async fn put_by_hand(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .expect("put object in moto");
 }
 
 /// The object's current body.
