@@ -463,22 +463,31 @@ mod tests {
         obj
     }
 
+    /// `manager` applies the FlinkDeployment of `image` over `live` at time `now`.
+    fn apply_image(
+        live: Option<&Value>,
+        image: &str,
+        manager: &str,
+        force: bool,
+        now: &str,
+    ) -> Result<Value, Conflicts> {
+        apply(
+            live,
+            &fd(image, json!({})),
+            &FLINK_DEPLOYMENTS,
+            manager,
+            force,
+            now,
+        )
+    }
+
     fn paths(entry: &ManagedEntry) -> Vec<String> {
         entry.fields.iter().map(|p| dotted(p)).collect()
     }
 
     #[test]
     fn first_apply_creates_and_owns_every_leaf() {
-        let created = apply(
-            None,
-            &fd("img:1", json!({})),
-            &FLINK_DEPLOYMENTS,
-            "tool",
-            false,
-            "t1",
-        )
-        .ok();
-        let created = created.unwrap_or_default();
+        let created = apply_image(None, "img:1", "tool", false, "t1").unwrap();
         let managed = read_managed(&created);
         assert_eq!(managed.len(), 1);
         assert_eq!(managed[0].operation, "Apply");
@@ -491,24 +500,8 @@ mod tests {
 
     #[test]
     fn an_identical_apply_changes_nothing_not_even_the_time() {
-        let first = apply(
-            None,
-            &fd("img:1", json!({})),
-            &FLINK_DEPLOYMENTS,
-            "tool",
-            false,
-            "t1",
-        )
-        .unwrap_or_default();
-        let second = apply(
-            Some(&first),
-            &fd("img:1", json!({})),
-            &FLINK_DEPLOYMENTS,
-            "tool",
-            false,
-            "t2",
-        )
-        .unwrap_or_default();
+        let first = apply_image(None, "img:1", "tool", false, "t1").unwrap();
+        let second = apply_image(Some(&first), "img:1", "tool", false, "t2").unwrap();
         assert_eq!(first, second);
     }
 
@@ -518,8 +511,7 @@ mod tests {
             "img:1",
             json!({"spec": {"restartNonce": 3}, "metadata": {"labels": {"x": "1"}}}),
         );
-        let first =
-            apply(None, &with_nonce, &FLINK_DEPLOYMENTS, "tool", false, "t1").unwrap_or_default();
+        let first = apply(None, &with_nonce, &FLINK_DEPLOYMENTS, "tool", false, "t1").unwrap();
         // Someone else annotates; the annotation must survive the tool's next apply.
         let mut annotated = first.clone();
         crate::patch::merge_patch(
@@ -534,15 +526,7 @@ mod tests {
             "kubectl-annotate",
             "t2",
         );
-        let second = apply(
-            Some(&annotated),
-            &fd("img:1", json!({})),
-            &FLINK_DEPLOYMENTS,
-            "tool",
-            false,
-            "t3",
-        )
-        .unwrap_or_default();
+        let second = apply_image(Some(&annotated), "img:1", "tool", false, "t3").unwrap();
         assert!(second["spec"].get("restartNonce").is_none());
         assert!(second["metadata"]["labels"].get("x").is_none());
         assert_eq!(second["metadata"]["labels"]["team"], "a");
@@ -551,23 +535,8 @@ mod tests {
 
     #[test]
     fn a_changed_field_owned_by_another_manager_conflicts_unless_forced() {
-        let first = apply(
-            None,
-            &fd("img:1", json!({})),
-            &FLINK_DEPLOYMENTS,
-            "tool",
-            false,
-            "t1",
-        )
-        .unwrap_or_default();
-        let conflict = apply(
-            Some(&first),
-            &fd("img:2", json!({})),
-            &FLINK_DEPLOYMENTS,
-            "other",
-            false,
-            "t2",
-        );
+        let first = apply_image(None, "img:1", "tool", false, "t1").unwrap();
+        let conflict = apply_image(Some(&first), "img:2", "other", false, "t2");
         let Err(Conflicts(conflicts)) = conflict else {
             panic!("expected a conflict")
         };
@@ -580,26 +549,8 @@ mod tests {
             )]
         );
         // The same value is no conflict: both then own it.
-        assert!(
-            apply(
-                Some(&first),
-                &fd("img:1", json!({})),
-                &FLINK_DEPLOYMENTS,
-                "other",
-                false,
-                "t2"
-            )
-            .is_ok()
-        );
-        let forced = apply(
-            Some(&first),
-            &fd("img:2", json!({})),
-            &FLINK_DEPLOYMENTS,
-            "other",
-            true,
-            "t2",
-        )
-        .unwrap_or_default();
+        assert!(apply_image(Some(&first), "img:1", "other", false, "t2").is_ok());
+        let forced = apply_image(Some(&first), "img:2", "other", true, "t2").unwrap();
         assert_eq!(forced["spec"]["image"], "img:2");
         let tool = read_managed(&forced)
             .into_iter()

@@ -132,6 +132,19 @@ pub(crate) fn get_path<'a>(object: &'a Value, path: &[&str]) -> Option<&'a Value
     path.iter().try_fold(object, |v, key| v.get(*key))
 }
 
+/// The names of a pod's containers of `list` (`containers` or `initContainers`).
+pub(crate) fn container_names(pod: &Value, list: &str) -> Vec<String> {
+    get_path(pod, &["spec", list])
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The JSON type name of a value, as Kubernetes validation messages name it.
 pub(crate) fn json_type_name(value: &Value) -> &'static str {
     match value {

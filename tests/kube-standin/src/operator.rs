@@ -575,7 +575,7 @@ async fn reconcile(shared: &Shared, target: &Target) -> Result<(), Stop> {
     pause(delay).await;
 
     // Step B: init containers ran; the JobManager container starts (or not).
-    let init_names = container_names(&jm_pod, "initContainers");
+    let init_names = meta::container_names(&jm_pod, "initContainers");
     if let Some(Fault::InitContainerFailure { message }) =
         plan.fault(|f| matches!(f, Fault::InitContainerFailure { .. }))
     {
@@ -1127,17 +1127,14 @@ fn create_jobmanager_pod(
             "pods \"{name}-{}-\" is forbidden: error looking up service account {ns}/{}: serviceaccount \"{}\" not found",
             plan.template_hash, plan.service_account, plan.service_account
         );
-        put(
+        put_deployment_status(
             shared,
-            &DEPLOYMENTS,
             ns,
             name,
-            Part::Status,
-            "kube-controller-manager",
-            json!({"status": {
+            json!({
                 "replicas": 0, "unavailableReplicas": 1, "observedGeneration": meta::generation(deployment),
                 "conditions": [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}],
-            }}),
+            }),
         )?;
         emit_event(shared, deployment, "Warning", "FailedCreate", &message);
         return Ok(None);
@@ -1169,17 +1166,17 @@ fn create_jobmanager_pod(
         pod,
     )?;
     let pod = shared.api.get(&PODS, ns, &pod_name)?;
-    for init in container_names(&pod, "initContainers") {
+    for init in meta::container_names(&pod, "initContainers") {
         shared
             .logs
             .set_run(ns, &pod_name, &init, ContainerRun::Running);
     }
-    let waiting = if container_names(&pod, "initContainers").is_empty() {
+    let waiting = if meta::container_names(&pod, "initContainers").is_empty() {
         "ContainerCreating"
     } else {
         "PodInitializing"
     };
-    for container in container_names(&pod, "containers") {
+    for container in meta::container_names(&pod, "containers") {
         shared.logs.set_run(
             ns,
             &pod_name,
@@ -1224,7 +1221,7 @@ fn create_taskmanager_pod(
         }),
     )?;
     let pod = shared.api.get(&PODS, ns, &pod_name)?;
-    for init in container_names(&pod, "initContainers") {
+    for init in meta::container_names(&pod, "initContainers") {
         shared
             .logs
             .set_run(ns, &pod_name, &init, ContainerRun::Terminated);
@@ -1249,18 +1246,6 @@ fn create_taskmanager_pod(
         .set_run(ns, &pod_name, MAIN_CONTAINER, ContainerRun::Running);
     set_pod_state(shared, &pod, PodState::Running { ready: true })?;
     Ok(())
-}
-
-fn container_names(pod: &Value, list: &str) -> Vec<String> {
-    meta::get_path(pod, &["spec", list])
-        .and_then(Value::as_array)
-        .map(|c| {
-            c.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn find_container<'a>(pod: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
@@ -1370,8 +1355,8 @@ enum PodState<'a> {
 
 fn set_pod_state(shared: &Shared, pod: &Value, state: PodState<'_>) -> Result<(), Stop> {
     let now = meta::now_rfc3339();
-    let inits = container_names(pod, "initContainers");
-    let mains = container_names(pod, "containers");
+    let inits = meta::container_names(pod, "initContainers");
+    let mains = meta::container_names(pod, "containers");
     let image_of = |list: &str, name: &str| {
         find_container(pod, list, name)
             .and_then(|c| c.get("image"))
@@ -1506,14 +1491,11 @@ fn set_deployment_status(
     let deployment = shared.api.get(&DEPLOYMENTS, ns, name)?;
     let ready = i64::from(available);
     let now = meta::now_rfc3339();
-    put(
+    put_deployment_status(
         shared,
-        &DEPLOYMENTS,
         ns,
         name,
-        Part::Status,
-        "kube-controller-manager",
-        json!({"status": {
+        json!({
             "observedGeneration": meta::generation(&deployment),
             "replicas": 1,
             "updatedReplicas": 1,
@@ -1524,7 +1506,20 @@ fn set_deployment_status(
                 {"type": "Available", "status": if available { "True" } else { "False" }, "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }, "lastUpdateTime": now, "lastTransitionTime": now},
                 {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "lastUpdateTime": now, "lastTransitionTime": now},
             ],
-        }}),
+        }),
+    )
+}
+
+/// Writes a Deployment's `status`, as the kube-controller-manager does.
+fn put_deployment_status(shared: &Shared, ns: &str, name: &str, status: Value) -> Result<(), Stop> {
+    put(
+        shared,
+        &DEPLOYMENTS,
+        ns,
+        name,
+        Part::Status,
+        "kube-controller-manager",
+        json!({ "status": status }),
     )
 }
 

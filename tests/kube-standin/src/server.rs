@@ -464,8 +464,8 @@ fn serve_log(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let pod = shared.api.get(&PODS, namespace, name)?;
-    let containers = names(&pod, "containers");
-    let inits = names(&pod, "initContainers");
+    let containers = meta::container_names(&pod, "containers");
+    let inits = meta::container_names(&pod, "initContainers");
     let container = match request.param("container").filter(|c| !c.is_empty()) {
         Some(c) => c.to_owned(),
         None if containers.len() == 1 => containers[0].clone(),
@@ -526,18 +526,6 @@ fn serve_log(
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     Ok(response)
-}
-
-fn names(pod: &Value, list: &str) -> Vec<String> {
-    meta::get_path(pod, &["spec", list])
-        .and_then(Value::as_array)
-        .map(|c| {
-            c.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn list_options(request: &Request) -> Result<ListOptions, ApiError> {
