@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{World, spec, unique};
+use common::{World, outcome, spec, unique};
 use flink_eks_irsa::documents::PolicyDocument;
 use flink_eks_irsa::{
     Action, CheckKind, Error, MANAGED_BY_KEY, Outcome, ROLE_ARN_ANNOTATION, ResourceKind, S3Grant,
@@ -95,14 +95,7 @@ async fn first_run_creates_everything_and_second_run_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(provider.client_id_list(), ["sts.amazonaws.com"]);
-    let role = world
-        .iam
-        .get_role()
-        .role_name(&spec.role_name)
-        .send()
-        .await
-        .unwrap();
-    let role = role.role().unwrap();
+    let role = world.role(&spec.role_name).await;
     let trust = PolicyDocument::parse_iam(role.assume_role_policy_document().unwrap()).unwrap();
     let trust_json = serde_json::to_value(&trust).unwrap();
     assert_eq!(
@@ -331,16 +324,7 @@ async fn a_role_created_by_someone_else_is_left_untouched_without_adopt() {
         "nothing was written"
     );
     assert_eq!(world.standin_writes(), kube_writes);
-    let role = world
-        .iam
-        .get_role()
-        .role_name(&spec.role_name)
-        .send()
-        .await
-        .unwrap();
-    let trust =
-        PolicyDocument::parse_iam(role.role().unwrap().assume_role_policy_document().unwrap())
-            .unwrap();
+    let trust = world.trust_policy(&spec.role_name).await;
     assert!(
         trust.same_meaning(&PolicyDocument::parse_iam(foreign_trust).unwrap()),
         "trust untouched"
@@ -389,14 +373,8 @@ async fn a_drifted_trust_policy_is_reported_and_corrected() {
     world.irsa.apply(&spec, &no_progress).await.unwrap();
 
     // Someone widens the trust to every service account of the namespace.
-    let role = world
-        .iam
-        .get_role()
-        .role_name(&spec.role_name)
-        .send()
-        .await
-        .unwrap();
-    let trust = role.role().unwrap().assume_role_policy_document().unwrap();
+    let role = world.role(&spec.role_name).await;
+    let trust = role.assume_role_policy_document().unwrap();
     let widened = percent_decode(trust).replace(
         "system:serviceaccount:default:flink",
         "system:serviceaccount:default:*",
@@ -447,19 +425,14 @@ async fn teardown_removes_what_it_created_and_a_second_teardown_is_a_no_op() {
 
     let teardown = world.irsa.teardown(&spec).await.unwrap();
     assert!(teardown.changed(), "{teardown}");
-    let outcome = |kind| {
-        teardown
-            .rows
-            .iter()
-            .find(|r| r.kind == kind)
-            .unwrap()
-            .outcome
-    };
-    assert_eq!(outcome(ResourceKind::Role), Outcome::Removed);
-    assert_eq!(outcome(ResourceKind::Policy), Outcome::Removed);
-    assert_eq!(outcome(ResourceKind::ServiceAccount), Outcome::Removed);
+    assert_eq!(outcome(&teardown, ResourceKind::Role), Outcome::Removed);
+    assert_eq!(outcome(&teardown, ResourceKind::Policy), Outcome::Removed);
     assert_eq!(
-        outcome(ResourceKind::OidcProvider),
+        outcome(&teardown, ResourceKind::ServiceAccount),
+        Outcome::Removed
+    );
+    assert_eq!(
+        outcome(&teardown, ResourceKind::OidcProvider),
         Outcome::LeftAlone,
         "{teardown}"
     );
@@ -544,16 +517,8 @@ async fn teardown_leaves_alone_what_flink_eks_did_not_create() {
     world.log.clear();
     let teardown = world.irsa.teardown(&foreign).await.unwrap();
     assert!(!teardown.changed(), "{teardown}");
-    let outcome = |kind| {
-        teardown
-            .rows
-            .iter()
-            .find(|r| r.kind == kind)
-            .unwrap()
-            .outcome
-    };
-    assert_eq!(outcome(ResourceKind::Role), Outcome::LeftAlone);
-    assert_eq!(outcome(ResourceKind::Policy), Outcome::LeftAlone);
+    assert_eq!(outcome(&teardown, ResourceKind::Role), Outcome::LeftAlone);
+    assert_eq!(outcome(&teardown, ResourceKind::Policy), Outcome::LeftAlone);
     assert_eq!(world.log.writes(), Vec::<String>::new());
     assert!(world.role_exists(&foreign.role_name).await);
     assert!(world.policy_exists(&foreign_policy).await);

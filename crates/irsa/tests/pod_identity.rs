@@ -8,7 +8,6 @@ mod common;
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use common::{CallLog, World, clients, spec, unique};
-use flink_eks_irsa::documents::PolicyDocument;
 use flink_eks_irsa::{
     Action, CheckKind, IdentityMode, Irsa, IrsaSpec, Outcome, ResourceKind, no_progress,
 };
@@ -152,16 +151,7 @@ async fn pod_identity_creates_role_and_association_then_changes_nothing_then_tea
         "the call is idempotent: {body}"
     );
 
-    let role = world
-        .iam
-        .get_role()
-        .role_name(&spec.role_name)
-        .send()
-        .await
-        .unwrap();
-    let trust =
-        PolicyDocument::parse_iam(role.role().unwrap().assume_role_policy_document().unwrap())
-            .unwrap();
+    let trust = world.trust_policy(&spec.role_name).await;
     let trust = serde_json::to_value(trust).unwrap();
     assert_eq!(
         trust["Statement"][0]["Principal"]["Service"],

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -17,7 +18,10 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use flink_eks_irsa::{IdentityMode, Irsa, IrsaSpec, S3Grant};
+use flink_eks_irsa::documents::PolicyDocument;
+use flink_eks_irsa::{
+    IdentityMode, Irsa, IrsaSpec, Outcome, ResourceKind, S3Grant, TeardownReport,
+};
 use flink_eks_manifest::S3Location;
 
 pub const ENDPOINT_VAR: &str = "FLINK_EKS_TEST_AWS_ENDPOINT";
@@ -284,30 +288,29 @@ impl World {
         self.standin.stats().writes
     }
 
+    /// The role as IAM returns it.
+    pub async fn role(&self, name: &str) -> aws_sdk_iam::types::Role {
+        let out = self.iam.get_role().role_name(name).send().await.unwrap();
+        out.role().expect("GetRole returns the role").clone()
+    }
+
+    /// The role's trust policy, parsed.
+    pub async fn trust_policy(&self, role_name: &str) -> PolicyDocument {
+        let role = self.role(role_name).await;
+        let document = role
+            .assume_role_policy_document()
+            .expect("the role has a trust policy");
+        PolicyDocument::parse_iam(document).unwrap()
+    }
+
     pub async fn role_exists(&self, name: &str) -> bool {
-        match self.iam.get_role().role_name(name).send().await {
-            Ok(_) => true,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
-            {
-                false
-            }
-            Err(e) => panic!("GetRole {name}: {e:?}"),
-        }
+        let read = self.iam.get_role().role_name(name).send().await;
+        found(&format!("GetRole {name}"), read)
     }
 
     pub async fn policy_exists(&self, arn: &str) -> bool {
-        match self.iam.get_policy().policy_arn(arn).send().await {
-            Ok(_) => true,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
-            {
-                false
-            }
-            Err(e) => panic!("GetPolicy {arn}: {e:?}"),
-        }
+        let read = self.iam.get_policy().policy_arn(arn).send().await;
+        found(&format!("GetPolicy {arn}"), read)
     }
 
     pub async fn annotations(
@@ -322,4 +325,27 @@ impl World {
             .unwrap()
             .map(|sa| sa.metadata.annotations.unwrap_or_default())
     }
+}
+
+/// Whether an IAM read found its entity: `false` on `NoSuchEntity`; any other error fails
+/// the test, naming the `call`.
+fn found<T, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    call: &str,
+    read: Result<T, SdkError<E, R>>,
+) -> bool {
+    match read {
+        Ok(_) => true,
+        Err(SdkError::ServiceError(e)) if e.err().code() == Some("NoSuchEntity") => false,
+        Err(e) => panic!("{call}: {e:?}"),
+    }
+}
+
+/// What teardown reported for the resource of `kind`.
+pub fn outcome(teardown: &TeardownReport, kind: ResourceKind) -> Outcome {
+    teardown
+        .rows
+        .iter()
+        .find(|r| r.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} row in {teardown}"))
+        .outcome
 }
