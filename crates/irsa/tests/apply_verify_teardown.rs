@@ -177,9 +177,7 @@ async fn first_run_creates_everything_and_second_run_writes_nothing() {
 
 #[tokio::test]
 async fn a_missing_service_account_is_created_with_the_annotation() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink-jobs", "jobs/a.py");
     assert!(world.annotations("default", "flink-jobs").await.is_none());
     let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
@@ -197,9 +195,7 @@ async fn a_missing_service_account_is_created_with_the_annotation() {
 
 #[tokio::test]
 async fn pods_started_before_the_annotation_are_named_for_recreation() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink-early", "jobs/a.py");
     let pods: Api<Pod> = Api::namespaced(world.kube.clone(), "default");
     let pod: Pod = serde_json::from_value(serde_json::json!({
@@ -221,9 +217,7 @@ async fn pods_started_before_the_annotation_are_named_for_recreation() {
 
 #[tokio::test]
 async fn a_changed_grant_makes_a_new_policy_version_and_a_sixth_change_prunes_the_oldest() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let mut spec = spec(&cluster, "flink", "jobs/v1.py");
     let first = world.irsa.apply(&spec, &no_progress).await.unwrap();
     let policy_arn = first.plan.policy_arn.clone();
@@ -289,9 +283,7 @@ async fn a_changed_grant_makes_a_new_policy_version_and_a_sixth_change_prunes_th
 
 #[tokio::test]
 async fn a_role_created_by_someone_else_is_left_untouched_without_adopt() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let mut spec = spec(&cluster, "flink", "test/job.py");
     let foreign_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     world
@@ -366,9 +358,7 @@ async fn a_role_created_by_someone_else_is_left_untouched_without_adopt() {
 
 #[tokio::test]
 async fn a_drifted_trust_policy_is_reported_and_corrected() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink", "test/job.py");
     world.irsa.apply(&spec, &no_progress).await.unwrap();
 
@@ -414,9 +404,7 @@ async fn a_drifted_trust_policy_is_reported_and_corrected() {
 
 #[tokio::test]
 async fn teardown_removes_what_it_created_and_a_second_teardown_is_a_no_op() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let mut spec = spec(&cluster, "flink", "jobs/v1.py");
     world.irsa.apply(&spec, &no_progress).await.unwrap();
     spec.grant = S3Grant::Object(S3Location::new("flink-s3-test", "jobs/v2.py").unwrap());
@@ -457,9 +445,7 @@ async fn teardown_removes_what_it_created_and_a_second_teardown_is_a_no_op() {
 
 #[tokio::test]
 async fn teardown_leaves_alone_what_flink_eks_did_not_create() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink", "test/job.py");
     let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
 

@@ -60,9 +60,7 @@ async fn an_unknown_cluster_is_named_and_nothing_is_created() {
 
 #[tokio::test]
 async fn no_credentials_is_a_clear_error_and_nothing_is_created() {
-    let world = World::start().await;
-    let cluster = unique("flink");
-    world.create_cluster(&cluster).await;
+    let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink", "test/job.py");
     let log = CallLog::default();
     let (iam, sts, eks) = clients(

@@ -138,14 +138,7 @@ impl Intercept for MotoAccount {
 
 /// A fresh 12-digit account id.
 pub fn unique_account() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mix = (nanos ^ (u64::from(std::process::id()) << 20)).wrapping_add(n.wrapping_mul(7_919));
-    format!("{:012}", 100_000_000_000 + mix % 900_000_000_000)
+    format!("{:012}", 100_000_000_000 + fresh() % 900_000_000_000)
 }
 
 /// IAM, STS and EKS clients for `config` in moto account `account`; when `log` is given,
@@ -177,15 +170,20 @@ pub fn clients(
 
 /// A name no other test (or earlier run against the same moto) uses.
 pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", base36(fresh()))
+}
+
+/// A number no other call of this process, nor of an earlier run, is likely to get: the
+/// clock, the process id and a counter, mixed.
+fn fresh() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mix = (nanos ^ (u64::from(std::process::id()) << 32))
-        .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    format!("{prefix}-{}", base36(mix))
+    (nanos ^ (u64::from(std::process::id()) << 32))
+        .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 fn base36(mut n: u64) -> String {
@@ -256,6 +254,14 @@ impl World {
     /// `arn:aws:iam::ACCOUNT:` + `rest`.
     pub fn arn(&self, rest: &str) -> String {
         format!("arn:aws:iam::{}:{rest}", self.account)
+    }
+
+    /// A world with a fresh EKS cluster in moto; returns the cluster's name too.
+    pub async fn with_cluster() -> (World, String) {
+        let world = World::start().await;
+        let cluster = unique("flink");
+        world.create_cluster(&cluster).await;
+        (world, cluster)
     }
 
     /// Creates an EKS cluster in moto through the EKS API and returns its OIDC issuer.
