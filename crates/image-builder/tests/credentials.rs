@@ -24,6 +24,19 @@ async fn builder() -> ImageBuilder {
     })
 }
 
+/// A fresh image pushed to `registry` with `credentials` is pushed; the local copy is
+/// removed afterwards.
+async fn assert_pushes_with(registry: &str, name: &str, credentials: &Credentials) {
+    let spec = unique_spec(registry, name);
+    let builder = builder().await;
+    let outcome = builder
+        .ensure(&spec, credentials, &mut Recorder::default())
+        .await
+        .unwrap();
+    assert!(outcome.pushed);
+    remove_local_image(builder.docker(), &outcome.image).await;
+}
+
 #[tokio::test]
 async fn push_to_an_htpasswd_registry_works_with_credentials_and_never_shows_the_password() {
     let (registry, user, password) = auth_registry();
@@ -128,14 +141,7 @@ async fn credentials_come_from_the_docker_config_auths() {
         credentials.source(),
         Some(&CredentialSource::DockerConfig(path.clone()))
     );
-    let spec = unique_spec(&registry, "configauth");
-    let builder = builder().await;
-    let outcome = builder
-        .ensure(&spec, &credentials, &mut Recorder::default())
-        .await
-        .unwrap();
-    assert!(outcome.pushed);
-    remove_local_image(builder.docker(), &outcome.image).await;
+    assert_pushes_with(&registry, "configauth", &credentials).await;
 }
 
 #[tokio::test]
@@ -171,14 +177,7 @@ async fn credentials_come_from_a_credential_helper() {
         Credentials::Anonymous
     );
 
-    let spec = unique_spec(&registry, "helper");
-    let builder = builder().await;
-    let outcome = builder
-        .ensure(&spec, &credentials, &mut Recorder::default())
-        .await
-        .unwrap();
-    assert!(outcome.pushed);
-    remove_local_image(builder.docker(), &outcome.image).await;
+    assert_pushes_with(&registry, "helper", &credentials).await;
 }
 
 #[tokio::test]
