@@ -992,15 +992,12 @@ fn build_report(
             let met = times.cold <= COLD_COMPILE_TARGET_S;
             if !met {
                 notes.push(format!(
-                    "**Missed: cold compile.** {} against the target of {}: {} ({:.0} %) over. Why: \
-                     the dependency set (kube with rustls and aws-lc-rs, the AWS SDK's IAM, S3, STS, \
-                     EKS and ECR crates, bollard, clap), compiled once with the workspace's own \
-                     crates on {} cores; `cargo build -p xtask --timings` shows the share of each crate.",
+                    "**Missed: cold compile.** {} against the target of {}: {} ({:.0} %) over. Why: {}",
                     format_seconds(times.cold),
                     format_seconds(COLD_COMPILE_TARGET_S),
                     format_seconds(times.cold - COLD_COMPILE_TARGET_S),
                     (times.cold / COLD_COMPILE_TARGET_S - 1.0) * 100.0,
-                    machine.cores
+                    cold_compile_why(times, machine.cores)
                 ));
             }
             rows.push(Row {
@@ -1073,6 +1070,49 @@ fn median_writes(samples: &[&Sample]) -> Writes {
     }
 }
 
+/// Where a cold build's time went, from its timing report, and how busy the machine was.
+fn cold_compile_why(times: &compile::CompileTimes, cores: usize) -> String {
+    let total: f64 = times.cold_crates.iter().map(|(_, t)| t).sum();
+    let mut why = if total > 0.0 {
+        let own: f64 = times
+            .cold_crates
+            .iter()
+            .filter(|(name, _)| compile::is_workspace_crate(name))
+            .map(|(_, t)| t)
+            .sum();
+        let slowest: Vec<String> = times
+            .cold_crates
+            .iter()
+            .take(6)
+            .map(|(name, t)| format!("{name} {}", format_seconds(*t)))
+            .collect();
+        format!(
+            "the dependencies take {:.0} % of the {} of compile time summed over {} crates, the \
+             workspace's own crates {:.0} %; the slowest: {}",
+            (1.0 - own / total) * 100.0,
+            format_seconds(total),
+            times.cold_crates.len(),
+            own / total * 100.0,
+            slowest.join(", ")
+        )
+    } else {
+        "the dependency set (see `cargo build -p xtask --timings`)".to_owned()
+    };
+    if let Some(load) = times.cold_load {
+        why.push_str(&format!(
+            ". The 5-minute load average was {load:.1} on {cores} cores when it ended (the build \
+             alone makes about {cores}): {}",
+            if load > cores as f64 * 1.25 {
+                "other work competed for the cores, so a quiet machine does better"
+            } else {
+                "the machine was otherwise quiet"
+            }
+        ));
+    }
+    why.push('.');
+    why
+}
+
 /// What a no-change redeploy of flink-eks spends its time on, from what it asked.
 fn no_change_why(samples: &[&Sample]) -> String {
     let reads = median_writes(samples).aws_reads;
@@ -1129,6 +1169,12 @@ mod tests {
         ];
         let compile = compile::CompileTimes {
             cold: 160.0,
+            cold_crates: vec![
+                ("aws-lc-sys".into(), 60.0),
+                ("kube-client".into(), 30.0),
+                ("xtask".into(), 10.0),
+            ],
+            cold_load: Some(3.5),
             incremental: vec![10.0, 12.0],
             up_to_date: vec![0.2],
         };
@@ -1158,6 +1204,20 @@ mod tests {
         assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
         assert!(
             report.notes[0].contains("10.0 s (7 %) over"),
+            "{}",
+            report.notes[0]
+        );
+        assert!(
+            report.notes[0].contains(
+                "the dependencies take 90 % of the 100.0 s of compile time summed over 3 crates, \
+                 the workspace's own crates 10 %; the slowest: aws-lc-sys 60.0 s, kube-client 30.0 s, xtask 10.0 s. \
+                 The 5-minute load average was 3.5 on 2 cores"
+            ),
+            "{}",
+            report.notes[0]
+        );
+        assert!(
+            report.notes[0].contains("other work competed"),
             "{}",
             report.notes[0]
         );
