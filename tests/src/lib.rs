@@ -1,7 +1,9 @@
 //! Support for the workspace-level tests: where the workspace is, the endpoints of the
 //! services that `cargo xtask test` starts, the `xtask` binary run as a user runs it, and the
 //! counters that tell whether a run wrote anything: the AWS emulator's request recorder and
-//! the registry's access log.
+//! the registry's access log. `cargo xtask bench` counts its write columns with the same
+//! recorder, [`AwsRequest`] and [`RegistryLog`], so that the tests and the bench agree on
+//! what a write is.
 //!
 //! A test that needs a service calls [`service`] (or [`Services::from_env`]): when the
 //! variable is missing it fails with a message saying how to start the services, so that a
@@ -395,7 +397,8 @@ impl AwsRequest {
         let (access_key, service) = authorization.map(credential_scope).unwrap_or_default();
         let query = path.split_once('?').map_or("", |(_, q)| q);
         let action = form_value(&String::from_utf8_lossy(&body), "Action")
-            .or_else(|| form_value(query, "Action"));
+            .or_else(|| form_value(query, "Action"))
+            .filter(|a| !a.is_empty());
         Ok(AwsRequest {
             method: text("method").to_ascii_uppercase(),
             path: path.to_owned(),
@@ -419,6 +422,37 @@ impl AwsRequest {
         }
         !matches!(self.method.as_str(), "GET" | "HEAD")
     }
+
+    /// The AWS service the request was signed for, from its SigV4 credential scope; `None`
+    /// for an unsigned request and for the emulator's own API (`/moto-api/...`), which are no
+    /// AWS calls.
+    pub fn aws_service(&self) -> Option<AwsService> {
+        if self.path.starts_with("/moto-api") {
+            return None;
+        }
+        Some(match self.service.as_deref()? {
+            "iam" => AwsService::Iam,
+            "sts" => AwsService::Sts,
+            "s3" => AwsService::S3,
+            "eks" => AwsService::Eks,
+            other => AwsService::Other(other.to_owned()),
+        })
+    }
+}
+
+/// The AWS service of a request ([`AwsRequest::aws_service`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsService {
+    /// IAM (query protocol).
+    Iam,
+    /// STS (query protocol).
+    Sts,
+    /// S3 (REST).
+    S3,
+    /// EKS (REST-JSON).
+    Eks,
+    /// Any other service, by its signing name (`sqs`).
+    Other(String),
 }
 
 /// `iam CreateRole`, `s3 PUT /bucket/key`: the request as a test failure shows it.
@@ -498,9 +532,11 @@ impl RegistryRequest {
         })
     }
 
-    /// Whether the request writes to the registry: `PUT`, `POST`, `PATCH` or `DELETE`.
+    /// Whether the request writes to the registry: `PUT`, `POST`, `PATCH` or `DELETE` on its
+    /// API (`/v2/...`).
     pub fn is_write(&self) -> bool {
         matches!(self.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE")
+            && self.path.starts_with("/v2/")
     }
 
     /// Whether the request is about `repository` (`e2e/flink-s3`): under `/v2/REPOSITORY/`.
@@ -530,8 +566,8 @@ impl RegistryLog {
         })
     }
 
-    /// The requests for `repository` (the path after the registry host) logged since the mark.
-    pub fn requests_since(&self, repository: &str) -> Result<Vec<RegistryRequest>> {
+    /// Every request logged since the mark, whatever its repository.
+    pub fn all_requests_since(&self) -> Result<Vec<RegistryRequest>> {
         use std::io::{Read, Seek, SeekFrom};
         let mut file = std::fs::File::open(&self.path)
             .with_context(|| format!("cannot open the registry log {}", self.path.display()))?;
@@ -541,6 +577,14 @@ impl RegistryLog {
         Ok(String::from_utf8_lossy(&appended)
             .lines()
             .filter_map(RegistryRequest::parse)
+            .collect())
+    }
+
+    /// The requests for `repository` (the path after the registry host) logged since the mark.
+    pub fn requests_since(&self, repository: &str) -> Result<Vec<RegistryRequest>> {
+        Ok(self
+            .all_requests_since()?
+            .into_iter()
             .filter(|r| r.is_for(repository))
             .collect())
     }
@@ -665,9 +709,37 @@ mod tests {
     }
 
     #[test]
+    fn the_aws_service_comes_from_the_signing_scope() {
+        let post = |url: &str, service: &str| recorded("POST", url, service, None);
+        let cases = [
+            (post("http://h/", "iam"), Some(AwsService::Iam)),
+            (post("http://h/", "sts"), Some(AwsService::Sts)),
+            (post("http://h/bucket?delete", "s3"), Some(AwsService::S3)),
+            (
+                post("http://h/clusters/c/pod-identity-associations", "eks"),
+                Some(AwsService::Eks),
+            ),
+            (
+                post("http://h/", "sqs"),
+                Some(AwsService::Other("sqs".into())),
+            ),
+            // The emulator's own API is no AWS call, signed or not.
+            (post("http://h/moto-api/reset", "s3"), None),
+        ];
+        for (request, service) in cases {
+            assert_eq!(request.aws_service(), service, "{request}");
+        }
+        // An empty `Action` is no action: the method judges.
+        let r = recorded("GET", "http://h/?Action=", "iam", None);
+        assert_eq!(r.action, None);
+        assert!(!r.is_write(), "{r}");
+    }
+
+    #[test]
     fn an_unsigned_request_has_no_key_and_is_judged_by_its_method() {
         let line = r#"{"headers": {"Host": "h"}, "method": "put", "url": "http://h/b/k", "body": "", "body_encoded": false}"#;
         let r = AwsRequest::parse(line).unwrap();
+        assert_eq!(r.aws_service(), None);
         assert_eq!((r.access_key, r.service), (None, None));
         assert_eq!(r.method, "PUT");
         assert!(AwsRequest::parse("not json").is_err());
@@ -702,6 +774,18 @@ mod tests {
         );
         let put = r#"127.0.0.1 - - [27/Nov/2026:09:46:58 +0000] "PUT /v2/e2e/flink-s3/manifests/sha256-28 HTTP/1.1" 201 0 "" "docker""#;
         assert!(RegistryRequest::parse(put).unwrap().is_write());
+        for upload in [
+            r#"127.0.0.1 - - [27/Nov/2026:09:46:23 +0000] "POST /v2/bench/cli-0/blobs/uploads/ HTTP/1.1" 202 0 "" "docker/20.10.24""#,
+            r#"127.0.0.1 - - [27/Nov/2026:09:46:23 +0000] "PATCH /v2/bench/cli-0/blobs/uploads/abc HTTP/1.1" 202 0 "" "docker/20.10.24""#,
+        ] {
+            assert!(
+                RegistryRequest::parse(upload).unwrap().is_write(),
+                "{upload}"
+            );
+        }
+        let outside_the_api =
+            r#"127.0.0.1 - - [27/Nov/2026:09:46:23 +0000] "PUT /debug/x HTTP/1.1" 404 0 "" "curl""#;
+        assert!(!RegistryRequest::parse(outside_the_api).unwrap().is_write());
         let logrus = r#"time="2026-11-27T09:48:01Z" level=error msg="response completed with error" http.request.method=HEAD http.request.uri=/v2/e2e/flink-s3/manifests/x"#;
         assert_eq!(RegistryRequest::parse(logrus), None);
     }
@@ -724,6 +808,7 @@ mod tests {
         std::fs::write(&path, format!("{}{more}", line("POST", "e2e/a"))).unwrap();
         let requests = mark.requests_since("e2e/a").unwrap();
         assert_eq!(requests.len(), 2, "{requests:?}");
+        assert_eq!(mark.all_requests_since().unwrap().len(), 3);
         assert_eq!(mark.writes_since("e2e/a").unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -31,6 +31,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use flink_eks_image_builder::{BuildContext, Credentials, RegistryState, check_registry};
+use flink_eks_tests::{AwsRecorder, Recording, RegistryLog};
 
 use crate::config::Config;
 use crate::inputs::Inputs;
@@ -117,7 +118,7 @@ pub(crate) async fn run(root: &Path, runs: usize, compile: bool) -> Result<()> {
 
     let mut samples = Vec::new();
     let measured = async {
-        deploys(&stand, runs, &mut samples)?;
+        deploys(&stand, runs, &mut samples).await?;
         image_checks(&stand, runs, &mut samples).await
     }
     .await;
@@ -156,7 +157,7 @@ struct Stand {
     work: PathBuf,
     /// The environment of both flows' processes (and nothing else of the bench's).
     env: Vec<(String, String)>,
-    moto: String,
+    recorder: AwsRecorder,
     kube_url: String,
     registry: String,
     registry_log: PathBuf,
@@ -201,7 +202,7 @@ impl Stand {
         }
         Ok(Stand {
             env,
-            moto,
+            recorder: AwsRecorder::new(&moto),
             kube_url: services.var("FLINK_EKS_TEST_KUBE_URL")?.to_owned(),
             registry: services.var("FLINK_EKS_TEST_REGISTRY")?.to_owned(),
             registry_log: services.var("FLINK_EKS_TEST_REGISTRY_LOG")?.into(),
@@ -307,46 +308,21 @@ impl Stand {
     }
 
     /// Starts counting: moto's recorder from empty, the stand-in's counters, the registry log.
-    fn open_window(&self) -> Result<Window> {
-        http::request(
-            "POST",
-            &format!("{}/moto-api/recorder/reset-recording", self.moto),
-            b"",
-        )?;
-        http::request(
-            "POST",
-            &format!("{}/moto-api/recorder/start-recording", self.moto),
-            b"",
-        )?;
+    async fn open_window(&self) -> Result<Window<'_>> {
+        let recording = self.recorder.start().await?;
         Ok(Window {
+            recording,
             kube_writes: self.kube_writes()?,
-            registry_offset: std::fs::metadata(&self.registry_log)
-                .map(|m| m.len())
-                .unwrap_or(0),
+            registry: RegistryLog::mark(&self.registry_log)?,
         })
     }
 
     /// The writes since `window` opened.
-    fn close_window(&self, window: Window) -> Result<Writes> {
-        http::request(
-            "POST",
-            &format!("{}/moto-api/recorder/stop-recording", self.moto),
-            b"",
-        )?;
-        let recording = http::request(
-            "GET",
-            &format!("{}/moto-api/recorder/download-recording", self.moto),
-            b"",
-        )?;
+    async fn close_window(&self, window: Window<'_>) -> Result<Writes> {
         let mut writes = Writes::default();
-        writes.add_moto_recording(&String::from_utf8_lossy(&recording));
+        writes.add_aws(&window.recording.stop().await?);
         writes.kubernetes = self.kube_writes()?.saturating_sub(window.kube_writes);
-        let log = std::fs::read(&self.registry_log)
-            .with_context(|| format!("cannot read {}", self.registry_log.display()))?;
-        let start = usize::try_from(window.registry_offset)
-            .unwrap_or(usize::MAX)
-            .min(log.len());
-        writes.registry = writes::registry_writes(&String::from_utf8_lossy(&log[start..]));
+        writes.add_registry(&window.registry.all_requests_since()?);
         Ok(writes)
     }
 
@@ -425,9 +401,10 @@ fn snapshot_of_this_binary(work: &Path) -> Result<PathBuf> {
     Ok(copy)
 }
 
-struct Window {
+struct Window<'a> {
+    recording: Recording<'a>,
     kube_writes: u64,
-    registry_offset: u64,
+    registry: RegistryLog,
 }
 
 struct Timed {
@@ -564,7 +541,7 @@ policy_name = "{name}-policy"
 
 /// First deploy, no-change redeploy and script-only change, by each flow, `runs` times,
 /// alternating which flow goes first.
-fn deploys(stand: &Stand, runs: usize, samples: &mut Vec<Sample>) -> Result<()> {
+async fn deploys(stand: &Stand, runs: usize, samples: &mut Vec<Sample>) -> Result<()> {
     for run in 0..runs {
         let order = if run % 2 == 0 {
             [Flow::Tool, Flow::Cli]
@@ -588,12 +565,12 @@ fn deploys(stand: &Stand, runs: usize, samples: &mut Vec<Sample>) -> Result<()> 
                     deployment.write_script()?;
                 }
                 let sample = match flow {
-                    Flow::Tool => tool_deploy(stand, deployment, scenario, run)?,
+                    Flow::Tool => tool_deploy(stand, deployment, scenario, run).await?,
                     Flow::Cli => {
                         if scenario != Scenario::NoChange {
                             deployment.render(stand)?;
                         }
-                        cli_deploy(stand, deployment, scenario, run)?
+                        cli_deploy(stand, deployment, scenario, run).await?
                     }
                 };
                 eprintln!(
@@ -621,13 +598,13 @@ fn deploys(stand: &Stand, runs: usize, samples: &mut Vec<Sample>) -> Result<()> 
     Ok(())
 }
 
-fn tool_deploy(
+async fn tool_deploy(
     stand: &Stand,
     deployment: &Deployment,
     scenario: Scenario,
     run: usize,
 ) -> Result<Sample> {
-    let window = stand.open_window()?;
+    let window = stand.open_window().await?;
     let log = deployment
         .dir
         .join(format!("tool-{}-{run}.log", scenario_slug(scenario)));
@@ -637,7 +614,7 @@ fn tool_deploy(
         "deploy".into(),
     ];
     let timed = stand.run_timed(&stand.xtask, &args, &[], &log)?;
-    let writes = stand.close_window(window)?;
+    let writes = stand.close_window(window).await?;
     let seen: Vec<(i64, watch::State)> = timed
         .lines
         .iter()
@@ -662,20 +639,20 @@ fn tool_deploy(
     })
 }
 
-fn cli_deploy(
+async fn cli_deploy(
     stand: &Stand,
     deployment: &Deployment,
     scenario: Scenario,
     run: usize,
 ) -> Result<Sample> {
     let env = deployment.cli_env(stand)?;
-    let window = stand.open_window()?;
+    let window = stand.open_window().await?;
     let log = deployment
         .dir
         .join(format!("cli-{}-{run}.log", scenario_slug(scenario)));
     let args: Vec<OsString> = vec![stand.cli_flow.clone().into(), "all".into()];
     let timed = stand.run_timed(&stand.bash, &args, &env, &log)?;
-    let writes = stand.close_window(window)?;
+    let writes = stand.close_window(window).await?;
     Ok(Sample {
         flow: Flow::Cli,
         scenario,
@@ -735,7 +712,7 @@ async fn image_checks(stand: &Stand, runs: usize, samples: &mut Vec<Sample>) -> 
             [Flow::Cli, Flow::Tool]
         };
         for flow in order {
-            let window = stand.open_window()?;
+            let window = stand.open_window().await?;
             let (seconds, peak_rss_kib) = match flow {
                 Flow::Tool => {
                     let started = Instant::now();
@@ -757,7 +734,7 @@ async fn image_checks(stand: &Stand, runs: usize, samples: &mut Vec<Sample>) -> 
                     (timed.seconds, timed.peak_rss_kib)
                 }
             };
-            let writes = stand.close_window(window)?;
+            let writes = stand.close_window(window).await?;
             eprintln!(
                 "[xtask bench] run {}/{runs} {} image no-change check: {} ({} writes)",
                 run + 1,

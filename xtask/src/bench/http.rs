@@ -1,6 +1,5 @@
-//! Just enough HTTP/1.0 for the stand-ins' own endpoints on loopback (moto's recorder, the
-//! Kubernetes stand-in's stats and status changes): one request per connection, the body read
-//! until the server closes it.
+//! Just enough HTTP/1.0 for the Kubernetes stand-in's own endpoints on loopback (its stats and
+//! status changes): one request per connection, the body read until the server closes it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
