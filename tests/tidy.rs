@@ -106,15 +106,19 @@ fn library_crate_docs_have_an_example() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The attribute without a reason, spelled in two halves so that this file does not match
+/// the repository's own text searches for it.
+const BARE_IGNORE: &str = concat!("#[ig", "nore]");
+
 #[test]
 fn no_ignored_test_without_a_reason() {
     let mut problems = Vec::new();
     for file in all_rust_files() {
         for (i, line) in read(&file).lines().enumerate() {
             let line = line.trim();
-            if line.starts_with("#[ignore]") {
+            if line.starts_with(BARE_IGNORE) {
                 problems.push(format!(
-                    "{}:{}: #[ignore] without a reason",
+                    "{}:{}: {BARE_IGNORE} without a reason",
                     file.display(),
                     i + 1
                 ));
@@ -187,13 +191,12 @@ fn cfg_test_detection_skips_test_modules_only() {
 #[test]
 fn no_machine_paths_in_the_project() {
     let mut problems = Vec::new();
-    let needles = ["\"/work/", "\"/farm/", "\"/tmp/svc", "\"/root/"];
+    // Quoted absolute paths of the machines this project is developed on, built from their
+    // names so that this file does not match its own search.
+    let needles = ["work", "farm", "tmp/svc", "root"].map(|p| format!("\"/{p}/"));
     for file in all_rust_files() {
-        if file.ends_with("tidy.rs") {
-            continue;
-        }
         for (i, line) in read(&file).lines().enumerate() {
-            if needles.iter().any(|n| line.contains(n)) {
+            if needles.iter().any(|n| line.contains(n.as_str())) {
                 problems.push(format!(
                     "{}:{}: a path of this machine: {}",
                     file.display(),
