@@ -864,6 +864,20 @@ mod tests {
     }
 
     #[test]
+    fn a_long_image_reference_stays_on_one_line() {
+        let mut job = write_up_job();
+        job.image = format!(
+            "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/flink-s3:sha256-{}",
+            "ab".repeat(32)
+        );
+        let yaml = job.render().unwrap();
+        assert!(
+            yaml.contains(&format!("\n  image: {}\n", job.image)),
+            "{yaml}"
+        );
+    }
+
+    #[test]
     fn yaml_round_trips_through_the_type() {
         let mut irsa_savepoint = tricky_job();
         irsa_savepoint.upgrade_mode = UpgradeMode::Savepoint;

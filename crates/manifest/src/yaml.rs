@@ -7,10 +7,15 @@ use crate::{FlinkDeployment, ManifestError};
 /// Renders a FlinkDeployment as a YAML document, ready for `kubectl apply -f`.
 ///
 /// Maps are sorted and fields keep their declared order, so the same object always renders
-/// the same bytes.
+/// the same bytes. Multi-line strings (the fetch script) are literal blocks; single-line
+/// strings stay on one line however long (an image reference is not folded with `>-`).
 pub fn to_yaml(deployment: &FlinkDeployment) -> Result<String, ManifestError> {
-    serde_saphyr::to_string(deployment).map_err(|e| ManifestError::RenderYaml {
-        message: e.to_string(),
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = usize::MAX;
+    serde_saphyr::to_string_with_options(deployment, options).map_err(|e| {
+        ManifestError::RenderYaml {
+            message: e.to_string(),
+        }
     })
 }
 
