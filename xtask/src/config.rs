@@ -369,12 +369,15 @@ impl Config {
                 );
             }
         }
-        if !["missing", "never", "always"].contains(&self.image.pull.as_str()) {
-            bail!(
-                "key image.pull: {:?} is not valid: use missing, never or always",
-                self.image.pull
-            );
-        }
+        // The values each crate accepts are the crate's to say.
+        self.image
+            .pull
+            .parse::<flink_eks_image_builder::PullPolicy>()
+            .context("key image.pull")?;
+        self.job
+            .upgrade_mode
+            .parse::<m::UpgradeMode>()
+            .context("key job.upgrade_mode")?;
         if !["irsa", "pod-identity", "access-key-secret"].contains(&self.irsa.mode.as_str()) {
             bail!(
                 "key irsa.mode: {:?} is not valid: use irsa, pod-identity or access-key-secret",
@@ -506,6 +509,12 @@ mod tests {
                 toml::Value::from("sometimes"),
                 "key image.pull",
                 "missing, never or always",
+            ),
+            (
+                "job.upgrade_mode",
+                toml::Value::from("blue-green"),
+                "key job.upgrade_mode",
+                "stateless, savepoint or last-state",
             ),
         ];
         for (path, value, key, rule) in cases {

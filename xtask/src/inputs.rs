@@ -142,14 +142,11 @@ fn job(config: &Config, script: &Script, image_ref: &str) -> Result<PyFlinkJob> 
     job.service_account = config.irsa.service_account.clone();
     job.args = config.job.args.clone();
     job.parallelism = u32::try_from(config.job.parallelism).context("key job.parallelism")?;
-    job.upgrade_mode = match config.job.upgrade_mode.as_str() {
-        "stateless" => UpgradeMode::Stateless,
-        "savepoint" => UpgradeMode::Savepoint,
-        "last-state" => UpgradeMode::LastState,
-        other => bail!(
-            "key job.upgrade_mode: {other:?} is not valid: use stateless, savepoint or last-state"
-        ),
-    };
+    job.upgrade_mode = config
+        .job
+        .upgrade_mode
+        .parse::<UpgradeMode>()
+        .context("key job.upgrade_mode")?;
     job.savepoints_dir = config.job.savepoint_dir.clone();
     job.checkpoints_dir = config.job.checkpoint_dir.clone();
     job.ha_storage_dir = config.job.ha_storage_dir.clone();
