@@ -9,12 +9,7 @@ use flink_eks_image_builder::{ConnectorJar, ImageSpec, ProgressEvent, ProgressSi
 
 /// The value of a test service variable; fails (never skips) when it is missing.
 pub fn service(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value,
-        _ => panic!(
-            "{name} is not set: this test needs the services that `cargo xtask test` starts; start them with `cargo xtask test`"
-        ),
-    }
+    flink_eks_tests::service(name)
 }
 
 /// A name no other test run has used, for repositories and jar contents.

@@ -28,12 +28,7 @@ pub const ENDPOINT_VAR: &str = "FLINK_EKS_TEST_AWS_ENDPOINT";
 
 /// The moto server's URL; fails the test (never skips it) when it is not set.
 pub fn endpoint() -> String {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "{ENDPOINT_VAR} is not set: these tests need the moto server; start it with `cargo xtask test`"
-        ),
-    }
+    flink_eks_tests::service(ENDPOINT_VAR)
 }
 
 /// An AWS configuration for moto: region us-east-1, static test credentials.

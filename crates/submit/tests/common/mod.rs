@@ -5,13 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The moto server's endpoint, from `FLINK_EKS_TEST_AWS_ENDPOINT`; fails the test when unset.
 pub fn aws_endpoint() -> String {
-    match std::env::var("FLINK_EKS_TEST_AWS_ENDPOINT") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "FLINK_EKS_TEST_AWS_ENDPOINT is not set: these tests need a moto server; \
-             start it with `cargo xtask test`"
-        ),
-    }
+    flink_eks_tests::service("FLINK_EKS_TEST_AWS_ENDPOINT")
 }
 
 /// An S3 client for the moto server, as the product builds one (path-style for a custom endpoint).
