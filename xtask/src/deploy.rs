@@ -102,29 +102,9 @@ fn dry_plan(inputs: &Inputs, skip: &[Step]) -> Plan {
         format!("context {}", inputs.context.digest),
     )];
     match &inputs.irsa {
-        Some(spec) => {
-            rows.push(Row::new(
-                Step::Irsa,
-                format!("policy {}", spec.policy_name),
-                action(Step::Irsa),
-                "",
-            ));
-            rows.push(Row::new(
-                Step::Irsa,
-                format!("role {}", spec.role_name),
-                action(Step::Irsa),
-                "",
-            ));
-            rows.push(Row::new(
-                Step::Irsa,
-                format!(
-                    "service account {}/{}",
-                    spec.namespace, spec.service_account
-                ),
-                action(Step::Irsa),
-                "",
-            ));
-        }
+        Some(spec) => rows.extend(flink_eks_irsa::resources(spec).into_iter().map(
+            |(kind, name)| Row::new(Step::Irsa, format!("{kind} {name}"), action(Step::Irsa), ""),
+        )),
         None => rows.push(Row::new(
             Step::Irsa,
             "none",

@@ -388,7 +388,7 @@ impl Irsa {
             }
         }
 
-        let attachment = format!("{} -> {}", spec.policy_name, spec.role_name);
+        let attachment = crate::plan::attachment_name(spec);
         match &role {
             RoleSeen::Missing => {
                 rows.push(row(

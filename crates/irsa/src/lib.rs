@@ -61,7 +61,7 @@ pub use error::{Error, Result};
 pub use plan::{
     Action, CLUSTER_TAG_KEY, FIELD_MANAGER, MANAGED_BY_KEY, MANAGED_BY_VALUE, NAMESPACE_TAG_KEY,
     Plan, PlanRow, ROLE_ARN_ANNOTATION, ResourceKind, SERVICE_ACCOUNT_TAG_KEY, is_ours,
-    ownership_tags,
+    ownership_tags, resources,
 };
 pub use report::{
     ApplyReport, Check, CheckKind, Outcome, Progress, TeardownReport, TeardownRow, VerifyReport,

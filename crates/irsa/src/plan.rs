@@ -38,6 +38,35 @@ pub fn ownership_tags(spec: &IrsaSpec) -> Vec<(String, String)> {
     ]
 }
 
+/// The resources [`crate::Irsa::apply`] manages for `spec`, in the order it handles them, named
+/// without anything read from AWS (a dry run lists them). The OIDC provider, known only by its
+/// issuer once EKS is asked, is named by its cluster.
+pub fn resources(spec: &IrsaSpec) -> Vec<(ResourceKind, String)> {
+    let mut resources = Vec::new();
+    if spec.mode == IdentityMode::Irsa {
+        resources.push((
+            ResourceKind::OidcProvider,
+            format!("of cluster {}", spec.cluster),
+        ));
+    }
+    resources.push((ResourceKind::Policy, spec.policy_name.clone()));
+    resources.push((ResourceKind::Role, spec.role_name.clone()));
+    resources.push((ResourceKind::Attachment, attachment_name(spec)));
+    resources.push(match spec.mode {
+        IdentityMode::Irsa => (ResourceKind::ServiceAccount, spec.account_name()),
+        IdentityMode::PodIdentity => (
+            ResourceKind::PodIdentityAssociation,
+            spec.association_name(),
+        ),
+    });
+    resources
+}
+
+/// The attachment of the policy to the role, as plans and reports name it.
+pub(crate) fn attachment_name(spec: &IrsaSpec) -> String {
+    format!("{} -> {}", spec.policy_name, spec.role_name)
+}
+
 /// Whether `tags` carry every ownership tag of `spec` with the same value.
 pub fn is_ours(tags: &[(String, String)], spec: &IrsaSpec) -> bool {
     ownership_tags(spec)
@@ -347,7 +376,7 @@ pub(crate) fn plan_rows(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Resu
             attached.contains(&seen.policy_arn)
         }
     };
-    let attachment = format!("{} -> {}", spec.policy_name, spec.role_name);
+    let attachment = attachment_name(spec);
     rows.push(if attached {
         row(ResourceKind::Attachment, &attachment, Action::NoChange, "")
     } else {
@@ -431,6 +460,45 @@ mod tests {
             mode: IdentityMode::Irsa,
             adopt: false,
         }
+    }
+
+    #[test]
+    fn resources_are_the_rows_of_a_first_plan_in_order() {
+        let spec = spec();
+        let rows = plan_rows(&spec, &nothing(&spec), &desired(&spec)).unwrap();
+        let listed: Vec<ResourceKind> =
+            resources(&spec).into_iter().map(|(kind, _)| kind).collect();
+        let planned: Vec<ResourceKind> = rows.iter().map(|row| row.kind).collect();
+        assert_eq!(listed, planned);
+        let names: Vec<String> = resources(&spec).into_iter().map(|(_, name)| name).collect();
+        assert_eq!(
+            names,
+            [
+                "of cluster demo",
+                "flink-s3-read",
+                "flink-s3-reader",
+                "flink-s3-read -> flink-s3-reader",
+                "default/flink"
+            ]
+        );
+
+        let pod_identity = IrsaSpec {
+            mode: IdentityMode::PodIdentity,
+            ..spec
+        };
+        let kinds: Vec<ResourceKind> = resources(&pod_identity)
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ResourceKind::Policy,
+                ResourceKind::Role,
+                ResourceKind::Attachment,
+                ResourceKind::PodIdentityAssociation
+            ]
+        );
     }
 
     fn desired(spec: &IrsaSpec) -> Desired {
