@@ -1,0 +1,89 @@
+//! The README's main command, `cargo xtask deploy --dry-run --config examples/deploy.toml`, run
+//! as a user would on a machine with no AWS account, no cluster and no Docker engine: it prints
+//! the plan and writes every artifact, and each artifact says what the deploy would send.
+
+use flink_eks_manifest::{SCRIPT_SHA256_ANNOTATION, from_yaml};
+use flink_eks_tests::{Xtask, workspace_root};
+use sha2::{Digest, Sha256};
+
+#[tokio::test]
+async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
+    let root = workspace_root();
+    let out = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp home");
+    // Nothing to reach: no Docker socket, no kubeconfig, no AWS configuration or credentials.
+    let env = vec![
+        ("HOME".to_owned(), home.path().display().to_string()),
+        (
+            "DOCKER_HOST".to_owned(),
+            "unix:///nonexistent/docker.sock".to_owned(),
+        ),
+        (
+            "KUBECONFIG".to_owned(),
+            "/nonexistent/kubeconfig".to_owned(),
+        ),
+    ];
+    let xtask = Xtask::new(&root.join("examples/deploy.toml"), env).expect("the xtask binary");
+    let out_dir = out.path().display().to_string();
+    let run = xtask
+        .run(&["deploy", "--dry-run", "--out", &out_dir])
+        .await
+        .expect("run");
+    assert_eq!(run.code, Some(0), "{run}");
+    for step in ["image", "irsa", "upload", "submit"] {
+        assert!(
+            run.stderr.lines().any(|l| l.trim_start().starts_with(step)),
+            "no {step} row\n{run}"
+        );
+    }
+    assert!(run.stderr.contains("not checked"), "{run}");
+
+    let read = |name: &str| {
+        std::fs::read_to_string(out.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{run}"))
+    };
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.contains("/opt/flink/plugins/s3-fs-hadoop/"),
+        "{dockerfile}"
+    );
+    let digest = read("build-context.digest");
+    assert!(
+        digest.trim().starts_with("sha256:") && digest.trim().len() == 71,
+        "{digest}"
+    );
+    assert!(out.path().join("build-context.tar.gz").is_file());
+
+    let policy: serde_json::Value =
+        serde_json::from_str(&read("iam-policy.json")).expect("policy JSON");
+    let resources: Vec<&str> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|s| s["Action"] == "s3:GetObject")
+        .filter_map(|s| s["Resource"].as_str())
+        .collect();
+    assert_eq!(
+        resources,
+        ["arn:aws:s3:::flink-s3-test/test/python_demo_s3.py"],
+        "GetObject on the object, not the bucket"
+    );
+    let trust = read("trust-policy.json");
+    assert!(
+        trust.contains("system:serviceaccount:default:flink"),
+        "{trust}"
+    );
+    assert!(trust.contains("sts:AssumeRoleWithWebIdentity"), "{trust}");
+
+    let deployment = from_yaml(&read("flinkdeployment.yaml")).expect("a FlinkDeployment");
+    let script =
+        std::fs::read(root.join("examples/jobs/python_demo_s3.py")).expect("example script");
+    let sha = hex::encode(Sha256::digest(&script));
+    let annotations = deployment.metadata.annotations.expect("annotations");
+    assert_eq!(annotations.get(SCRIPT_SHA256_ANNOTATION), Some(&sha));
+    let image = deployment.spec.image.expect("image");
+    assert!(
+        image.ends_with(&format!(":{}", digest.trim().replace(':', "-"))),
+        "the tag is the context digest: {image}"
+    );
+}
