@@ -25,6 +25,9 @@ pub const SCRIPT_SHA256_ANNOTATION: &str = "deploy.flink-eks.io/script-sha256";
 /// remove) exactly what they created.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "flink-eks");
 
+/// The server-side apply field manager of every object flink-eks writes to a cluster.
+pub const FIELD_MANAGER: &str = "flink-eks";
+
 /// Where the script lives inside the pods: an `emptyDir` mounted in `flink-main-container`.
 pub const USRLIB_DIR: &str = "/opt/flink/usrlib";
 
