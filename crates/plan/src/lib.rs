@@ -155,6 +155,37 @@ impl Stale {
     }
 }
 
+/// What kind of failure an error is, so that a program can pick an exit code, a hint or a
+/// retry without knowing every crate's error variants. Each crate classifies its own errors
+/// through [`Classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FailureClass {
+    /// The input is invalid; nothing was sent.
+    BadInput,
+    /// Credentials are missing or refused.
+    Auth,
+    /// A remote service failed or refused the request.
+    Remote,
+    /// A guarded write found its resource changed since it was planned ([`Stale`]).
+    Stale,
+    /// The job was deployed and failed, or did not start in time.
+    JobFailed,
+}
+
+/// Errors that know their [`FailureClass`].
+pub trait Classify {
+    /// The class of this error.
+    fn class(&self) -> FailureClass;
+}
+
+impl Classify for Stale {
+    fn class(&self) -> FailureClass {
+        FailureClass::Stale
+    }
+}
+
 /// Receives a crate's progress events, in order, while it works. A library reports; the
 /// program decides how to show it (a progress bar, a log line, nothing).
 ///
