@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{FlinkRelease, FlinkVersion, ManifestError};
+use crate::{Error, FlinkRelease, FlinkVersion};
 
 /// The Flink configuration key of the Hadoop S3 plugin's credential providers.
 pub const CREDENTIALS_PROVIDER_KEY: &str = "fs.s3a.aws.credentials.provider";
@@ -61,9 +61,9 @@ fn is_inline_credential(key: &str) -> bool {
         .any(|suffix| hadoop.ends_with(&format!(".{suffix}")))
 }
 
-fn validate_user_entry(key: &str, value: &str) -> Result<(), ManifestError> {
+fn validate_user_entry(key: &str, value: &str) -> Result<(), Error> {
     if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ManifestError::InvalidConfigKey {
+        return Err(Error::InvalidConfigKey {
             key: key.to_owned(),
         });
     }
@@ -71,12 +71,12 @@ fn validate_user_entry(key: &str, value: &str) -> Result<(), ManifestError> {
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(ManifestError::InvalidConfigValue {
+        return Err(Error::InvalidConfigValue {
             key: key.to_owned(),
         });
     }
     if is_inline_credential(key) {
-        return Err(ManifestError::InlineCredential {
+        return Err(Error::InlineCredential {
             key: key.to_owned(),
         });
     }
@@ -88,7 +88,7 @@ fn validate_user_entry(key: &str, value: &str) -> Result<(), ManifestError> {
 pub(crate) fn merge(
     derived: Vec<Derived>,
     user: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, ManifestError> {
+) -> Result<BTreeMap<String, String>, Error> {
     for (key, value) in user {
         validate_user_entry(key, value)?;
         let setting = setting_of(key);
@@ -96,7 +96,7 @@ pub(crate) fn merge(
             .iter()
             .find(|d| setting_of(d.key) == setting && d.value != *value);
         if let Some(ours) = clash {
-            return Err(ManifestError::ConfigConflict {
+            return Err(Error::ConfigConflict {
                 key: key.clone(),
                 user_value: value.clone(),
                 ours_key: ours.key,
@@ -188,7 +188,7 @@ mod tests {
         ] {
             let err = merge(vec![], &user(&[(key, "x")])).unwrap_err();
             assert!(
-                matches!(err, ManifestError::InlineCredential { .. }),
+                matches!(err, Error::InlineCredential { .. }),
                 "{key}: {err}"
             );
             assert!(err.to_string().contains("Secret"), "{err}");
@@ -213,7 +213,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ManifestError::ConfigConflict {
+                Error::ConfigConflict {
                     ours_key: "s3.endpoint",
                     ..
                 }
@@ -233,15 +233,15 @@ mod tests {
     fn bad_keys_and_values() {
         assert!(matches!(
             merge(vec![], &user(&[("", "x")])).unwrap_err(),
-            ManifestError::InvalidConfigKey { .. }
+            Error::InvalidConfigKey { .. }
         ));
         assert!(matches!(
             merge(vec![], &user(&[("a key", "x")])).unwrap_err(),
-            ManifestError::InvalidConfigKey { .. }
+            Error::InvalidConfigKey { .. }
         ));
         assert!(matches!(
             merge(vec![], &user(&[("a", "x\u{0}")])).unwrap_err(),
-            ManifestError::InvalidConfigValue { .. }
+            Error::InvalidConfigValue { .. }
         ));
     }
 

@@ -214,14 +214,14 @@ impl fmt::Display for UpgradeMode {
 
 /// Parses the CRD's spelling (`stateless`, `savepoint`, `last-state`; `last_state` too).
 impl std::str::FromStr for UpgradeMode {
-    type Err = crate::ManifestError;
+    type Err = crate::Error;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "stateless" => Ok(UpgradeMode::Stateless),
             "savepoint" => Ok(UpgradeMode::Savepoint),
             "last-state" | "last_state" => Ok(UpgradeMode::LastState),
-            other => Err(crate::ManifestError::UnknownUpgradeMode {
+            other => Err(crate::Error::UnknownUpgradeMode {
                 value: other.to_owned(),
             }),
         }

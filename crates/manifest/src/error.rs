@@ -5,7 +5,7 @@ use crate::InvalidName;
 /// Why a FlinkDeployment could not be built, rendered or read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ManifestError {
+pub enum Error {
     /// A name or S3 location breaks the rules of Kubernetes or S3.
     #[error(transparent)]
     InvalidName(#[from] InvalidName),

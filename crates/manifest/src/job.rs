@@ -11,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::config::{self, CREDENTIALS_PROVIDER_KEY, Derived};
 use crate::resources::Component;
 use crate::{
-    FlinkDeployment, FlinkDeploymentSpec, FlinkRelease, JobManagerSpec, JobSpec, ManifestError,
-    Resource, Resources, S3Location, TaskManagerSpec, UpgradeMode, validate_dns1123_label,
+    Error, FlinkDeployment, FlinkDeploymentSpec, FlinkRelease, JobManagerSpec, JobSpec, Resource,
+    Resources, S3Location, TaskManagerSpec, UpgradeMode, validate_dns1123_label,
     validate_dns1123_subdomain, validate_job_name,
 };
 
@@ -24,6 +24,13 @@ pub const SCRIPT_SHA256_ANNOTATION: &str = "deploy.flink-eks.io/script-sha256";
 /// Label marking every FlinkDeployment this crate renders, so that tools can find (and
 /// remove) exactly what they created.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "flink-eks");
+
+/// The namespace a job goes to when none is named.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The service account a job runs as when none is named: the one the operator's Helm chart
+/// gives the rights Flink's native mode needs.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "flink";
 
 /// The server-side apply field manager of every object flink-eks writes to a cluster.
 pub const FIELD_MANAGER: &str = "flink-eks";
@@ -127,7 +134,7 @@ impl Credentials {
         }
     }
 
-    fn validate(&self) -> Result<(), ManifestError> {
+    fn validate(&self) -> Result<(), Error> {
         if let Credentials::AccessKeySecret {
             secret_name,
             access_key_field,
@@ -239,12 +246,12 @@ impl PyFlinkJob {
     ) -> Self {
         PyFlinkJob {
             name: name.into(),
-            namespace: "default".to_owned(),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
             script,
             script_sha256: script_sha256.into(),
             image: image.into(),
             flink_version: flink_version.into(),
-            service_account: "flink".to_owned(),
+            service_account: DEFAULT_SERVICE_ACCOUNT.to_owned(),
             job_manager: Resources::default(),
             task_manager: Resources::default(),
             parallelism: 1,
@@ -267,7 +274,7 @@ impl PyFlinkJob {
     }
 
     /// Checks every input and builds the FlinkDeployment. No IO.
-    pub fn build(&self) -> Result<FlinkDeployment, ManifestError> {
+    pub fn build(&self) -> Result<FlinkDeployment, Error> {
         let (release, parallelism) = self.validate()?;
         let flink_configuration = config::merge(
             self.derived_configuration(&release),
@@ -314,11 +321,11 @@ impl PyFlinkJob {
     }
 
     /// Builds the FlinkDeployment and renders it as YAML.
-    pub fn render(&self) -> Result<String, ManifestError> {
+    pub fn render(&self) -> Result<String, Error> {
         crate::to_yaml(&self.build()?)
     }
 
-    fn validate(&self) -> Result<(FlinkRelease, i32), ManifestError> {
+    fn validate(&self) -> Result<(FlinkRelease, i32), Error> {
         validate_job_name(&self.name)?;
         validate_dns1123_label("namespace", &self.namespace)?;
         validate_dns1123_subdomain("service account", &self.service_account)?;
@@ -332,7 +339,7 @@ impl PyFlinkJob {
         let parallelism = i32::try_from(self.parallelism)
             .ok()
             .filter(|p| (1..=MAX_PARALLELISM).contains(p))
-            .ok_or(ManifestError::InvalidParallelism {
+            .ok_or(Error::InvalidParallelism {
                 value: self.parallelism,
             })?;
         if !self.python_executable.starts_with('/')
@@ -341,16 +348,16 @@ impl PyFlinkJob {
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control())
         {
-            return Err(ManifestError::InvalidPythonExecutable {
+            return Err(Error::InvalidPythonExecutable {
                 value: self.python_executable.clone(),
             });
         }
         if let Some(index) = self.args.iter().position(|a| a.contains('\0')) {
-            return Err(ManifestError::InvalidArgument { index });
+            return Err(Error::InvalidArgument { index });
         }
         self.credentials.validate()?;
         if self.credentials == Credentials::PodIdentity && !release.supports_pod_identity() {
-            return Err(ManifestError::PodIdentityUnsupported {
+            return Err(Error::PodIdentityUnsupported {
                 release: release.to_string(),
             });
         }
@@ -371,7 +378,7 @@ impl PyFlinkJob {
     }
 
     /// The directories the operator demands of each upgrade mode.
-    fn validate_upgrade_mode_needs(&self) -> Result<(), ManifestError> {
+    fn validate_upgrade_mode_needs(&self) -> Result<(), Error> {
         let mode = self.upgrade_mode.as_crd_value();
         let user = &self.flink_configuration;
         let has_checkpoints =
@@ -379,7 +386,7 @@ impl PyFlinkJob {
         let has_savepoints =
             self.savepoints_dir.is_some() || config::user_sets(user, "state.savepoints.dir");
         let has_ha = self.ha_storage_dir.is_some() || config::user_enables_ha(user);
-        let missing_checkpoints = ManifestError::MissingDirectory {
+        let missing_checkpoints = Error::MissingDirectory {
             upgrade_mode: mode,
             what: "a checkpoint directory",
             config_key: "state.checkpoints.dir",
@@ -387,7 +394,7 @@ impl PyFlinkJob {
         };
         match self.upgrade_mode {
             UpgradeMode::Stateless => Ok(()),
-            UpgradeMode::Savepoint if !has_savepoints => Err(ManifestError::MissingDirectory {
+            UpgradeMode::Savepoint if !has_savepoints => Err(Error::MissingDirectory {
                 upgrade_mode: mode,
                 what: "a savepoint directory",
                 config_key: "state.savepoints.dir",
@@ -396,7 +403,7 @@ impl PyFlinkJob {
             UpgradeMode::Savepoint | UpgradeMode::LastState if !has_checkpoints => {
                 Err(missing_checkpoints)
             }
-            UpgradeMode::LastState if !has_ha => Err(ManifestError::MissingDirectory {
+            UpgradeMode::LastState if !has_ha => Err(Error::MissingDirectory {
                 upgrade_mode: mode,
                 what: "Kubernetes HA and its storage directory",
                 config_key: "high-availability.storageDir",
@@ -553,20 +560,20 @@ fn resource(resources: &Resources) -> Resource {
     }
 }
 
-fn validate_sha256(value: &str) -> Result<(), ManifestError> {
+fn validate_sha256(value: &str) -> Result<(), Error> {
     let valid = value.len() == 64
         && value
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !valid {
-        return Err(ManifestError::InvalidSha256 {
+        return Err(Error::InvalidSha256 {
             value: value.to_owned(),
         });
     }
     Ok(())
 }
 
-fn validate_script_file_name(file_name: &str) -> Result<(), ManifestError> {
+fn validate_script_file_name(file_name: &str) -> Result<(), Error> {
     let stem = file_name.strip_suffix(".py").unwrap_or_default();
     let valid = !stem.is_empty()
         && !file_name.starts_with('.')
@@ -575,16 +582,16 @@ fn validate_script_file_name(file_name: &str) -> Result<(), ManifestError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if !valid {
-        return Err(ManifestError::InvalidScriptFileName {
+        return Err(Error::InvalidScriptFileName {
             file_name: file_name.to_owned(),
         });
     }
     Ok(())
 }
 
-fn validate_image(field: &'static str, value: &str) -> Result<(), ManifestError> {
+fn validate_image(field: &'static str, value: &str) -> Result<(), Error> {
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ManifestError::InvalidImage {
+        return Err(Error::InvalidImage {
             field,
             value: value.to_owned(),
         });
@@ -592,20 +599,20 @@ fn validate_image(field: &'static str, value: &str) -> Result<(), ManifestError>
     Ok(())
 }
 
-fn validate_endpoint(value: &str) -> Result<(), ManifestError> {
+fn validate_endpoint(value: &str) -> Result<(), Error> {
     let rest = value
         .strip_prefix("http://")
         .or_else(|| value.strip_prefix("https://"))
         .unwrap_or_default();
     if rest.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ManifestError::InvalidEndpoint {
+        return Err(Error::InvalidEndpoint {
             value: value.to_owned(),
         });
     }
     Ok(())
 }
 
-fn validate_directory(field: &'static str, value: &str) -> Result<(), ManifestError> {
+fn validate_directory(field: &'static str, value: &str) -> Result<(), Error> {
     let has_scheme = value.split_once("://").is_some_and(|(scheme, path)| {
         !scheme.is_empty()
             && !path.is_empty()
@@ -614,7 +621,7 @@ fn validate_directory(field: &'static str, value: &str) -> Result<(), ManifestEr
                 .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
     });
     if !has_scheme || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ManifestError::InvalidDirectory {
+        return Err(Error::InvalidDirectory {
             field,
             value: value.to_owned(),
         });
@@ -622,14 +629,14 @@ fn validate_directory(field: &'static str, value: &str) -> Result<(), ManifestEr
     Ok(())
 }
 
-fn validate_secret_key(field: &'static str, value: &str) -> Result<(), ManifestError> {
+fn validate_secret_key(field: &'static str, value: &str) -> Result<(), Error> {
     let valid = !value.is_empty()
         && value.len() <= 253
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !valid {
-        return Err(ManifestError::InvalidSecretKey {
+        return Err(Error::InvalidSecretKey {
             field,
             value: value.to_owned(),
         });
@@ -816,10 +823,7 @@ mod tests {
         let mut job = write_up_job();
         job.script = S3Location::new("other-bucket", "jobs/it's \"quoted\" $(x).py").unwrap();
         let err = job.build().unwrap_err();
-        assert!(
-            matches!(err, ManifestError::InvalidScriptFileName { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, Error::InvalidScriptFileName { .. }), "{err}");
     }
 
     #[test]
@@ -953,7 +957,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ManifestError::MissingDirectory {
+                Error::MissingDirectory {
                     config_key: "state.savepoints.dir",
                     ..
                 }
@@ -966,7 +970,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ManifestError::MissingDirectory {
+                Error::MissingDirectory {
                     config_key: "state.checkpoints.dir",
                     ..
                 }
@@ -1011,7 +1015,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ManifestError::MissingDirectory {
+                Error::MissingDirectory {
                     config_key: "high-availability.storageDir",
                     ..
                 }
@@ -1050,10 +1054,7 @@ mod tests {
 
         job.flink_version = "1.20.0".into();
         let err = job.build().unwrap_err();
-        assert!(
-            matches!(err, ManifestError::PodIdentityUnsupported { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, Error::PodIdentityUnsupported { .. }), "{err}");
         assert!(err.to_string().contains("1.20.1"), "{err}");
 
         job.credentials = Credentials::AccessKeySecret {
@@ -1104,7 +1105,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ManifestError::InvalidSecretKey {
+                Error::InvalidSecretKey {
                     field: "access key field",
                     ..
                 }
@@ -1130,10 +1131,7 @@ mod tests {
         for bad in ["minio:9000", "ftp://minio", "http://", "http://minio 9000"] {
             job.s3_endpoint = Some(bad.into());
             let err = job.build().unwrap_err();
-            assert!(
-                matches!(err, ManifestError::InvalidEndpoint { .. }),
-                "{bad}: {err}"
-            );
+            assert!(matches!(err, Error::InvalidEndpoint { .. }), "{bad}: {err}");
         }
     }
 
@@ -1151,10 +1149,7 @@ mod tests {
         job.flink_configuration =
             BTreeMap::from([("s3.access-key".into(), "AKIAIOSFODNN7EXAMPLE".into())]);
         let err = job.build().unwrap_err();
-        assert!(
-            matches!(err, ManifestError::InlineCredential { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, Error::InlineCredential { .. }), "{err}");
         assert!(err.to_string().contains("access-key-secret"), "{err}");
         assert!(
             !err.to_string().contains("AKIA"),
@@ -1169,7 +1164,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ManifestError::ConfigConflict {
+                Error::ConfigConflict {
                     field: "credentials",
                     ..
                 }
@@ -1180,12 +1175,12 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_typed_error_naming_the_field() {
-        fn error_of(change: impl FnOnce(&mut PyFlinkJob)) -> ManifestError {
+        fn error_of(change: impl FnOnce(&mut PyFlinkJob)) -> Error {
             let mut job = write_up_job();
             change(&mut job);
             job.build().unwrap_err()
         }
-        let cases: Vec<(ManifestError, &str)> = vec![
+        let cases: Vec<(Error, &str)> = vec![
             (error_of(|j| j.name = "Python_Example".into()), "job name"),
             (error_of(|j| j.name = "a".repeat(46)), "job name"),
             (error_of(|j| j.namespace = "Default".into()), "namespace"),
@@ -1252,7 +1247,7 @@ mod tests {
         }
 
         // The script's location is checked when it is built, with the same error type.
-        let location_errors: Vec<ManifestError> = vec![
+        let location_errors: Vec<Error> = vec![
             S3Location::new("", "test/a.py").unwrap_err().into(),
             S3Location::new("flink-s3-test", "").unwrap_err().into(),
             S3Location::new("flink-s3-test", "test/")
@@ -1260,7 +1255,7 @@ mod tests {
                 .into(),
         ];
         for err in location_errors {
-            assert!(matches!(err, ManifestError::InvalidName(_)), "{err}");
+            assert!(matches!(err, Error::InvalidName(_)), "{err}");
             assert!(err.to_string().starts_with("S3"), "{err}");
         }
     }

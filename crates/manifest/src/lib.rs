@@ -58,7 +58,7 @@
 //! - **User configuration.** The user's `flinkConfiguration` entries pass through unchanged,
 //!   except that an entry for a setting the builder derives from a typed field (credential
 //!   provider, S3 endpoint, state and HA directories) must agree with it: a different value
-//!   is a [`ManifestError::ConfigConflict`] naming the field to change instead.
+//!   is a [`Error::ConfigConflict`] naming the field to change instead.
 //! - **Upgrade modes.** `savepoint` needs a checkpoint and a savepoint directory,
 //!   `last-state` a checkpoint directory and Kubernetes HA, exactly as the operator's
 //!   validator demands; either the typed fields or the user's configuration can give them.
@@ -82,10 +82,11 @@ pub use crd::{
     ReconciliationState, ReconciliationStatus, Resource, StatusCondition, TaskManagerInfo,
     TaskManagerSpec, UpgradeMode,
 };
-pub use error::ManifestError;
+pub use error::Error;
 pub use job::{
-    Credentials, DEFAULT_FETCH_IMAGE, FIELD_MANAGER, DEFAULT_PYTHON_EXECUTABLE, ENVIRONMENT_CREDENTIALS_PROVIDER,
-    FETCH_CONTAINER, FETCH_SCRIPT, IRSA_CREDENTIALS_PROVIDER, MAIN_CONTAINER, MANAGED_BY_LABEL,
+    Credentials, DEFAULT_FETCH_IMAGE, DEFAULT_NAMESPACE, DEFAULT_PYTHON_EXECUTABLE,
+    DEFAULT_SERVICE_ACCOUNT, ENVIRONMENT_CREDENTIALS_PROVIDER, FETCH_CONTAINER, FETCH_SCRIPT,
+    FIELD_MANAGER, IRSA_CREDENTIALS_PROVIDER, MAIN_CONTAINER, MANAGED_BY_LABEL,
     POD_IDENTITY_CREDENTIALS_PROVIDER, PYTHON_DRIVER_CLASS, PyFlinkJob, SCRIPT_SHA256_ANNOTATION,
     USRLIB_DIR,
 };

@@ -1,6 +1,6 @@
 //! CPU and memory of the JobManager and TaskManager pods, checked the way the operator reads them.
 
-use crate::ManifestError;
+use crate::Error;
 
 /// CPU and memory of one Flink component (`spec.jobManager.resource`, `spec.taskManager.resource`).
 ///
@@ -25,9 +25,9 @@ impl Resources {
     }
 
     /// Checks both values; `component` (`JobManager`, `TaskManager`) names them in errors.
-    pub(crate) fn validate(&self, component: Component) -> Result<(), ManifestError> {
+    pub(crate) fn validate(&self, component: Component) -> Result<(), Error> {
         if !(self.cpu.is_finite() && self.cpu > 0.0) {
-            return Err(ManifestError::InvalidCpu {
+            return Err(Error::InvalidCpu {
                 field: component.cpu_field(),
                 value: self.cpu,
             });
@@ -90,8 +90,8 @@ const KUBERNETES_BINARY_SUFFIXES: [&str; 6] = ["ki", "mi", "gi", "ti", "pi", "ei
 
 /// Checks a memory size the way the operator parses `resource.memory`, and that it is more
 /// than zero.
-pub(crate) fn validate_memory(field: &'static str, value: &str) -> Result<(), ManifestError> {
-    let invalid = || ManifestError::InvalidMemory {
+pub(crate) fn validate_memory(field: &'static str, value: &str) -> Result<(), Error> {
+    let invalid = || Error::InvalidMemory {
         field,
         value: value.to_owned(),
     };
@@ -162,7 +162,7 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    ManifestError::InvalidMemory {
+                    Error::InvalidMemory {
                         field: "TaskManager memory",
                         ..
                     }
@@ -182,7 +182,7 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    ManifestError::InvalidCpu {
+                    Error::InvalidCpu {
                         field: "JobManager cpu",
                         ..
                     }

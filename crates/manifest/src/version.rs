@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ManifestError;
+use crate::Error;
 
 /// A Flink minor line, as `spec.flinkVersion` of the operator's CRD names it.
 ///
@@ -20,7 +20,7 @@ use crate::ManifestError;
 /// assert_eq!(version.as_crd_value(), "v1_20");
 /// assert_eq!("1.20".parse::<FlinkVersion>()?, FlinkVersion::V1_20);
 /// assert!("1.12.7".parse::<FlinkVersion>().is_err());
-/// # Ok::<(), flink_eks_manifest::ManifestError>(())
+/// # Ok::<(), flink_eks_manifest::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FlinkVersion {
@@ -125,10 +125,10 @@ impl fmt::Display for FlinkVersion {
 
 /// Parses `1.20`, `1.20.0` (any patch) or the CRD's own `v1_20`.
 impl FromStr for FlinkVersion {
-    type Err = ManifestError;
+    type Err = Error;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let unknown = || ManifestError::UnknownFlinkVersion {
+        let unknown = || Error::UnknownFlinkVersion {
             value: value.to_owned(),
         };
         if let Some(found) = FlinkVersion::ALL
@@ -166,7 +166,7 @@ fn parse_numbers(value: &str) -> Option<Vec<u32>> {
 /// let release: FlinkRelease = "1.20.0".parse()?;
 /// assert_eq!(release.version(), FlinkVersion::V1_20);
 /// assert_eq!(release.python_jar_uri(), "local:///opt/flink/opt/flink-python-1.20.0.jar");
-/// # Ok::<(), flink_eks_manifest::ManifestError>(())
+/// # Ok::<(), flink_eks_manifest::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FlinkRelease {
@@ -224,16 +224,16 @@ impl fmt::Display for FlinkRelease {
 
 /// Parses `MAJOR.MINOR.PATCH`, e.g. `1.20.0`.
 impl FromStr for FlinkRelease {
-    type Err = ManifestError;
+    type Err = Error;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let numbers = parse_numbers(value).ok_or_else(|| ManifestError::UnknownFlinkVersion {
+        let numbers = parse_numbers(value).ok_or_else(|| Error::UnknownFlinkVersion {
             value: value.to_owned(),
         })?;
         match numbers.as_slice() {
             [major, minor, patch] => {
                 let version = FlinkVersion::from_major_minor(*major, *minor).ok_or_else(|| {
-                    ManifestError::UnknownFlinkVersion {
+                    Error::UnknownFlinkVersion {
                         value: value.to_owned(),
                     }
                 })?;
@@ -243,11 +243,11 @@ impl FromStr for FlinkRelease {
                 })
             }
             [major, minor] if FlinkVersion::from_major_minor(*major, *minor).is_some() => {
-                Err(ManifestError::FlinkVersionWithoutPatch {
+                Err(Error::FlinkVersionWithoutPatch {
                     value: value.to_owned(),
                 })
             }
-            _ => Err(ManifestError::UnknownFlinkVersion {
+            _ => Err(Error::UnknownFlinkVersion {
                 value: value.to_owned(),
             }),
         }
@@ -298,13 +298,13 @@ mod tests {
         ] {
             let err = bad.parse::<FlinkRelease>().unwrap_err();
             assert!(
-                matches!(err, ManifestError::UnknownFlinkVersion { .. }),
+                matches!(err, Error::UnknownFlinkVersion { .. }),
                 "{bad}: {err}"
             );
         }
         let err = "1.20".parse::<FlinkRelease>().unwrap_err();
         assert!(
-            matches!(err, ManifestError::FlinkVersionWithoutPatch { .. }),
+            matches!(err, Error::FlinkVersionWithoutPatch { .. }),
             "{err}"
         );
         assert!(err.to_string().contains("1.20.0"), "{err}");

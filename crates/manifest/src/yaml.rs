@@ -2,33 +2,31 @@
 
 use kube::Resource as _;
 
-use crate::{FlinkDeployment, ManifestError};
+use crate::{Error, FlinkDeployment};
 
 /// Renders a FlinkDeployment as a YAML document, ready for `kubectl apply -f`.
 ///
 /// Maps are sorted and fields keep their declared order, so the same object always renders
 /// the same bytes. Multi-line strings (the fetch script) are literal blocks; single-line
 /// strings stay on one line however long (an image reference is not folded with `>-`).
-pub fn to_yaml(deployment: &FlinkDeployment) -> Result<String, ManifestError> {
+pub fn to_yaml(deployment: &FlinkDeployment) -> Result<String, Error> {
     let mut options = serde_saphyr::SerializerOptions::default();
     options.folded_wrap_chars = usize::MAX;
-    serde_saphyr::to_string_with_options(deployment, options).map_err(|e| {
-        ManifestError::RenderYaml {
-            message: e.to_string(),
-        }
+    serde_saphyr::to_string_with_options(deployment, options).map_err(|e| Error::RenderYaml {
+        message: e.to_string(),
     })
 }
 
 /// Reads a FlinkDeployment from a YAML document. Fields the types do not name are ignored;
 /// a document of another kind or API version is an error.
-pub fn from_yaml(yaml: &str) -> Result<FlinkDeployment, ManifestError> {
+pub fn from_yaml(yaml: &str) -> Result<FlinkDeployment, Error> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct TypeMeta {
         api_version: Option<String>,
         kind: Option<String>,
     }
-    let parse_error = |e: serde_saphyr::Error| ManifestError::ParseYaml {
+    let parse_error = |e: serde_saphyr::Error| Error::ParseYaml {
         message: e.to_string(),
     };
     let type_meta: TypeMeta = serde_saphyr::from_str(yaml).map_err(parse_error)?;
@@ -37,7 +35,7 @@ pub fn from_yaml(yaml: &str) -> Result<FlinkDeployment, ManifestError> {
     if type_meta.api_version.as_deref() != Some(&*expected_api_version)
         || type_meta.kind.as_deref() != Some(&*expected_kind)
     {
-        return Err(ManifestError::ParseYaml {
+        return Err(Error::ParseYaml {
             message: format!(
                 "the document has apiVersion {:?} and kind {:?}, not {expected_api_version} \
                  {expected_kind}",
@@ -121,10 +119,10 @@ status:
     #[test]
     fn a_document_that_is_not_a_flink_deployment_is_an_error() {
         let err = from_yaml("apiVersion: v1\nkind: [").unwrap_err();
-        assert!(matches!(err, ManifestError::ParseYaml { .. }), "{err}");
+        assert!(matches!(err, Error::ParseYaml { .. }), "{err}");
         let err =
             from_yaml(&LIVE.replace("kind: FlinkDeployment", "kind: FlinkSessionJob")).unwrap_err();
-        assert!(matches!(err, ManifestError::ParseYaml { .. }), "{err}");
+        assert!(matches!(err, Error::ParseYaml { .. }), "{err}");
         let err = from_yaml(&LIVE.replace("v1_20", "v9_9")).unwrap_err();
         assert!(
             err.to_string()

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use flink_eks_manifest::{
-    Credentials, FlinkRelease, FlinkVersion, ManifestError, PyFlinkJob, S3Location, UpgradeMode,
-    to_yaml,
+    Credentials, Error, FlinkRelease, FlinkVersion, PyFlinkJob, S3Location, UpgradeMode, to_yaml,
 };
 use serde_json::Value;
 
@@ -214,10 +213,7 @@ fn every_variant_is_accepted_by_the_real_crd_and_declares_every_field() {
                         .supports_pod_identity();
                     if credentials == Credentials::PodIdentity && !supported {
                         let err = job.build().unwrap_err();
-                        assert!(
-                            matches!(err, ManifestError::PodIdentityUnsupported { .. }),
-                            "{err}"
-                        );
+                        assert!(matches!(err, Error::PodIdentityUnsupported { .. }), "{err}");
                         continue;
                     }
                     let problems = problems_with(&job, &schema, &validator);

@@ -130,7 +130,9 @@ impl fmt::Display for Operation {
 /// A guarded write found its resource changed since it was planned. Nothing was written to
 /// that resource; reading the state again and planning again is the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} {name} changed since it was planned ({planned} when planned, {found} now): nothing was written to it; plan again")]
+#[error(
+    "{kind} {name} changed since it was planned ({planned} when planned, {found} now): nothing was written to it; plan again"
+)]
 #[non_exhaustive]
 pub struct Stale {
     /// The kind of resource, as in [`Operation::kind`].
@@ -248,7 +250,11 @@ mod tests {
             "s3-object s3://b/k changed since it was planned (ETag \"a\" when planned, ETag \"b\" now): nothing was written to it; plan again"
         );
         let absent = Operation::new("iam-role", "r", Action::Create);
-        assert!(Stale::of(&absent, "it exists").to_string().contains("absent when planned"));
+        assert!(
+            Stale::of(&absent, "it exists")
+                .to_string()
+                .contains("absent when planned")
+        );
     }
 
     #[test]
