@@ -1,30 +1,28 @@
 //! `cargo xtask`: take a PyFlink script to a running job on the Flink Kubernetes Operator.
 //!
-//! One module per concern; the library crates do the work, this binary reads the
-//! configuration, orders the steps, prints the plan and the progress, and turns failures into
-//! exit codes by class.
+//! The command line over `flink-eks-deploy`: it parses flags, prints the plan and the
+//! progress the pipeline reports, and turns failures into exit codes by class. `test` and
+//! `bench` are the project's dev tooling, a separate binary (`flink-eks-devtools`) that this
+//! one only starts, so the deploy binary carries none of it.
 
-mod bench;
-mod clients;
-mod cluster;
-mod config;
-mod deploy;
-mod inputs;
-mod plan;
-mod steps;
-mod testenv;
+mod render;
+mod render_image;
 
-use std::path::{Path, PathBuf};
+use std::io::BufRead as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use flink_eks_deploy::{
+    Config, DeployPlan, Failure, Inputs, Override, Remote, Step, failure_of,
+};
+use futures::StreamExt as _;
 
-use crate::config::{Config, Override};
-use crate::deploy::{DeployOptions, Remote};
-use crate::inputs::Inputs;
-use crate::plan::Step;
+use crate::render::Renderer;
+
+/// The exit code of `deploy --plan` when the plan has operations to carry out.
+const EXIT_CHANGES_PENDING: u8 = 7;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about, version, propagate_version = true)]
@@ -63,7 +61,7 @@ struct Common {
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub(crate) enum Output {
+enum Output {
     #[default]
     Text,
     Json,
@@ -71,16 +69,24 @@ pub(crate) enum Output {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Every step (image, irsa and upload together, then manifest, then submit), plan first.
+    /// Every step along the step graph (image, irsa, upload and manifest together, then
+    /// submit), the plan first.
     Deploy {
-        /// Compute the plan and render every artifact, with no side effects.
-        #[arg(long)]
+        /// Compute the plan and render every artifact, reading and writing nothing remote.
+        #[arg(long, conflicts_with_all = ["plan", "confirm"])]
         dry_run: bool,
+        /// Read the remote state, print the live plan, and write nothing. Exits 0 when
+        /// nothing is pending and 7 when operations are.
+        #[arg(long, conflicts_with = "confirm")]
+        plan: bool,
+        /// Print the plan and carry it out only once `yes` is typed on standard input.
+        #[arg(long)]
+        confirm: bool,
         /// Where a dry run writes the rendered artifacts.
         #[arg(long, default_value = "target/flink-eks")]
         out: PathBuf,
         /// Steps to leave out (repeatable, or comma-separated).
-        #[arg(long, value_enum, value_delimiter = ',')]
+        #[arg(long, value_parser = parse_step, value_delimiter = ',')]
         skip: Vec<Step>,
         /// The plan as a table on stderr, or as JSON on stdout.
         #[arg(long, value_enum, default_value_t)]
@@ -90,7 +96,8 @@ enum Command {
     Image,
     /// Give the job's service account its IAM role (or check it with `--verify`).
     Irsa {
-        /// Only run the three checks (trust policy, attached policy, annotation).
+        /// Only run the checks (OIDC provider, trust policy, attached and permission
+        /// policies, annotation or association).
         #[arg(long)]
         verify: bool,
     },
@@ -123,154 +130,41 @@ enum Command {
         #[arg(long)]
         delete_script: bool,
     },
-    /// Run the workspace's tests against real services, which this command installs and starts.
+    /// Run the workspace's tests against real services, which this command installs and starts
+    /// (the `flink-eks-devtools` binary).
     Test {
-        /// Start the services, print their environment, and wait, instead of running the tests.
-        #[arg(long)]
-        services_only: bool,
-        /// Passed on to `cargo test` (`-p PACKAGE`, a test name filter, `-- --nocapture`).
+        /// Passed on to `flink-eks-devtools test`: `--services-only`, then what `cargo test`
+        /// takes (`-p PACKAGE`, a test name filter, `-- --nocapture`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        cargo_args: Vec<String>,
+        args: Vec<String>,
     },
-    /// Measure deploys against the CLI flow, compile times and memory; write the README table.
+    /// Measure deploys against the CLI flow, compile times and memory; write the README table
+    /// (the `flink-eks-devtools` binary).
     Bench {
-        /// How many runs per measurement.
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
-        /// Skip the compile-time measurements (the cold build takes minutes).
-        #[arg(long)]
-        no_compile: bool,
+        /// Passed on to `flink-eks-devtools bench` (`--runs N`, `--no-compile`, …).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
-/// How a run ended, by class, so that pipelines can tell them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// The configuration or a flag is invalid; nothing was touched.
-    BadInput = 2,
-    /// Credentials are missing or refused (AWS, registry, cluster).
-    Auth = 3,
-    /// A remote service failed or refused a request.
-    Remote = 4,
-    /// The job was deployed and failed, or did not start in time.
-    JobFailed = 5,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Failure::BadInput => "bad input",
-            Failure::Auth => "authentication",
-            Failure::Remote => "remote failure",
-            Failure::JobFailed => "job failed",
-        })
-    }
-}
-
-impl std::error::Error for Failure {}
-
-/// Gives a crate's error its failure class, from what the crate says it is.
-pub(crate) fn classify(err: impl Into<anyhow::Error>) -> anyhow::Error {
-    use flink_eks_image_builder::Error as Image;
-    use flink_eks_irsa::Error as Irsa;
-    use flink_eks_submit::{SubmitError as Submit, UploadError as Upload};
-    let err = err.into();
-    let class = if let Some(e) = err.downcast_ref::<Irsa>() {
-        match e {
-            Irsa::NoCredentials { .. } | Irsa::AccessDenied { .. } => Failure::Auth,
-            Irsa::InvalidInput(_)
-            | Irsa::NoRegion
-            | Irsa::UnsupportedRegion(_)
-            | Irsa::ClusterNotFound { .. }
-            | Irsa::RoleNotOurs { .. }
-            | Irsa::PolicyNotOurs { .. } => Failure::BadInput,
-            _ => Failure::Remote,
-        }
-    } else if let Some(e) = err.downcast_ref::<Image>() {
-        match e {
-            Image::RegistryUnauthorized { .. }
-            | Image::CredentialHelper { .. }
-            | Image::CredentialEnv { .. } => Failure::Auth,
-            Image::InvalidSpec { .. }
-            | Image::ReadConnectorJar { .. }
-            | Image::DockerConfig { .. } => Failure::BadInput,
-            _ => Failure::Remote,
-        }
-    } else if let Some(e) = err.downcast_ref::<Submit>() {
-        match e {
-            Submit::Failed(_) | Submit::Timeout(_) => Failure::JobFailed,
-            Submit::Forbidden { .. } => Failure::Auth,
-            Submit::NamespaceNotFound { .. } | Submit::Invalid { .. } | Submit::MissingName => {
-                Failure::BadInput
-            }
-            _ => Failure::Remote,
-        }
-    } else if let Some(e) = err.downcast_ref::<Upload>() {
-        match e {
-            Upload::AccessDenied { .. } => Failure::Auth,
-            Upload::NoSuchBucket { .. } => Failure::BadInput,
-            _ => Failure::Remote,
-        }
-    } else {
-        return err;
-    };
-    err.context(class)
-}
-
-/// Progress lines on stderr: one per step with its elapsed time; nothing with `--quiet`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Reporter {
-    pub(crate) quiet: bool,
-}
-
-impl Reporter {
-    pub(crate) fn line(&self, text: &str) {
-        if !self.quiet {
-            eprintln!("{text}");
-        }
-    }
-
-    pub(crate) fn step(&self, step: Step, text: &str, elapsed: Option<Duration>) {
-        match elapsed {
-            Some(elapsed) => self.line(&format!(
-                "[{step:<8}] {text} ({:.1}s)",
-                elapsed.as_secs_f64()
-            )),
-            None => self.line(&format!("[{step:<8}] {text}")),
-        }
-    }
-}
-
-/// Prints irsa's progress: each change, each wait for IAM's eventual consistency, warnings.
-pub(crate) fn irsa_progress(report: &Reporter, progress: flink_eks_irsa::Progress<'_>) {
-    use flink_eks_irsa::Progress;
-    match progress {
-        Progress::Started(row) => report.step(
-            Step::Irsa,
-            &format!("{} {} {}", row.action, row.kind, row.name),
-            None,
-        ),
-        Progress::Finished(_) => {}
-        Progress::Waiting {
-            what,
-            attempt,
-            attempts,
-            delay,
-        } => report.step(
-            Step::Irsa,
-            &format!(
-                "waiting for IAM to show {what} (attempt {attempt}/{attempts}, next in {delay:.1?})"
-            ),
-            None,
-        ),
-        Progress::Warning(text) => eprintln!("warning: {text}"),
-        _ => {}
-    }
+fn parse_step(name: &str) -> Result<Step, String> {
+    Step::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+        format!("{name:?} is not a step: use {}", names.join(", "))
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.common);
+    if let Command::Test { args } | Command::Bench { args } = &cli.command {
+        let sub = if matches!(cli.command, Command::Test { .. }) {
+            "test"
+        } else {
+            "bench"
+        };
+        return devtools(sub, args);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -279,14 +173,27 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let class = err
-                .downcast_ref::<Failure>()
-                .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Failure>()))
-                .copied();
             eprintln!("error: {err:#}");
-            ExitCode::from(class.map_or(1, |c| c as u8))
+            tracing::debug!("{err:?}");
+            ExitCode::from(failure_of(&err).map_or(1, Failure::exit_code))
+        }
+    }
+}
+
+/// Runs the dev tooling's own binary, which is not part of this one.
+fn devtools(sub: &str, args: &[String]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = std::process::Command::new(cargo)
+        .args(["run", "--quiet", "--package", "flink-eks-devtools", "--", sub])
+        .args(args)
+        .status();
+    match status {
+        Ok(status) => ExitCode::from(status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1))),
+        Err(err) => {
+            eprintln!("error: cannot run cargo for flink-eks-devtools: {err}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -311,90 +218,158 @@ fn init_tracing(common: &Common) {
         .init();
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    let root = workspace_root();
+/// Runs a command; the exit code on success.
+async fn run(cli: Cli) -> Result<u8> {
     let common = cli.common;
-    let report = Reporter {
-        quiet: common.quiet,
-    };
-    match cli.command {
-        Command::Test {
-            services_only,
-            cargo_args,
-        } => {
-            return testenv::run(
-                &root,
-                testenv::TestArgs {
-                    cargo_args,
-                    services_only,
-                },
-            );
-        }
-        Command::Bench { runs, no_compile } => {
-            return bench::run(&root, runs, !no_compile).await;
-        }
-        _ => {}
-    }
+    let render = Renderer::new(common.quiet);
     let config = load_config(&common)?;
+    let inputs = Inputs::from_config(&config).context(Failure::BadInput)?;
     let context = common.context.as_deref();
+    let connect = |cluster: bool| Remote::connect(&config, context, cluster);
     match cli.command {
         Command::Deploy {
-            dry_run,
+            dry_run: true,
             out,
             skip,
             output,
+            ..
         } => {
-            let options = DeployOptions {
-                dry_run,
-                out,
-                skip,
-                output,
-                context: common.context.clone(),
-            };
-            deploy::deploy(&config, &options, &report).await
+            let plan = flink_eks_deploy::dry_plan(&inputs, &skip)?;
+            flink_eks_deploy::write_artifacts(&inputs, config.s3.region.as_deref(), &out)?;
+            print_plan(&plan, output);
+            render.line(&format!("artifacts written to {}", out.display()));
+            Ok(0)
+        }
+        Command::Deploy {
+            plan: plan_only,
+            confirm,
+            skip,
+            output,
+            ..
+        } => {
+            let remote = connect(true).await?;
+            let plan = flink_eks_deploy::plan(&remote, &inputs, &skip).await?;
+            print_plan(&plan, output);
+            if plan_only {
+                return Ok(if plan.is_noop() {
+                    0
+                } else {
+                    EXIT_CHANGES_PENDING
+                });
+            }
+            if confirm && !plan.is_noop() && !confirmed(plan.pending())? {
+                bail!("not confirmed: nothing was written");
+            }
+            if plan.is_noop() {
+                render.line("nothing to change: nothing will be written");
+            }
+            flink_eks_deploy::execute(&remote, &inputs, plan, &render).await?;
+            Ok(0)
         }
         Command::Manifest => {
-            let inputs = Inputs::from_config(&config).context(Failure::BadInput)?;
             print!("{}", flink_eks_manifest::to_yaml(&inputs.deployment()?)?);
-            Ok(())
+            Ok(0)
         }
-        Command::Image => steps::image(&config, &report).await,
-        Command::Irsa { verify } => {
-            let (inputs, remote) = connect(&config, context).await?;
-            steps::irsa(&remote, &inputs, verify, &report).await
+        Command::Image => {
+            let remote = connect(false).await?;
+            single_step(&remote, &inputs, &[Step::Image], &render).await?;
+            println!("{}", inputs.image_ref);
+            Ok(0)
+        }
+        Command::Irsa { verify: true } => {
+            let remote = connect(true).await?;
+            let checks = flink_eks_deploy::verify_irsa(&remote, &inputs).await?;
+            print!("{checks}");
+            if !checks.is_ok() {
+                let names: Vec<String> =
+                    checks.mismatches().map(|c| c.kind.to_string()).collect();
+                return Err(anyhow::anyhow!("verification failed: {}", names.join(", "))
+                    .context(Failure::Remote));
+            }
+            Ok(0)
+        }
+        Command::Irsa { verify: false } => {
+            let remote = connect(true).await?;
+            single_step(&remote, &inputs, &[Step::Irsa], &render).await
         }
         Command::Upload => {
-            let (inputs, remote) = connect(&config, context).await?;
-            steps::upload(&remote, &inputs, &report).await
+            let remote = connect(false).await?;
+            single_step(&remote, &inputs, &[Step::Upload], &render).await
         }
         Command::Submit => {
-            let (inputs, remote) = connect(&config, context).await?;
-            cluster::submit(&remote, &inputs.deployment()?, &inputs, &report).await
+            let remote = connect(true).await?;
+            single_step(&remote, &inputs, &[Step::Manifest, Step::Submit], &render).await
         }
         Command::Status { output } => {
-            let (inputs, remote) = connect(&config, context).await?;
-            cluster::status(&remote, &inputs, output).await
+            let remote = connect(true).await?;
+            let view = flink_eks_deploy::status(&remote, &inputs).await?;
+            match output {
+                Output::Text => print!("{view}"),
+                Output::Json => println!("{}", serde_json::to_string_pretty(&view)?),
+            }
+            Ok(0)
         }
         Command::Logs { follow, tail } => {
-            let (inputs, remote) = connect(&config, context).await?;
-            cluster::logs(&remote, &inputs, follow, tail).await
+            let remote = connect(true).await?;
+            let mut stream = flink_eks_deploy::logs(&remote, &inputs, follow, tail).await?;
+            while let Some(line) = stream.next().await {
+                println!("{}", line.map_err(flink_eks_deploy::classify)?);
+            }
+            Ok(0)
         }
         Command::Delete => {
-            let (inputs, remote) = connect(&config, context).await?;
-            cluster::delete(&remote, &inputs, &report).await
+            let remote = connect(true).await?;
+            let deletion = flink_eks_deploy::delete(&remote, &inputs).await?;
+            render.step_line(
+                Step::Submit,
+                &format!(
+                    "FlinkDeployment {}/{} {}",
+                    inputs.namespace,
+                    inputs.name,
+                    match deletion {
+                        flink_eks_submit::Deletion::Deleted => "deleted",
+                        _ => "not found: nothing to delete",
+                    }
+                ),
+            );
+            Ok(0)
         }
         Command::Teardown { delete_script } => {
-            let (inputs, remote) = connect(&config, context).await?;
-            steps::teardown(&remote, &inputs, delete_script, &report).await
+            let remote = connect(true).await?;
+            flink_eks_deploy::teardown(&remote, &inputs, delete_script, &render).await?;
+            Ok(0)
         }
-        Command::Test { .. } | Command::Bench { .. } => Ok(()),
+        Command::Test { .. } | Command::Bench { .. } => Ok(0),
     }
 }
 
-async fn connect(config: &Config, context: Option<&str>) -> Result<(Inputs, Remote)> {
-    let inputs = Inputs::from_config(config).context(Failure::BadInput)?;
-    let remote = Remote::connect(config, context).await?;
-    Ok((inputs, remote))
+/// One step (or a few), planned and carried out as `deploy` would, the rest left out.
+async fn single_step(remote: &Remote, inputs: &Inputs, only: &[Step], render: &Renderer) -> Result<u8> {
+    let skip: Vec<Step> = Step::ALL.into_iter().filter(|s| !only.contains(s)).collect();
+    let plan = flink_eks_deploy::plan(remote, inputs, &skip).await?;
+    if !render.quiet {
+        eprint!("{plan}");
+    }
+    flink_eks_deploy::execute(remote, inputs, plan, render).await?;
+    Ok(0)
+}
+
+fn print_plan(plan: &DeployPlan, output: Output) {
+    match output {
+        Output::Text => eprint!("{plan}"),
+        Output::Json => println!("{}", plan.to_json()),
+    }
+}
+
+/// Asks on stderr, reads a line on stdin: `yes` carries the plan out.
+fn confirmed(pending: usize) -> Result<bool> {
+    eprint!("Carry out these {pending} operations? Only 'yes' is accepted: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer from standard input")?;
+    Ok(answer.trim() == "yes")
 }
 
 fn load_config(common: &Common) -> Result<Config> {
@@ -403,12 +378,4 @@ fn load_config(common: &Common) -> Result<Config> {
         overrides.push(Override::from_flag(flag).context(Failure::BadInput)?);
     }
     Config::load(&common.config, &overrides).context(Failure::BadInput)
-}
-
-/// The workspace root: `cargo xtask` runs from anywhere inside it.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }

@@ -6,12 +6,15 @@ use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use flink_eks_image_builder::{CredentialResolver, Credentials as RegistryCredentials, ImageSpec};
 
-use crate::Failure;
+use flink_eks_irsa::Irsa;
+use flink_eks_submit::{Submitter, Uploader, s3_client};
+
+use crate::error::Failure;
 use crate::config::Config;
 
 /// The AWS configuration: the default chain, with the region of `[s3] region` when the
 /// environment names none.
-pub(crate) async fn aws(config: &Config) -> SdkConfig {
+async fn aws(config: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     let region_from_env = std::env::var_os("AWS_REGION").is_some()
         || std::env::var_os("AWS_DEFAULT_REGION").is_some();
@@ -23,7 +26,7 @@ pub(crate) async fn aws(config: &Config) -> SdkConfig {
 
 /// A Kubernetes client for the kubeconfig's current context, or the one named by `--context`
 /// (or `[kubernetes] context`).
-pub(crate) async fn kube(config: &Config, context: Option<&str>) -> Result<kube::Client> {
+async fn kube(config: &Config, context: Option<&str>) -> Result<kube::Client> {
     let context = context
         .map(str::to_owned)
         .or_else(|| config.kubernetes.context.clone());
@@ -49,7 +52,7 @@ pub(crate) async fn kube(config: &Config, context: Option<&str>) -> Result<kube:
 
 /// Push credentials for the image's registry: `FLINK_EKS_REGISTRY_USERNAME`/`_PASSWORD`, the
 /// Docker config (`auths`, `credsStore`, `credHelpers`), or an ECR token.
-pub(crate) async fn registry_credentials(
+async fn registry_credentials(
     spec: &ImageSpec,
     aws: &SdkConfig,
 ) -> Result<RegistryCredentials> {
@@ -66,4 +69,61 @@ pub(crate) async fn registry_credentials(
                 repository.registry()
             )
         })
+}
+
+/// The connections a run needs: AWS always, the cluster only for the steps that talk to it.
+#[derive(Clone)]
+pub struct Remote {
+    /// The AWS configuration.
+    pub aws: SdkConfig,
+    /// The Kubernetes client, when the run needs the cluster.
+    pub kube: Option<kube::Client>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("region", &self.aws.region())
+            .field("cluster", &self.kube.is_some())
+            .finish()
+    }
+}
+
+impl Remote {
+    /// Connects to AWS, and to the cluster when `cluster` is true (a kubeconfig is needed
+    /// then, and only then).
+    pub async fn connect(config: &Config, context: Option<&str>, cluster: bool) -> Result<Remote> {
+        let aws = aws(config).await;
+        let kube = match cluster {
+            true => Some(kube(config, context).await?),
+            false => None,
+        };
+        Ok(Remote { aws, kube })
+    }
+
+    fn kube(&self) -> Result<kube::Client> {
+        self.kube
+            .clone()
+            .context("this command was started without a Kubernetes client")
+    }
+
+    /// irsa's clients.
+    pub fn irsa(&self) -> Result<Irsa> {
+        Ok(Irsa::new(&self.aws, self.kube()?))
+    }
+
+    /// submit's S3 uploader.
+    pub fn uploader(&self) -> Uploader {
+        Uploader::new(s3_client(&self.aws))
+    }
+
+    /// submit's cluster client.
+    pub fn submitter(&self) -> Result<Submitter> {
+        Ok(Submitter::new(self.kube()?))
+    }
+
+    /// Push credentials for the image's registry.
+    pub async fn registry_credentials(&self, spec: &ImageSpec) -> Result<RegistryCredentials> {
+        registry_credentials(spec, &self.aws).await
+    }
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 /// The prefix of environment variables that override configuration keys.
-pub(crate) const ENV_PREFIX: &str = "FLINK_EKS_";
+pub const ENV_PREFIX: &str = "FLINK_EKS_";
 
 /// The configuration sections, as they appear in TOML and, upper-cased with `.` as `_`, in
 /// environment variable names.
@@ -30,124 +30,137 @@ const SECTIONS: &[&str] = &[
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Config {
-    pub(crate) job: Job,
-    pub(crate) s3: S3,
-    pub(crate) image: Image,
-    pub(crate) irsa: Irsa,
+pub struct Config {
+    pub job: Job,
+    pub s3: S3,
+    pub image: Image,
+    pub irsa: Irsa,
     #[serde(default)]
-    pub(crate) resources: Resources,
+    pub resources: Resources,
     #[serde(default)]
-    pub(crate) kubernetes: Kubernetes,
+    pub kubernetes: Kubernetes,
     /// Extra `flinkConfiguration` entries, passed through as they are.
     #[serde(default)]
-    pub(crate) flink: BTreeMap<String, String>,
+    pub flink: BTreeMap<String, String>,
     /// The folder relative paths in the file are resolved against.
     #[serde(skip)]
-    pub(crate) base_dir: PathBuf,
+    pub base_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Job {
-    pub(crate) name: String,
+pub struct Job {
+    pub name: String,
     #[serde(default = "default_namespace")]
-    pub(crate) namespace: String,
+    pub namespace: String,
     /// The local PyFlink script, relative to the configuration file.
-    pub(crate) script: PathBuf,
+    pub script: PathBuf,
     #[serde(default)]
-    pub(crate) args: Vec<String>,
+    pub args: Vec<String>,
     #[serde(default = "one")]
-    pub(crate) parallelism: i64,
+    pub parallelism: i64,
     #[serde(default = "default_upgrade_mode")]
-    pub(crate) upgrade_mode: String,
+    pub upgrade_mode: String,
     #[serde(default = "default_flink_version")]
-    pub(crate) flink_version: String,
+    pub flink_version: String,
     /// Where savepoints go (`savepoint` and `last-state` upgrade modes).
-    pub(crate) savepoint_dir: Option<String>,
+    pub savepoint_dir: Option<String>,
     /// Where checkpoints go (`savepoint` and `last-state` upgrade modes).
-    pub(crate) checkpoint_dir: Option<String>,
+    pub checkpoint_dir: Option<String>,
     /// Kubernetes HA storage (`last-state` upgrade mode).
-    pub(crate) ha_storage_dir: Option<String>,
+    pub ha_storage_dir: Option<String>,
     /// The image of the initContainer that fetches the script (default `amazon/aws-cli`).
-    pub(crate) fetch_image: Option<String>,
+    pub fetch_image: Option<String>,
     /// How long `submit` waits for RUNNING, in seconds.
     #[serde(default = "default_timeout")]
-    pub(crate) timeout_secs: u64,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct S3 {
-    pub(crate) bucket: String,
-    pub(crate) key: String,
-    pub(crate) region: Option<String>,
+pub struct S3 {
+    pub bucket: String,
+    pub key: String,
+    pub region: Option<String>,
     /// An S3-compatible endpoint (MinIO, an emulator) for the fetch container and Flink.
-    pub(crate) endpoint: Option<String>,
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Image {
-    pub(crate) repository: String,
+pub struct Image {
+    pub repository: String,
     /// Defaults to the build context's digest.
-    pub(crate) tag: Option<String>,
+    pub tag: Option<String>,
     /// Defaults to `flink:<flink_version>`.
-    pub(crate) base: Option<String>,
+    pub base: Option<String>,
     /// Install python3, pip and `apache-flink` in the image.
     #[serde(default = "yes")]
-    pub(crate) pyflink: bool,
+    pub pyflink: bool,
     /// Extra connector jars, relative to the configuration file.
     #[serde(default)]
-    pub(crate) jars: Vec<PathBuf>,
+    pub jars: Vec<PathBuf>,
     /// `missing` (default), `never` or `always`.
     #[serde(default = "default_pull")]
-    pub(crate) pull: String,
+    pub pull: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Irsa {
-    pub(crate) cluster: String,
+pub struct Irsa {
+    pub cluster: String,
     #[serde(default = "default_service_account")]
-    pub(crate) service_account: String,
-    pub(crate) role_name: String,
-    pub(crate) policy_name: String,
-    /// `irsa` (default), `pod-identity`, or `access-key-secret` (no IAM: keys from a Secret).
-    #[serde(default = "default_identity_mode")]
-    pub(crate) mode: String,
+    pub service_account: String,
+    pub role_name: String,
+    pub policy_name: String,
+    /// How the job's pods get AWS credentials.
+    #[serde(default)]
+    pub mode: IdentityMode,
     /// The Secret holding the access keys (`access-key-secret` mode).
-    pub(crate) secret_name: Option<String>,
+    pub secret_name: Option<String>,
     /// The Secret's key holding the access key id.
     #[serde(default = "default_access_key_field")]
-    pub(crate) access_key_field: String,
+    pub access_key_field: String,
     /// The Secret's key holding the secret access key.
     #[serde(default = "default_secret_key_field")]
-    pub(crate) secret_key_field: String,
+    pub secret_key_field: String,
     /// Also allow `s3:ListBucket` on the script's key, so a missing script reads as 404.
     #[serde(default = "yes")]
-    pub(crate) list_bucket: bool,
+    pub list_bucket: bool,
     /// Take over a role that exists without our ownership tags.
     #[serde(default)]
-    pub(crate) adopt: bool,
+    pub adopt: bool,
+}
+
+/// How the job's pods get AWS credentials (`[irsa] mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityMode {
+    /// An IAM role for the service account, through the cluster's OIDC provider.
+    #[default]
+    Irsa,
+    /// EKS Pod Identity.
+    PodIdentity,
+    /// Access keys from a Kubernetes Secret; no IAM role is made.
+    AccessKeySecret,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Resources {
+pub struct Resources {
     #[serde(default)]
-    pub(crate) jobmanager: Resource,
+    pub jobmanager: Resource,
     #[serde(default)]
-    pub(crate) taskmanager: Resource,
+    pub taskmanager: Resource,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Resource {
+pub struct Resource {
     #[serde(default = "one_cpu")]
-    pub(crate) cpu: f64,
+    pub cpu: f64,
     #[serde(default = "default_memory")]
-    pub(crate) memory: String,
+    pub memory: String,
 }
 
 impl Default for Resource {
@@ -161,13 +174,13 @@ impl Default for Resource {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Kubernetes {
+pub struct Kubernetes {
     /// The kubeconfig context; defaults to the current one.
-    pub(crate) context: Option<String>,
+    pub context: Option<String>,
 }
 
 fn default_namespace() -> String {
-    "default".to_owned()
+    flink_eks_manifest::DEFAULT_NAMESPACE.to_owned()
 }
 fn default_upgrade_mode() -> String {
     "stateless".to_owned()
@@ -176,10 +189,7 @@ fn default_flink_version() -> String {
     "1.20.0".to_owned()
 }
 fn default_service_account() -> String {
-    "flink".to_owned()
-}
-fn default_identity_mode() -> String {
-    "irsa".to_owned()
+    flink_eks_manifest::DEFAULT_SERVICE_ACCOUNT.to_owned()
 }
 fn default_access_key_field() -> String {
     "access-key".to_owned()
@@ -191,7 +201,7 @@ fn default_pull() -> String {
     "missing".to_owned()
 }
 fn default_memory() -> String {
-    "2048m".to_owned()
+    flink_eks_manifest::Resources::default().memory
 }
 fn default_timeout() -> u64 {
     300
@@ -200,7 +210,7 @@ fn one() -> i64 {
     1
 }
 fn one_cpu() -> f64 {
-    1.0
+    flink_eks_manifest::Resources::default().cpu
 }
 fn yes() -> bool {
     true
@@ -208,7 +218,7 @@ fn yes() -> bool {
 
 /// Where an override came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Origin {
+pub enum Origin {
     Env(String),
     Flag,
 }
@@ -224,16 +234,16 @@ impl fmt::Display for Origin {
 
 /// One `section.key = value` override.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Override {
-    pub(crate) path: String,
-    pub(crate) value: toml::Value,
-    pub(crate) origin: Origin,
+pub struct Override {
+    pub path: String,
+    pub value: toml::Value,
+    pub origin: Origin,
 }
 
 impl Override {
     /// Parses a `--set section.key=value` flag. The value is read as TOML (`2`, `true`,
     /// `["a", "b"]`), and as a plain string when it is not valid TOML.
-    pub(crate) fn from_flag(flag: &str) -> Result<Override> {
+    pub fn from_flag(flag: &str) -> Result<Override> {
         let (path, raw) = flag.split_once('=').with_context(|| {
             format!("--set {flag:?}: expected section.key=value, e.g. --set job.parallelism=2")
         })?;
@@ -246,7 +256,7 @@ impl Override {
 
     /// Reads `FLINK_EKS_<SECTION>_<KEY>` variables from the given environment. Variables with the
     /// prefix that name no section are left alone: they may belong to tests or other tools.
-    pub(crate) fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> Vec<Override> {
+    pub fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> Vec<Override> {
         let mut overrides: Vec<Override> = vars
             .into_iter()
             .filter_map(|(var, raw)| {
@@ -283,14 +293,14 @@ fn parse_value(raw: &str) -> toml::Value {
 impl Config {
     /// Reads, overrides and checks a configuration file. Nothing outside the file (and the
     /// files it names) is touched.
-    pub(crate) fn load(path: &Path, overrides: &[Override]) -> Result<Config> {
+    pub fn load(path: &Path, overrides: &[Override]) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::parse(&text, &path.display().to_string(), base_dir, overrides)
     }
 
-    pub(crate) fn parse(
+    pub fn parse(
         text: &str,
         source: &str,
         base_dir: PathBuf,
@@ -324,12 +334,12 @@ impl Config {
     }
 
     /// The script's path, resolved against the configuration file's folder.
-    pub(crate) fn script_path(&self) -> PathBuf {
+    pub fn script_path(&self) -> PathBuf {
         self.base_dir.join(&self.job.script)
     }
 
     /// The connector jars' paths, resolved against the configuration file's folder.
-    pub(crate) fn jar_paths(&self) -> Vec<PathBuf> {
+    pub fn jar_paths(&self) -> Vec<PathBuf> {
         self.image
             .jars
             .iter()
@@ -378,13 +388,7 @@ impl Config {
             .upgrade_mode
             .parse::<m::UpgradeMode>()
             .context("key job.upgrade_mode")?;
-        if !["irsa", "pod-identity", "access-key-secret"].contains(&self.irsa.mode.as_str()) {
-            bail!(
-                "key irsa.mode: {:?} is not valid: use irsa, pod-identity or access-key-secret",
-                self.irsa.mode
-            );
-        }
-        if self.irsa.mode == "access-key-secret" && self.irsa.secret_name.is_none() {
+        if self.irsa.mode == IdentityMode::AccessKeySecret && self.irsa.secret_name.is_none() {
             bail!(
                 "key irsa.secret_name: the access-key-secret mode needs the name of the Secret that holds the keys"
             );

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use flink_eks_image_builder::{BuildContext, ConnectorJar, ImageSpec, PullPolicy, image_tag};
 use flink_eks_irsa::{IdentityMode, IrsaSpec, S3Grant};
 use flink_eks_manifest::{
@@ -13,37 +13,47 @@ use flink_eks_manifest::{
 };
 use flink_eks_submit::sha256_hex;
 
-use crate::config::Config;
+use crate::config::{self, Config};
 
 /// The script, read once.
 #[derive(Debug, Clone)]
-pub(crate) struct Script {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) sha256: String,
-    pub(crate) location: S3Location,
+pub struct Script {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Their SHA-256, lower-case hex.
+    pub sha256: String,
+    /// Where it goes in S3.
+    pub location: S3Location,
 }
 
 /// Everything a deployment needs, derived from the configuration and the files it names.
 #[derive(Debug, Clone)]
-pub(crate) struct Inputs {
-    pub(crate) namespace: String,
-    pub(crate) name: String,
-    pub(crate) script: Script,
-    pub(crate) image: ImageSpec,
+pub struct Inputs {
+    /// The job's namespace.
+    pub namespace: String,
+    /// The FlinkDeployment's name.
+    pub name: String,
+    /// The script.
+    pub script: Script,
+    /// What the image is built from.
+    pub image: ImageSpec,
     /// `repository:tag`: known before anything is built, since the tag is the context's digest
     /// (or the user's).
-    pub(crate) image_ref: String,
-    pub(crate) context: BuildContext,
+    pub image_ref: String,
+    /// The image's build context, made in memory.
+    pub context: BuildContext,
     /// `None` when the pods use access keys from a Secret, so that no IAM role is involved.
-    pub(crate) irsa: Option<IrsaSpec>,
-    pub(crate) job: PyFlinkJob,
-    pub(crate) timeout: std::time::Duration,
+    pub irsa: Option<IrsaSpec>,
+    /// The job description the FlinkDeployment is rendered from.
+    pub job: PyFlinkJob,
+    /// How long to wait for RUNNING.
+    pub timeout: std::time::Duration,
 }
 
 impl Inputs {
     /// Reads the script and the connector jars and builds every crate's input, checking each
     /// with the rules of the crate that owns it.
-    pub(crate) fn from_config(config: &Config) -> Result<Inputs> {
+    pub fn from_config(config: &Config) -> Result<Inputs> {
         let script_path = config.script_path();
         let bytes = std::fs::read(&script_path)
             .with_context(|| format!("key job.script: cannot read {}", script_path.display()))?;
@@ -79,7 +89,7 @@ impl Inputs {
     }
 
     /// The FlinkDeployment, rendered for the image and script of these inputs.
-    pub(crate) fn deployment(&self) -> Result<FlinkDeployment> {
+    pub fn deployment(&self) -> Result<FlinkDeployment> {
         Ok(self.job.build()?)
     }
 }
@@ -107,13 +117,10 @@ fn image_spec(config: &Config) -> Result<ImageSpec> {
 }
 
 fn irsa_spec(config: &Config, script: &S3Location) -> Result<Option<IrsaSpec>> {
-    let mode = match config.irsa.mode.as_str() {
-        "irsa" => IdentityMode::Irsa,
-        "pod-identity" => IdentityMode::PodIdentity,
-        "access-key-secret" => return Ok(None),
-        other => bail!(
-            "key irsa.mode: {other:?} is not valid: use irsa, pod-identity or access-key-secret"
-        ),
+    let mode = match config.irsa.mode {
+        config::IdentityMode::Irsa => IdentityMode::Irsa,
+        config::IdentityMode::PodIdentity => IdentityMode::PodIdentity,
+        config::IdentityMode::AccessKeySecret => return Ok(None),
     };
     let spec = IrsaSpec {
         cluster: config.irsa.cluster.clone(),
@@ -156,22 +163,22 @@ fn job(config: &Config, script: &Script, image_ref: &str) -> Result<PyFlinkJob> 
     if let Some(image) = &config.job.fetch_image {
         job.fetch_image = image.clone();
     }
-    job.credentials = match config.irsa.mode.as_str() {
-        "pod-identity" => Credentials::PodIdentity,
-        "access-key-secret" => Credentials::AccessKeySecret {
+    job.credentials = match config.irsa.mode {
+        config::IdentityMode::Irsa => Credentials::Irsa,
+        config::IdentityMode::PodIdentity => Credentials::PodIdentity,
+        config::IdentityMode::AccessKeySecret => Credentials::AccessKeySecret {
             secret_name: config.irsa.secret_name.clone().context(
                 "key irsa.secret_name: the access-key-secret mode needs the name of the Secret",
             )?,
             access_key_field: config.irsa.access_key_field.clone(),
             secret_key_field: config.irsa.secret_key_field.clone(),
         },
-        _ => Credentials::Irsa,
     };
     job.flink_configuration = config.flink.clone();
     Ok(job)
 }
 
-fn resources(r: &crate::config::Resource) -> Resources {
+fn resources(r: &config::Resource) -> Resources {
     Resources {
         cpu: r.cpu,
         memory: r.memory.clone(),
@@ -179,7 +186,7 @@ fn resources(r: &crate::config::Resource) -> Resources {
 }
 
 /// Writes `bytes` to `dir/name`, creating `dir`.
-pub(crate) fn write_artifact(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+pub fn write_artifact(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))

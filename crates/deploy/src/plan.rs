@@ -1,232 +1,282 @@
-//! The deploy plan: for each step, the resources it owns and what would happen to each,
-//! computed before any effect and printed as a table or as JSON.
-//!
-//! The rows come from the crates' own plans (image-builder's registry check, irsa's plan,
-//! submit's upload and apply plans); this module only gathers and prints them.
+//! The deploy plan: every step with the steps it waits for and the typed plan its crate made,
+//! and one printable row per operation. What is printed is read from the same typed plans that
+//! [`crate::execute`] carries out, so a row can only say what will run.
 
 use std::fmt::{self, Write as _};
 
+use flink_eks_image_builder::{Credentials as RegistryCredentials, ImagePlan};
+use flink_eks_manifest::FlinkDeployment;
+use flink_eks_plan::{Action, Operation};
+use flink_eks_submit::{ApplyPlan, UploadPlan};
 use serde::Serialize;
 
-/// A step of `cargo xtask deploy`, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Step {
-    /// Build and push the Flink image.
-    Image,
-    /// IAM policy, role and service account annotation.
-    Irsa,
-    /// The script to S3.
-    Upload,
-    /// Render the FlinkDeployment.
-    Manifest,
-    /// Apply it and watch it to RUNNING.
-    Submit,
+use crate::graph::{self, Step};
+
+/// What a step will do: its crate's typed plan, or why it has none.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Work {
+    /// The user left the step out (`--skip`): the resources it would manage, not read.
+    Skipped(Vec<Operation>),
+    /// A dry run: the resources the step manages, not read.
+    NotRead(Vec<Operation>),
+    /// The pods use access keys from a Secret: there is no IAM role to manage.
+    NoIam,
+    /// The registry check and, when it lacks the image, the build and push.
+    Image {
+        /// image-builder's plan.
+        plan: Box<ImagePlan>,
+        /// The credentials the registry was asked with, and the push will use. Never printed
+        /// or serialised.
+        credentials: RegistryCredentials,
+    },
+    /// irsa's plan: policy, role, attachment, and the service account's identity.
+    Irsa(Box<flink_eks_irsa::Plan>),
+    /// The script's upload.
+    Upload(Box<UploadPlan>),
+    /// The FlinkDeployment, rendered from the inputs (no remote effect).
+    Manifest(Box<FlinkDeployment>),
+    /// The server-side apply of the FlinkDeployment, and the watch that follows.
+    Submit(Box<ApplyPlan>),
 }
 
-impl Step {
-    pub(crate) const ALL: [Step; 5] = [
-        Step::Image,
-        Step::Irsa,
-        Step::Upload,
-        Step::Manifest,
-        Step::Submit,
-    ];
-
-    /// The steps that must finish before this one starts. Image, irsa and upload depend on
-    /// nothing and run concurrently.
-    pub(crate) fn waits_for(self) -> &'static [Step] {
-        match self {
-            Step::Image | Step::Irsa | Step::Upload | Step::Manifest => &[],
-            Step::Submit => &[Step::Image, Step::Irsa, Step::Upload, Step::Manifest],
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Step::Image => "image",
-            Step::Irsa => "irsa",
-            Step::Upload => "upload",
-            Step::Manifest => "manifest",
-            Step::Submit => "submit",
-        }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-/// What happens to one resource.
+/// How a row is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) enum Action {
-    #[serde(rename = "create")]
-    Create,
-    #[serde(rename = "update")]
-    Update,
-    #[serde(rename = "no change")]
-    NoChange,
-    /// A dry run does not ask the remote side.
-    #[serde(rename = "not checked")]
+#[serde(rename_all = "kebab-case", untagged)]
+pub enum RowAction {
+    /// A planned operation.
+    Planned(Action),
+    /// Computed locally; nothing is sent.
+    Local(LocalAction),
+}
+
+/// A row that sends nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalAction {
+    /// Rendered from the inputs.
+    Render,
+    /// A dry run does not read the remote state.
     NotChecked,
-    /// The user skipped the step.
-    #[serde(rename = "skipped")]
+    /// Left out by `--skip`, or not needed in this mode.
     Skipped,
 }
 
-impl From<flink_eks_irsa::Action> for Action {
-    fn from(action: flink_eks_irsa::Action) -> Action {
-        match action {
-            flink_eks_irsa::Action::Create => Action::Create,
-            flink_eks_irsa::Action::Update => Action::Update,
-            flink_eks_irsa::Action::NoChange => Action::NoChange,
-        }
+impl RowAction {
+    /// Whether carrying out the row writes anything.
+    pub fn writes(self) -> bool {
+        matches!(self, RowAction::Planned(action) if action.writes())
     }
-}
 
-impl From<flink_eks_submit::Change> for Action {
-    fn from(action: flink_eks_submit::Change) -> Action {
-        match action {
-            flink_eks_submit::Change::Create => Action::Create,
-            flink_eks_submit::Change::Update => Action::Update,
-            flink_eks_submit::Change::NoChange => Action::NoChange,
-        }
-    }
-}
-
-impl Action {
     fn as_str(self) -> &'static str {
         match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::NoChange => "no change",
-            Action::NotChecked => "not checked",
-            Action::Skipped => "skipped",
+            RowAction::Planned(action) => action.as_str(),
+            RowAction::Local(LocalAction::Render) => "render",
+            RowAction::Local(LocalAction::NotChecked) => "not checked",
+            RowAction::Local(LocalAction::Skipped) => "skipped",
         }
     }
-
-    /// Whether carrying out this row writes anything.
-    pub(crate) fn writes(self) -> bool {
-        matches!(self, Action::Create | Action::Update)
-    }
 }
 
-impl fmt::Display for Action {
+impl fmt::Display for RowAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
-/// One resource of the plan.
+/// One printed row: a step's operation on one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct Row {
-    pub(crate) step: Step,
-    pub(crate) resource: String,
-    pub(crate) action: Action,
-    pub(crate) detail: String,
+pub struct Row {
+    /// The step it belongs to.
+    pub step: Step,
+    /// The kind of resource (`iam-role`, `s3-object`, …).
+    pub kind: &'static str,
+    /// The resource's name.
+    pub name: String,
+    /// What happens to it.
+    pub action: RowAction,
+    /// The state the write is guarded by, as read when planning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// Why, in a few words.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 impl Row {
-    pub(crate) fn new(
-        step: Step,
-        resource: impl Into<String>,
-        action: Action,
-        detail: impl Into<String>,
-    ) -> Row {
+    fn of(step: Step, op: Operation, action: RowAction) -> Row {
         Row {
             step,
-            resource: resource.into(),
+            kind: op.kind,
+            name: op.name,
             action,
-            detail: detail.into(),
+            observed: op.observed,
+            detail: op.detail,
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct StepOrder {
-    step: Step,
-    waits_for: &'static [Step],
+/// One step of the plan.
+#[derive(Debug)]
+pub struct StepPlan {
+    /// Which step.
+    pub step: Step,
+    /// What it will do.
+    pub work: Work,
 }
 
-/// The whole plan.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Plan {
-    pub(crate) deployment: String,
-    pub(crate) dry_run: bool,
-    steps: Vec<StepOrder>,
-    pub(crate) rows: Vec<Row>,
-}
-
-impl Plan {
-    pub(crate) fn new(deployment: String, dry_run: bool, rows: Vec<Row>) -> Plan {
-        let steps = Step::ALL
-            .iter()
-            .map(|&step| StepOrder {
+impl StepPlan {
+    /// The step's rows, in the order its crate carries them out.
+    pub fn rows(&self) -> Vec<Row> {
+        let step = self.step;
+        let local = |ops: &[Operation], action: LocalAction| -> Vec<Row> {
+            ops.iter()
+                .map(|op| Row::of(step, op.clone(), RowAction::Local(action)))
+                .collect()
+        };
+        let planned = |op: Operation| {
+            let action = RowAction::Planned(op.action);
+            Row::of(step, op, action)
+        };
+        match &self.work {
+            Work::Skipped(ops) => local(ops, LocalAction::Skipped),
+            Work::NotRead(ops) => local(ops, LocalAction::NotChecked),
+            Work::NoIam => vec![Row {
                 step,
-                waits_for: step.waits_for(),
-            })
-            .collect();
-        Plan {
-            deployment,
-            dry_run,
-            steps,
-            rows,
+                kind: "iam-role",
+                name: "none".to_owned(),
+                action: RowAction::Local(LocalAction::Skipped),
+                observed: None,
+                detail: "access keys from a Secret: no IAM role".to_owned(),
+            }],
+            Work::Image { plan, .. } => vec![planned(plan.operation())],
+            Work::Irsa(plan) => plan.operations().into_iter().map(planned).collect(),
+            Work::Upload(plan) => vec![planned(plan.operation())],
+            Work::Manifest(deployment) => vec![Row {
+                step,
+                kind: "flink-deployment-manifest",
+                name: manifest_name(deployment),
+                action: RowAction::Local(LocalAction::Render),
+                observed: None,
+                detail: String::new(),
+            }],
+            Work::Submit(plan) => vec![planned(plan.operation())],
         }
     }
 
-    /// The action of the step's rows taken together: the strongest one.
-    pub(crate) fn step_writes(&self, step: Step) -> bool {
-        self.rows
-            .iter()
-            .any(|r| r.step == step && r.action.writes())
+    /// Whether carrying out the step writes anything.
+    pub fn writes(&self) -> bool {
+        self.rows().iter().any(|r| r.action.writes())
+    }
+}
+
+fn manifest_name(deployment: &FlinkDeployment) -> String {
+    format!(
+        "{}/{}",
+        deployment.metadata.namespace.as_deref().unwrap_or_default(),
+        deployment.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The whole plan: each step of [`graph::GRAPH`] with its work.
+#[derive(Debug)]
+pub struct DeployPlan {
+    /// `namespace/name` of the FlinkDeployment.
+    pub deployment: String,
+    /// Whether the remote state was read (a live plan) or not (a dry run).
+    pub live: bool,
+    /// One entry per step, in the graph's order.
+    pub steps: Vec<StepPlan>,
+}
+
+impl DeployPlan {
+    /// The plan of one step.
+    pub fn step(&self, step: Step) -> Option<&StepPlan> {
+        self.steps.iter().find(|s| s.step == step)
+    }
+
+    /// Every row, step by step.
+    pub fn rows(&self) -> Vec<Row> {
+        self.steps.iter().flat_map(StepPlan::rows).collect()
+    }
+
+    /// How many operations write: creates, updates and deletes.
+    pub fn pending(&self) -> usize {
+        self.rows().iter().filter(|r| r.action.writes()).count()
     }
 
     /// Whether carrying out the plan writes nothing at all.
-    pub(crate) fn is_noop(&self) -> bool {
-        self.rows.iter().all(|r| !r.action.writes())
+    pub fn is_noop(&self) -> bool {
+        self.pending() == 0
     }
 
-    pub(crate) fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    /// The plan as pretty JSON: the deployment, the step graph, and every row.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct StepJson {
+            step: Step,
+            waits_for: &'static [Step],
+        }
+        #[derive(Serialize)]
+        struct PlanJson {
+            deployment: String,
+            live: bool,
+            pending: usize,
+            steps: Vec<StepJson>,
+            rows: Vec<Row>,
+        }
+        let json = PlanJson {
+            deployment: self.deployment.clone(),
+            live: self.live,
+            pending: self.pending(),
+            steps: self
+                .steps
+                .iter()
+                .map(|s| StepJson {
+                    step: s.step,
+                    waits_for: s.step.waits_for(),
+                })
+                .collect(),
+            rows: self.rows(),
+        };
+        serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for DeployPlan {
+    /// The plan as a table: one row per operation, with the steps each step waits for.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let note = if self.dry_run {
-            " (dry run: the remote state is not read, nothing is changed)"
-        } else {
+        let note = if self.live {
             ""
+        } else {
+            " (dry run: the remote state is not read, nothing is changed)"
         };
         writeln!(f, "Plan for {}{note}", self.deployment)?;
-        writeln!(
-            f,
-            "  order: image, irsa and upload together; then manifest; then submit"
-        )?;
-        let headers = ["STEP", "WAITS FOR", "RESOURCE", "ACTION", "DETAIL"];
-        let cells: Vec<[String; 5]> = self
-            .rows
-            .iter()
+        writeln!(f, "  order: {}", graph::describe_order())?;
+        let headers = ["STEP", "WAITS FOR", "KIND", "NAME", "ACTION", "DETAIL"];
+        let cells: Vec<[String; 6]> = self
+            .rows()
+            .into_iter()
             .map(|r| {
-                let waits = r
-                    .step
-                    .waits_for()
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let waits: Vec<&str> = r.step.waits_for().iter().map(|s| s.name()).collect();
+                let mut detail = r.detail.clone();
+                if let Some(observed) = &r.observed {
+                    if !detail.is_empty() {
+                        detail.push_str("; ");
+                    }
+                    let _ = write!(detail, "planned on {observed}");
+                }
                 [
                     r.step.to_string(),
                     if waits.is_empty() {
                         "-".to_owned()
                     } else {
-                        waits
+                        waits.join(",")
                     },
-                    r.resource.clone(),
+                    r.kind.to_owned(),
+                    r.name,
                     r.action.to_string(),
-                    r.detail.clone(),
+                    detail,
                 ]
             })
             .collect();
@@ -236,10 +286,10 @@ impl fmt::Display for Plan {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let line = |cells: [&str; 5]| {
+        let line = |cells: [&str; 6]| {
             let mut out = String::from(" ");
             for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                if i == 4 {
+                if i == cells.len() - 1 {
                     let _ = write!(out, " {cell}");
                 } else {
                     let _ = write!(out, " {cell:<w$}");
@@ -249,7 +299,19 @@ impl fmt::Display for Plan {
         };
         writeln!(f, "{}", line(headers))?;
         for row in &cells {
-            writeln!(f, "{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]))?;
+            writeln!(
+                f,
+                "{}",
+                line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]])
+            )?;
+        }
+        let pending = self.pending();
+        if self.live {
+            match pending {
+                0 => writeln!(f, "  nothing to change")?,
+                1 => writeln!(f, "  1 operation to carry out")?,
+                n => writeln!(f, "  {n} operations to carry out")?,
+            }
         }
         Ok(())
     }
@@ -259,54 +321,68 @@ impl fmt::Display for Plan {
 mod tests {
     use super::*;
 
-    fn plan(actions: &[Action]) -> Plan {
-        let rows = actions
-            .iter()
-            .zip(Step::ALL)
-            .map(|(&a, s)| Row::new(s, format!("{s}-resource"), a, ""))
-            .collect();
-        Plan::new("default/job".into(), false, rows)
-    }
-
-    #[test]
-    fn submit_waits_for_every_other_step_and_the_rest_for_nothing() {
-        assert_eq!(
-            Step::Submit.waits_for(),
-            [Step::Image, Step::Irsa, Step::Upload, Step::Manifest]
-        );
-        for step in [Step::Image, Step::Irsa, Step::Upload] {
-            assert!(step.waits_for().is_empty(), "{step}");
+    fn plan(works: Vec<(Step, Vec<Operation>)>) -> DeployPlan {
+        DeployPlan {
+            deployment: "default/job".into(),
+            live: true,
+            steps: works
+                .into_iter()
+                .map(|(step, ops)| StepPlan {
+                    step,
+                    work: Work::NotRead(ops),
+                })
+                .collect(),
         }
     }
 
     #[test]
-    fn noop_only_when_no_row_writes() {
-        assert!(plan(&[Action::NoChange, Action::NoChange, Action::Skipped]).is_noop());
-        assert!(!plan(&[Action::NoChange, Action::Update]).is_noop());
-        assert!(!plan(&[Action::Create]).is_noop());
+    fn local_rows_never_write() {
+        let p = plan(vec![(
+            Step::Image,
+            vec![Operation::new("image", "r:t", Action::Create)],
+        )]);
+        assert!(p.is_noop(), "a row that is not read is not carried out");
+        assert_eq!(p.rows()[0].action.to_string(), "not checked");
     }
 
     #[test]
-    fn table_aligns_columns_and_json_names_actions() {
-        let p = plan(&[Action::Create, Action::NoChange]);
+    fn table_aligns_columns_and_states_the_order_from_the_graph() {
+        let p = plan(vec![
+            (
+                Step::Irsa,
+                vec![Operation::new("iam-role", "flink-job", Action::Create)],
+            ),
+            (
+                Step::Submit,
+                vec![Operation::new("flink-deployment", "default/job", Action::Update)],
+            ),
+        ]);
         let text = p.to_string();
-        let lines: Vec<&str> = text.lines().collect();
-        let header = lines
-            .iter()
-            .find(|l| l.contains("RESOURCE"))
-            .expect("header");
-        let row = lines
-            .iter()
-            .find(|l| l.contains("image-resource"))
-            .expect("row");
-        assert_eq!(
-            header.find("RESOURCE"),
-            row.find("image-resource"),
+        assert!(
+            text.contains("order: image, irsa, upload and manifest together; then submit"),
             "{text}"
         );
-        assert_eq!(header.find("ACTION"), row.find("create"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines.iter().find(|l| l.contains("KIND")).expect("header");
+        let row = lines.iter().find(|l| l.contains("flink-job")).expect("row");
+        assert_eq!(header.find("NAME"), row.find("flink-job"), "{text}");
+        assert_eq!(header.find("KIND"), row.find("iam-role"), "{text}");
+        let submit = lines.iter().find(|l| l.contains("default/job")).expect("row");
+        assert!(submit.contains("image,irsa,upload,manifest"), "{text}");
+    }
+
+    #[test]
+    fn json_lists_each_row_with_kind_name_and_action_and_the_graph() {
+        let p = plan(vec![(
+            Step::Upload,
+            vec![Operation::new("s3-object", "s3://b/k", Action::Update).observed("ETag \"x\"")],
+        )]);
         let json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
-        assert_eq!(json["rows"][1]["action"], "no change");
-        assert_eq!(json["steps"][4]["waits_for"][0], "image");
+        assert_eq!(json["rows"][0]["kind"], "s3-object");
+        assert_eq!(json["rows"][0]["name"], "s3://b/k");
+        assert_eq!(json["rows"][0]["action"], "not-checked");
+        assert_eq!(json["rows"][0]["observed"], "ETag \"x\"");
+        assert_eq!(json["steps"][0]["step"], "upload");
+        assert_eq!(json["pending"], 0);
     }
 }

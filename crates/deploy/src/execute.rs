@@ -1,0 +1,304 @@
+//! Planning and carrying out a deploy.
+//!
+//! [`plan`] asks every service what exists, all at once, and gathers each crate's typed plan;
+//! [`execute`] then runs the steps wave by wave along [`crate::graph::GRAPH`], handing each
+//! crate back the plan it made: no step reads again or decides again, and a step whose
+//! operations are all "no change" sends nothing.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use flink_eks_image_builder::ImageBuilder;
+use flink_eks_irsa::documents::Partition;
+use flink_eks_plan::{Action, Operation, Progress};
+
+use crate::clients::Remote;
+use crate::error::{Failure, classify};
+use crate::event::Event;
+use crate::graph::{self, Step};
+use crate::inputs::{Inputs, write_artifact};
+use crate::plan::{DeployPlan, StepPlan, Work};
+
+/// The operations each step would carry out, named without reading anything.
+fn unread_operations(inputs: &Inputs, step: Step) -> Vec<Operation> {
+    match step {
+        Step::Image => vec![
+            Operation::new("image", &inputs.image_ref, Action::Create)
+                .detail(format!("context {}", inputs.context.digest)),
+        ],
+        Step::Irsa => inputs
+            .irsa
+            .as_ref()
+            .map(|spec| {
+                flink_eks_irsa::resources(spec)
+                    .into_iter()
+                    .map(|(kind, name)| Operation::new(kind, name, Action::Create))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Step::Upload => vec![
+            Operation::new("s3-object", inputs.script.location.to_string(), Action::Create)
+                .detail(format!("sha256 {}", &inputs.script.sha256[..12])),
+        ],
+        Step::Manifest => vec![Operation::new(
+            "flink-deployment-manifest",
+            deployment_name(inputs),
+            Action::Create,
+        )],
+        Step::Submit => vec![Operation::new(
+            "flink-deployment",
+            deployment_name(inputs),
+            Action::Create,
+        )],
+    }
+}
+
+fn deployment_name(inputs: &Inputs) -> String {
+    format!("{}/{}", inputs.namespace, inputs.name)
+}
+
+/// The plan of a dry run: every step's resources, none read; the manifest rendered.
+pub fn dry_plan(inputs: &Inputs, skip: &[Step]) -> Result<DeployPlan> {
+    let steps = Step::ALL
+        .into_iter()
+        .map(|step| {
+            let work = if skip.contains(&step) {
+                Work::Skipped(unread_operations(inputs, step))
+            } else if step == Step::Irsa && inputs.irsa.is_none() {
+                Work::NoIam
+            } else if step == Step::Manifest {
+                Work::Manifest(Box::new(inputs.deployment()?))
+            } else {
+                Work::NotRead(unread_operations(inputs, step))
+            };
+            Ok(StepPlan { step, work })
+        })
+        .collect::<Result<_>>()?;
+    Ok(DeployPlan {
+        deployment: deployment_name(inputs),
+        live: false,
+        steps,
+    })
+}
+
+/// Reads what exists, every service at once, and returns each crate's plan. Writes nothing.
+pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<DeployPlan> {
+    let skipped = |step: Step| skip.contains(&step);
+    let image = async {
+        if skipped(Step::Image) {
+            return Ok(Work::Skipped(unread_operations(inputs, Step::Image)));
+        }
+        let credentials = remote.registry_credentials(&inputs.image).await?;
+        let plan = flink_eks_image_builder::plan(&inputs.image, &inputs.context, &credentials)
+            .await
+            .context("image: cannot ask the registry")?;
+        Ok::<_, anyhow::Error>(Work::Image {
+            plan: Box::new(plan),
+            credentials,
+        })
+    };
+    let irsa = async {
+        let Some(spec) = &inputs.irsa else {
+            return Ok(Work::NoIam);
+        };
+        if skipped(Step::Irsa) {
+            return Ok(Work::Skipped(unread_operations(inputs, Step::Irsa)));
+        }
+        let plan = remote
+            .irsa()?
+            .plan(spec)
+            .await
+            .context("irsa: cannot read the IAM state")?;
+        Ok::<_, anyhow::Error>(Work::Irsa(Box::new(plan)))
+    };
+    let upload = async {
+        if skipped(Step::Upload) {
+            return Ok(Work::Skipped(unread_operations(inputs, Step::Upload)));
+        }
+        let plan = remote
+            .uploader()
+            .plan(&inputs.script.location, &inputs.script.bytes)
+            .await
+            .context("upload: cannot read the script's object")?;
+        Ok::<_, anyhow::Error>(Work::Upload(Box::new(plan)))
+    };
+    let submit = async {
+        if skipped(Step::Submit) {
+            return Ok(Work::Skipped(unread_operations(inputs, Step::Submit)));
+        }
+        let plan = remote
+            .submitter()?
+            .plan(&inputs.deployment()?)
+            .await
+            .context("submit: cannot read the FlinkDeployment")?;
+        Ok::<_, anyhow::Error>(Work::Submit(Box::new(plan)))
+    };
+    let manifest = if skipped(Step::Manifest) {
+        Work::Skipped(unread_operations(inputs, Step::Manifest))
+    } else {
+        Work::Manifest(Box::new(inputs.deployment().context(Failure::BadInput)?))
+    };
+    let (image, irsa, upload, submit) = tokio::join!(image, irsa, upload, submit);
+    let mut works = Vec::new();
+    for (step, work) in [
+        (Step::Image, image),
+        (Step::Irsa, irsa),
+        (Step::Upload, upload),
+        (Step::Submit, submit),
+    ] {
+        works.push((step, work.map_err(classify)?));
+    }
+    works.push((Step::Manifest, manifest));
+    let steps = Step::ALL
+        .into_iter()
+        .filter_map(|step| {
+            let i = works.iter().position(|(s, _)| *s == step)?;
+            let (step, work) = works.swap_remove(i);
+            Some(StepPlan { step, work })
+        })
+        .collect();
+    Ok(DeployPlan {
+        deployment: deployment_name(inputs),
+        live: true,
+        steps,
+    })
+}
+
+/// Carries out the plan, wave by wave along the step graph: each step hands its crate the
+/// plan the crate made. A step with nothing to write sends nothing.
+pub async fn execute(
+    remote: &Remote,
+    inputs: &Inputs,
+    plan: DeployPlan,
+    progress: &dyn Progress<Event>,
+) -> Result<()> {
+    let mut steps = plan.steps;
+    for wave in graph::waves() {
+        let runs = wave.iter().filter_map(|step| {
+            let i = steps.iter().position(|s| s.step == *step)?;
+            let step_plan = steps.swap_remove(i);
+            Some(run_step(remote, inputs, step_plan, progress))
+        });
+        // Every step of the wave finishes (none is cut off mid-call); the first failure is
+        // reported, and no later wave starts.
+        for result in futures::future::join_all(runs).await {
+            result?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_step(
+    remote: &Remote,
+    inputs: &Inputs,
+    step_plan: StepPlan,
+    progress: &dyn Progress<Event>,
+) -> Result<()> {
+    let step = step_plan.step;
+    if !step_plan.writes() && !matches!(step_plan.work, Work::Submit(_)) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let result = async {
+        match step_plan.work {
+            Work::Image { plan, credentials } => {
+                progress.event(&Event::StepStarted(step));
+                let builder = ImageBuilder::connect().await?;
+                let outcome = builder
+                    .apply(
+                        &plan,
+                        &inputs.image,
+                        &inputs.context,
+                        &credentials,
+                        &|e: &flink_eks_image_builder::ProgressEvent| {
+                            progress.event(&Event::Image(e.clone()))
+                        },
+                    )
+                    .await?;
+                Ok::<_, anyhow::Error>(format!("{} built and pushed", outcome.image))
+            }
+            Work::Irsa(plan) => {
+                progress.event(&Event::StepStarted(step));
+                let applied = remote
+                    .irsa()?
+                    .apply(&plan, &|e: &flink_eks_irsa::Event| {
+                        progress.event(&Event::Irsa(e.clone()))
+                    })
+                    .await?;
+                Ok(format!("role {}", applied.role_arn()))
+            }
+            Work::Upload(plan) => {
+                progress.event(&Event::StepStarted(step));
+                let outcome = remote
+                    .uploader()
+                    .apply(&plan, &inputs.script.bytes)
+                    .await?;
+                Ok(format!("{} ({})", outcome.location, outcome.action))
+            }
+            Work::Submit(plan) => crate::commands::submit(remote, inputs, &plan, progress).await,
+            Work::Manifest(_) | Work::Skipped(_) | Work::NotRead(_) | Work::NoIam => {
+                Ok(String::new())
+            }
+        }
+    }
+    .await;
+    let summary = result
+        .map_err(classify)
+        .with_context(|| step_failed(step))?;
+    if !summary.is_empty() {
+        progress.event(&Event::StepFinished {
+            step,
+            summary,
+            elapsed: started.elapsed(),
+        });
+    }
+    Ok(())
+}
+
+fn step_failed(step: Step) -> String {
+    let hint = match step {
+        Step::Image => {
+            "fix the build or the registry credentials, then run `cargo xtask deploy` again"
+        }
+        Step::Irsa => {
+            "check the AWS credentials and permissions, then run `cargo xtask deploy` again (it repairs partial state)"
+        }
+        Step::Upload => {
+            "check the bucket and the AWS credentials, then run `cargo xtask deploy` again"
+        }
+        Step::Manifest => "fix the configuration",
+        Step::Submit => {
+            "see the operator's error and the log above; `cargo xtask status` and `cargo xtask logs` show more"
+        }
+    };
+    format!("step {step} failed ({hint})")
+}
+
+/// Writes what a deploy would send: the Dockerfile, the build context and its digest, the IAM
+/// documents (with placeholders for the account and the cluster's issuer), the FlinkDeployment.
+pub fn write_artifacts(inputs: &Inputs, region: Option<&str>, out: &Path) -> Result<()> {
+    write_artifact(
+        out,
+        "Dockerfile",
+        flink_eks_image_builder::render_dockerfile(&inputs.image).as_bytes(),
+    )?;
+    write_artifact(out, "build-context.tar.gz", &inputs.context.tar_gz)?;
+    write_artifact(
+        out,
+        "build-context.digest",
+        format!("{}\n", inputs.context.digest).as_bytes(),
+    )?;
+    if let Some(spec) = &inputs.irsa {
+        let region = region.unwrap_or("us-east-1");
+        let partition = Partition::from_region(region).context("key s3.region")?;
+        let issuer = format!("https://oidc.eks.{region}.amazonaws.com/id/CLUSTER_OIDC_ID");
+        let policy = flink_eks_irsa::render_permission_policy(spec, partition)?;
+        let trust =
+            flink_eks_irsa::render_trust_policy(spec, partition, "ACCOUNT_ID", &issuer)?;
+        write_artifact(out, "iam-policy.json", format!("{policy}\n").as_bytes())?;
+        write_artifact(out, "trust-policy.json", format!("{trust}\n").as_bytes())?;
+    }
+    let yaml = flink_eks_manifest::to_yaml(&inputs.deployment()?)?;
+    write_artifact(out, "flinkdeployment.yaml", yaml.as_bytes())
+}
