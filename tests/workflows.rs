@@ -81,6 +81,22 @@ fn deploy_uses_oidc_credentials_and_the_cluster_kubeconfig() {
         !deploy.contains("AWS_SECRET_ACCESS_KEY"),
         "no static keys in the deploy pipeline"
     );
+    // A pull request gets the live plan, read only, as its job summary; nothing is applied.
+    let plan_job = deploy
+        .split("\n  deploy:\n")
+        .next()
+        .expect("deploy.yml has jobs");
+    assert!(deploy.contains("pull_request:"), "deploy.yml runs on pull requests");
+    assert!(
+        plan_job.contains("cargo xtask deploy --plan")
+            && plan_job.contains("GITHUB_STEP_SUMMARY")
+            && plan_job.contains("github.event_name == 'pull_request'"),
+        "the pull request job shows the live plan as the job summary"
+    );
+    assert!(
+        !plan_job.contains("cargo xtask deploy --config"),
+        "the pull request job applies nothing"
+    );
 }
 
 #[test]
