@@ -6,16 +6,18 @@ use std::time::Duration;
 use base64::Engine as _;
 use bollard::Docker;
 use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
+use flink_eks_plan::Progress;
 use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 
 use crate::context::{BuildContext, CONTEXT_DIGEST_LABEL};
 use crate::credentials::{CredentialResolver, Credentials, error_chain};
 use crate::error::{DOCKER_HINT, Error, Result};
-use crate::plan::{ImagePlan, RegistryState, check_registry_with_client};
-use crate::progress::{LineAssembler, ProgressEvent, ProgressSink};
+use crate::plan::{ImagePlan, RegistryState};
+use crate::progress::{LineAssembler, ProgressEvent};
 use crate::reference::{Repository, split_reference};
-use crate::registry::{RegistryClient, credentials_hint};
+use crate::registry::credentials_hint;
 use crate::spec::{ImageSpec, PullPolicy};
 
 /// The daemon address used when `DOCKER_HOST` is not set.
@@ -24,18 +26,19 @@ pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 /// How many output lines of a failing step are kept for the error.
 const FAILED_STEP_OUTPUT_LINES: usize = 30;
 
-/// The result of [`ImageBuilder::ensure`].
+/// What [`ImageBuilder::apply`] did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Outcome {
     /// `repository:tag`, the reference to run.
     pub image: String,
     /// The build context's digest.
     pub context_digest: String,
-    /// Whether an image was built (false when the registry already held it).
+    /// Whether an image was built (false when the plan found it in the registry).
     pub built: bool,
     /// Whether the image was pushed.
     pub pushed: bool,
-    /// The manifest digest the registry reported for the push.
+    /// The manifest digest the registry reported for the push, or the one the plan saw when
+    /// nothing was pushed.
     pub manifest_digest: Option<String>,
 }
 
@@ -77,30 +80,39 @@ impl Endpoint {
     }
 }
 
-/// A connection to a Docker daemon, and everything done through it.
+/// A Docker daemon, and everything done through it: applying an [`ImagePlan`], or the
+/// single steps (base image, build, push).
+///
+/// Making one does not contact the daemon: the first operation that needs it connects and
+/// agrees on an API version (once). So applying a plan with nothing to do works, and makes
+/// no call, on a machine without Docker.
 pub struct ImageBuilder {
-    docker: Docker,
     endpoint: Endpoint,
     /// HTTP client for the push stream (see [`ImageBuilder::push`]).
     engine_http: reqwest::Client,
+    connection: OnceCell<Connection>,
+}
+
+/// The daemon, once it has answered.
+struct Connection {
+    docker: Docker,
+    /// `/v<major>.<minor>`, the API version agreed on.
     api_prefix: String,
-    /// Registries (`host[:port]`) spoken to in plain HTTP besides loopback ones.
-    plain_http_registries: Vec<String>,
 }
 
 impl std::fmt::Debug for ImageBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImageBuilder")
             .field("endpoint", &self.endpoint.display())
-            .field("api", &self.api_prefix)
-            .field("plain_http_registries", &self.plain_http_registries)
+            .field("api", &self.connection.get().map(|c| c.api_prefix.as_str()))
             .finish_non_exhaustive()
     }
 }
 
 impl ImageBuilder {
-    /// Connects to the daemon at `DOCKER_HOST`, or at [`DEFAULT_DOCKER_HOST`], and agrees
-    /// on an API version with it.
+    /// A builder for the daemon at `DOCKER_HOST`, or at [`DEFAULT_DOCKER_HOST`]. Sends
+    /// nothing yet (see [`ImageBuilder`]); fails only on a `DOCKER_HOST` of an unsupported
+    /// form.
     pub async fn connect() -> Result<Self> {
         let host = std::env::var("DOCKER_HOST")
             .ok()
@@ -109,16 +121,45 @@ impl ImageBuilder {
         Self::connect_with(&host).await
     }
 
-    /// Connects to the daemon at `host`: `unix:///path/docker.sock`, a socket path, or
-    /// `tcp://host:port` (no TLS).
+    /// A builder for the daemon at `host`: `unix:///path/docker.sock`, a socket path, or
+    /// `tcp://host:port` (no TLS). Sends nothing yet.
     pub async fn connect_with(host: &str) -> Result<Self> {
         let endpoint = Endpoint::parse(host)?;
+        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        if let Endpoint::Unix(path) = &endpoint {
+            http = http.unix_socket(path.as_str());
+        }
+        let engine_http = http.build().map_err(|err| Error::DockerUnavailable {
+            address: endpoint.display(),
+            reason: format!("cannot set up the HTTP client: {}", error_chain(&err)),
+            hint: DOCKER_HINT,
+        })?;
+        Ok(Self {
+            endpoint,
+            engine_http,
+            connection: OnceCell::new(),
+        })
+    }
+
+    /// The bollard client, for callers that need more of the Engine API. The first call
+    /// connects to the daemon; it fails with [`Error::DockerUnavailable`] when none answers.
+    pub async fn docker(&self) -> Result<&Docker> {
+        Ok(&self.connection().await?.docker)
+    }
+
+    async fn connection(&self) -> Result<&Connection> {
+        self.connection
+            .get_or_try_init(|| Self::open(&self.endpoint))
+            .await
+    }
+
+    async fn open(endpoint: &Endpoint) -> Result<Connection> {
         let unavailable = |reason: String| Error::DockerUnavailable {
             address: endpoint.display(),
             reason,
             hint: DOCKER_HINT,
         };
-        let connected = match &endpoint {
+        let connected = match endpoint {
             Endpoint::Unix(path) => {
                 if !std::path::Path::new(path).exists() {
                     return Err(unavailable("the socket does not exist".into()));
@@ -134,94 +175,62 @@ impl ImageBuilder {
             .map_err(|err| unavailable(error_chain(&err)))?;
         let version = docker.client_version();
         let api_prefix = format!("/v{}.{}", version.major_version, version.minor_version);
-        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
-        if let Endpoint::Unix(path) = &endpoint {
-            http = http.unix_socket(path.as_str());
-        }
-        let engine_http = http.build().map_err(|err| {
-            unavailable(format!(
-                "cannot set up the HTTP client: {}",
-                error_chain(&err)
-            ))
-        })?;
-        Ok(Self {
-            docker,
-            endpoint,
-            engine_http,
-            api_prefix,
-            plain_http_registries: Vec::new(),
-        })
+        Ok(Connection { docker, api_prefix })
     }
 
-    /// Speaks plain HTTP to `registry` (`host[:port]`) when checking it, as for a registry
-    /// listed under the daemon's `insecure-registries`. Loopback registries always are.
-    pub fn with_plain_http_registry(mut self, registry: impl Into<String>) -> Self {
-        self.plain_http_registries.push(registry.into());
-        self
-    }
-
-    async fn check(
+    /// Performs `plan`, made by [`plan`](crate::plan()) for `spec` and `context`, and
+    /// nothing else.
+    ///
+    /// - [`Action::NoChange`](flink_eks_plan::Action::NoChange): returns at once, with no
+    ///   call to the daemon or the registry.
+    /// - Create or Update: makes the base image available (per the spec's pull policy),
+    ///   builds the image from `context` and pushes it with `credentials`, without asking
+    ///   the registry again.
+    ///
+    /// A plan made for another build context, or another image reference, is refused before
+    /// anything is done ([`Error::PlanForOtherContext`], [`Error::PlanForOtherImage`]).
+    ///
+    /// The push is not guarded: the registry API has no conditional tag write (no
+    /// `If-Match` on a manifest PUT), so a tag moved by someone else between plan and apply
+    /// is overwritten. With the default tag this is harmless: the tag is the context's
+    /// digest, so whatever holds it is this same build and a repeated push is idempotent.
+    pub async fn apply(
         &self,
+        plan: &ImagePlan,
         spec: &ImageSpec,
         context: &BuildContext,
         credentials: &Credentials,
-    ) -> Result<ImagePlan> {
-        let repository = spec.parsed_repository()?;
-        let plain_http = repository.is_loopback()
-            || self
-                .plain_http_registries
-                .iter()
-                .any(|r| r == repository.registry());
-        let client = RegistryClient::with_scheme(&repository, credentials.clone(), plain_http)?;
-        check_registry_with_client(&client, spec, context).await
-    }
-
-    /// The bollard client, for callers that need more of the Engine API.
-    pub fn docker(&self) -> &Docker {
-        &self.docker
-    }
-
-    /// Packs the context and asks the registry whether the image is already there
-    /// (see [`check_registry`](crate::check_registry)). Builds nothing.
-    pub async fn plan(&self, spec: &ImageSpec, credentials: &Credentials) -> Result<ImagePlan> {
-        let context = BuildContext::new(spec)?;
-        self.check(spec, &context, credentials).await
-    }
-
-    /// Makes sure the registry holds the image for `spec`: when it already does, nothing is
-    /// built or pushed; otherwise the base image is made available (per its pull policy), the
-    /// image is built from the in-memory context and pushed with `credentials`.
-    pub async fn ensure(
-        &self,
-        spec: &ImageSpec,
-        credentials: &Credentials,
-        progress: &mut dyn ProgressSink,
+        progress: &dyn Progress<ProgressEvent>,
     ) -> Result<Outcome> {
-        let context = BuildContext::new(spec)?;
-        progress.event(&ProgressEvent::ContextReady {
-            digest: context.digest.clone(),
-            bytes: context.tar_gz.len(),
-        });
+        if plan.context_digest != context.digest {
+            return Err(Error::PlanForOtherContext {
+                image: plan.image.clone(),
+                planned: plan.context_digest.clone(),
+                given: context.digest.clone(),
+            });
+        }
         let image = format!(
             "{}:{}",
-            spec.repository,
-            crate::plan::image_tag(spec, &context)
+            spec.parsed_repository()?.as_str(),
+            crate::plan::image_tag(spec, context)
         );
-        progress.event(&ProgressEvent::CheckingRegistry {
-            image: image.clone(),
-        });
-        let plan = self.check(spec, &context, credentials).await?;
+        if plan.image != image {
+            return Err(Error::PlanForOtherImage {
+                planned: plan.image.clone(),
+                given: image,
+            });
+        }
         match &plan.registry {
             RegistryState::UpToDate => {
                 progress.event(&ProgressEvent::UpToDate {
                     image: plan.image.clone(),
                 });
                 return Ok(Outcome {
-                    image: plan.image,
-                    context_digest: context.digest,
+                    image: plan.image.clone(),
+                    context_digest: plan.context_digest.clone(),
                     built: false,
                     pushed: false,
-                    manifest_digest: None,
+                    manifest_digest: plan.manifest_digest.clone(),
                 });
             }
             RegistryState::OtherContent { remote_digest } => {
@@ -232,13 +241,17 @@ impl ImageBuilder {
             }
             RegistryState::Absent => {}
         }
+        progress.event(&ProgressEvent::ContextReady {
+            digest: context.digest.clone(),
+            bytes: context.tar_gz.len(),
+        });
         self.ensure_base(&spec.base, spec.pull_policy, progress)
             .await?;
-        self.build(&context, &plan.image, progress).await?;
+        self.build(context, &plan.image, progress).await?;
         let manifest_digest = self.push(spec, &plan.tag, credentials, progress).await?;
         Ok(Outcome {
-            image: plan.image,
-            context_digest: context.digest,
+            image: plan.image.clone(),
+            context_digest: plan.context_digest.clone(),
             built: true,
             pushed: true,
             manifest_digest,
@@ -250,9 +263,10 @@ impl ImageBuilder {
         &self,
         base: &str,
         policy: PullPolicy,
-        progress: &mut dyn ProgressSink,
+        progress: &dyn Progress<ProgressEvent>,
     ) -> Result<()> {
-        let present = match self.docker.inspect_image(base).await {
+        let docker = self.docker().await?;
+        let present = match docker.inspect_image(base).await {
             Ok(_) => true,
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -280,7 +294,7 @@ impl ImageBuilder {
         }
     }
 
-    async fn pull(&self, base: &str, progress: &mut dyn ProgressSink) -> Result<()> {
+    async fn pull(&self, base: &str, progress: &dyn Progress<ProgressEvent>) -> Result<()> {
         progress.event(&ProgressEvent::PullingBase {
             image: base.to_owned(),
         });
@@ -300,7 +314,7 @@ impl ImageBuilder {
             ..Default::default()
         };
         let auth = (!credentials.is_anonymous()).then(|| credentials.to_docker(&server));
-        let mut stream = self.docker.create_image(Some(options), None, auth);
+        let mut stream = self.docker().await?.create_image(Some(options), None, auth);
         let mut last_status = String::new();
         while let Some(item) = stream.next().await {
             match item {
@@ -336,7 +350,7 @@ impl ImageBuilder {
         &self,
         context: &BuildContext,
         image: &str,
-        progress: &mut dyn ProgressSink,
+        progress: &dyn Progress<ProgressEvent>,
     ) -> Result<String> {
         let labels = HashMap::from([(CONTEXT_DIGEST_LABEL.to_owned(), context.digest.clone())]);
         let options = BuildImageOptions {
@@ -347,7 +361,8 @@ impl ImageBuilder {
             ..Default::default()
         };
         let body = bollard::body_full(bytes::Bytes::from(context.tar_gz.clone()));
-        let mut stream = self.docker.build_image(options, None, Some(body));
+        let docker = self.docker().await?;
+        let mut stream = docker.build_image(options, None, Some(body));
         let mut lines = LineAssembler::default();
         let mut step: Option<String> = None;
         let mut step_output: VecDeque<String> = VecDeque::new();
@@ -390,8 +405,7 @@ impl ImageBuilder {
         }
         let id = match image_id {
             Some(id) => id,
-            None => self
-                .docker
+            None => docker
                 .inspect_image(image)
                 .await
                 .map_err(|err| Error::BuildFailed {
@@ -418,7 +432,7 @@ impl ImageBuilder {
         spec: &ImageSpec,
         tag: &str,
         credentials: &Credentials,
-        progress: &mut dyn ProgressSink,
+        progress: &dyn Progress<ProgressEvent>,
     ) -> Result<Option<String>> {
         let repository = spec.parsed_repository()?;
         let image = format!("{}:{tag}", repository.as_str());
@@ -437,7 +451,7 @@ impl ImageBuilder {
         };
         let url = format!(
             "{base}{}/images/{}/push?tag={tag}",
-            self.api_prefix,
+            self.connection().await?.api_prefix,
             repository.as_str()
         );
         let mut header = reqwest::header::HeaderValue::from_str(&auth_header).map_err(|_| {
@@ -541,7 +555,7 @@ fn handle_push_line(
     image: &str,
     repository: &Repository,
     digest: &mut Option<String>,
-    progress: &mut dyn ProgressSink,
+    progress: &dyn Progress<ProgressEvent>,
 ) -> Result<()> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
@@ -617,7 +631,7 @@ fn record_line(
     line: &str,
     step: &mut Option<String>,
     output: &mut VecDeque<String>,
-    progress: &mut dyn ProgressSink,
+    progress: &dyn Progress<ProgressEvent>,
 ) {
     if line.is_empty() {
         return;
@@ -681,8 +695,8 @@ mod tests {
     fn a_step_and_its_output_are_tracked() {
         let mut step = None;
         let mut output = VecDeque::new();
-        let mut events = Vec::new();
-        let mut sink = |e: &ProgressEvent| events.push(e.clone());
+        let events = std::sync::Mutex::new(Vec::new());
+        let sink = |e: &ProgressEvent| events.lock().unwrap().push(e.clone());
         for line in [
             "Step 1/2 : FROM base",
             " ---> 93d45a025922",
@@ -690,12 +704,14 @@ mod tests {
             " ---> Running in 5f11cf1479b1",
             "/bin/sh: pip3: not found",
         ] {
-            record_line(line, &mut step, &mut output, &mut sink);
+            record_line(line, &mut step, &mut output, &sink);
         }
         assert_eq!(step.as_deref(), Some("Step 2/2 : RUN pip3 install x"));
         assert_eq!(output, ["/bin/sh: pip3: not found"]);
         assert_eq!(
             events
+                .lock()
+                .unwrap()
                 .iter()
                 .filter(|e| matches!(e, ProgressEvent::BuildStep { .. }))
                 .count(),
@@ -707,8 +723,8 @@ mod tests {
     fn push_items_become_layer_events_and_errors() {
         let repo = Repository::parse("127.0.0.1:5000/x").unwrap();
         let mut digest = None;
-        let mut events = Vec::new();
-        let mut sink = |e: &ProgressEvent| events.push(e.clone());
+        let events = std::sync::Mutex::new(Vec::new());
+        let sink = |e: &ProgressEvent| events.lock().unwrap().push(e.clone());
         for line in [
             r#"{"status":"The push refers to repository [127.0.0.1:5000/x]"}"#,
             r#"{"status":"Preparing","progressDetail":{},"id":"2fc02e3ff845"}"#,
@@ -722,14 +738,14 @@ mod tests {
                 "127.0.0.1:5000/x:1",
                 &repo,
                 &mut digest,
-                &mut sink,
+                &sink,
             )
             .unwrap();
         }
-        let mut sink = crate::NoProgress;
+        let sink = flink_eks_plan::Silent;
         assert_eq!(digest.as_deref(), Some("sha256:e3c9"));
         assert_eq!(
-            events,
+            *events.lock().unwrap(),
             [
                 ProgressEvent::LayerPreparing {
                     layer: "2fc02e3ff845".into()
@@ -754,7 +770,7 @@ mod tests {
             "127.0.0.1:5000/x:1",
             &repo,
             &mut digest,
-            &mut sink,
+            &sink,
         )
         .unwrap_err();
         assert!(matches!(err, Error::RegistryUnauthorized { .. }), "{err}");
@@ -767,9 +783,153 @@ mod tests {
             "127.0.0.1:5000/x:1",
             &repo,
             &mut digest,
-            &mut sink,
+            &sink,
         )
         .unwrap_err();
         assert!(matches!(err, Error::PushFailed { .. }), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::plan::test_plan;
+
+    /// A "registry" on loopback that counts the connections made to it and answers none.
+    async fn counting_registry() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        (address, count)
+    }
+
+    /// A builder whose daemon socket does not exist: any daemon call fails.
+    async fn builder_without_daemon(dir: &tempfile::TempDir) -> ImageBuilder {
+        let socket = dir.path().join("no-daemon.sock");
+        ImageBuilder::connect_with(&format!("unix://{}", socket.display()))
+            .await
+            .expect("making a builder sends nothing")
+    }
+
+    #[tokio::test]
+    async fn a_no_change_plan_calls_neither_the_daemon_nor_the_registry() {
+        let (registry, connections) = counting_registry().await;
+        let spec = ImageSpec::new("1.20.0", format!("{registry}/flink-s3"));
+        let context = BuildContext::new(&spec).unwrap();
+        let plan = test_plan(&spec, &context, RegistryState::UpToDate);
+        let dir = tempfile::tempdir().unwrap();
+        let builder = builder_without_daemon(&dir).await;
+        let events = std::sync::Mutex::new(Vec::new());
+        let progress = |e: &ProgressEvent| events.lock().unwrap().push(e.clone());
+        let credentials = Credentials::password("u", "p");
+
+        let outcome = builder
+            .apply(&plan, &spec, &context, &credentials, &progress)
+            .await
+            .expect("nothing to do needs no daemon");
+
+        assert!(!outcome.built && !outcome.pushed, "{outcome:?}");
+        assert_eq!(outcome.image, plan.image);
+        assert_eq!(
+            *events.lock().unwrap(),
+            [ProgressEvent::UpToDate {
+                image: plan.image.clone()
+            }]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(connections.load(Ordering::SeqCst), 0, "no registry request");
+    }
+
+    #[tokio::test]
+    async fn a_plan_for_another_context_is_refused_before_any_work() {
+        let (registry, connections) = counting_registry().await;
+        let spec = ImageSpec::new("1.20.0", format!("{registry}/flink-s3"));
+        let planned = BuildContext::new(&spec).unwrap();
+        let plan = test_plan(&spec, &planned, RegistryState::Absent);
+        let changed = spec.clone().with_pyflink(true);
+        let context = BuildContext::new(&changed).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let builder = builder_without_daemon(&dir).await;
+        let events = std::sync::Mutex::new(Vec::new());
+        let progress = |e: &ProgressEvent| events.lock().unwrap().push(e.clone());
+
+        let err = builder
+            .apply(
+                &plan,
+                &changed,
+                &context,
+                &Credentials::Anonymous,
+                &progress,
+            )
+            .await
+            .unwrap_err();
+
+        // Not DockerUnavailable: the daemon was never asked.
+        assert!(matches!(err, Error::PlanForOtherContext { .. }), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&planned.digest)
+                && shown.contains(&context.digest)
+                && shown.contains("plan again"),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+        assert!(events.lock().unwrap().is_empty());
+        assert_eq!(connections.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_plan_for_another_repository_is_refused() {
+        let spec = ImageSpec::new("1.20.0", "127.0.0.1:5000/flink-s3");
+        let context = BuildContext::new(&spec).unwrap();
+        let plan = test_plan(&spec, &context, RegistryState::Absent);
+        let elsewhere = ImageSpec::new("1.20.0", "127.0.0.1:5000/other");
+        let dir = tempfile::tempdir().unwrap();
+        let err = builder_without_daemon(&dir)
+            .await
+            .apply(
+                &plan,
+                &elsewhere,
+                &context,
+                &Credentials::Anonymous,
+                &flink_eks_plan::Silent,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::PlanForOtherImage { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("127.0.0.1:5000/other:sha256-"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plan_that_writes_needs_the_daemon_and_says_so() {
+        let spec = ImageSpec::new("1.20.0", "127.0.0.1:5000/flink-s3");
+        let context = BuildContext::new(&spec).unwrap();
+        let plan = test_plan(&spec, &context, RegistryState::Absent);
+        let dir = tempfile::tempdir().unwrap();
+        let err = builder_without_daemon(&dir)
+            .await
+            .apply(
+                &plan,
+                &spec,
+                &context,
+                &Credentials::Anonymous,
+                &flink_eks_plan::Silent,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
     }
 }

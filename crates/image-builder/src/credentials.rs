@@ -519,8 +519,9 @@ impl CredentialResolver {
                 stderr.trim().to_owned()
             };
             return Err(helper_error(format!(
-                "{program} get exited with {}: {said}",
-                output.status
+                "{program} get exited with {}: {}",
+                output.status,
+                crate::error::one_line(&said)
             )));
         }
         #[derive(Deserialize)]
@@ -576,7 +577,7 @@ impl CredentialResolver {
             .get_authorization_token()
             .send()
             .await
-            .map_err(|err| ecr_error(error_chain(&err)))?;
+            .map_err(|err| ecr_error(sdk_message(&err)))?;
         let token = answer
             .authorization_data()
             .first()
@@ -607,6 +608,24 @@ fn server_url(registry: &str) -> String {
     }
 }
 
+/// An AWS SDK error as the service said it (`code: message`), else its causes, on one line.
+fn sdk_message<E, R>(err: &aws_sdk_ecr::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ecr::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(service) => {
+            let code = service.code().unwrap_or("error");
+            match service.message() {
+                Some(message) => crate::error::one_line(&format!("{code}: {message}")),
+                None => code.to_owned(),
+            }
+        }
+        None => error_chain(err),
+    }
+}
+
 /// An error and its causes on one line.
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
@@ -619,7 +638,7 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    out
+    crate::error::one_line(&out)
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub enum Error {
     },
 
     /// The Docker daemon answered with an error outside a build or push stream.
-    #[error("docker {action} failed: {source}")]
+    #[error("docker {action} failed: {}", docker_message(.source))]
     Docker {
         /// What was asked of the daemon.
         action: String,
@@ -140,6 +140,29 @@ pub enum Error {
         message: String,
     },
 
+    /// The plan given to apply was made for another build context, so it says nothing about
+    /// this one.
+    #[error(
+        "the plan for {image} was made for build context {planned}, not for {given}: plan again with this context"
+    )]
+    PlanForOtherContext {
+        /// The image the plan was made for.
+        image: String,
+        /// The context digest the plan was made for.
+        planned: String,
+        /// The digest of the context given to apply.
+        given: String,
+    },
+
+    /// The plan given to apply was made for another image reference (repository or tag).
+    #[error("the plan was made for {planned}, not for {given}: plan again for this image")]
+    PlanForOtherImage {
+        /// The image the plan was made for.
+        planned: String,
+        /// The image the spec given to apply names.
+        given: String,
+    },
+
     /// Amazon ECR did not hand out an authorization token.
     #[error(
         "cannot get an ECR token for {registry}: {message}; check the AWS credentials and region (aws sts get-caller-identity) and the ecr:GetAuthorizationToken permission"
@@ -147,17 +170,38 @@ pub enum Error {
     Ecr {
         /// The ECR registry host.
         registry: String,
-        /// The SDK's error, with its cause.
+        /// The service's code and message, or why the SDK got no answer.
         message: String,
     },
 }
 
+/// How many of a failed step's last output lines its message shows (the error keeps more).
+const SHOWN_OUTPUT_LINES: usize = 5;
+
+/// The step's last output lines, on the error's one line.
 fn output_suffix(output: &str) -> String {
-    if output.is_empty() {
-        String::new()
-    } else {
-        format!("\n{output}")
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
     }
+    let shown = &lines[lines.len().saturating_sub(SHOWN_OUTPUT_LINES)..];
+    format!(" (its last output: {})", one_line(&shown.join(" | ")))
+}
+
+/// The daemon's own message for an Engine API error, else the error and its causes.
+fn docker_message(err: &bollard::errors::Error) -> String {
+    match err {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{status_code} {}", one_line(message)),
+        other => crate::credentials::error_chain(other),
+    }
+}
+
+/// `text` on one line: line breaks and runs of whitespace become one space.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The hint given when no Docker daemon answers.

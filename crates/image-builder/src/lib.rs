@@ -10,11 +10,15 @@
 //! - the build context ([`BuildContext`]): a tar.gz made in memory, deterministic (sorted
 //!   entries, fixed times, owners and modes), and its content digest.
 //!
-//! The tag defaults to that digest (`sha256-<hex>`). [`ImageBuilder::ensure`] first asks the
-//! *registry* (a manifest HEAD, see [`check_registry`]) whether it already holds the image;
-//! if so, nothing is built or pushed. Otherwise it makes the base image available (per the
-//! [`PullPolicy`]), builds, and pushes, reporting [`ProgressEvent`]s to a [`ProgressSink`]
-//! ([`StderrProgress`] renders them, with a bar per layer while pushing).
+//! The tag defaults to that digest (`sha256-<hex>`). The work is split in two:
+//! - [`plan()`] reads the *registry* once (a manifest HEAD for the digest tag; the manifest
+//!   and image config for a tag of yours) and returns an [`ImagePlan`]: create (the tag is
+//!   absent), update (the tag holds another build), or no change. [`ImagePlan::operation`]
+//!   is its printable form ([`flink_eks_plan::Operation`]).
+//! - [`ImageBuilder::apply`] performs exactly that plan: for a no-change plan it returns at
+//!   once and calls neither the daemon nor the registry; otherwise it makes the base image
+//!   available (per the [`PullPolicy`]), builds, and pushes, reporting [`ProgressEvent`]s to a
+//!   [`flink_eks_plan::Progress`] (any closure; the program renders them).
 //!
 //! Credentials ([`Credentials`], found by [`CredentialResolver`]) come from explicit values
 //! or `FLINK_EKS_REGISTRY_USERNAME`/`FLINK_EKS_REGISTRY_PASSWORD`, the Docker config file
@@ -22,14 +26,18 @@
 //! repositories. They never appear in Debug output, logs or errors.
 //!
 //! ```no_run
-//! use flink_eks_image_builder::{Credentials, ImageBuilder, ImageSpec, StderrProgress};
+//! use flink_eks_image_builder::{BuildContext, Credentials, ImageBuilder, ImageSpec, ProgressEvent};
 //!
 //! # async fn run() -> flink_eks_image_builder::Result<()> {
 //! let spec = ImageSpec::new("1.20.0", "123456789012.dkr.ecr.us-east-1.amazonaws.com/flink-s3")
 //!     .with_pyflink(true);
+//! let context = BuildContext::new(&spec)?;
 //! let credentials = Credentials::resolve("123456789012.dkr.ecr.us-east-1.amazonaws.com").await?;
-//! let builder = ImageBuilder::connect().await?;
-//! let outcome = builder.ensure(&spec, &credentials, &mut StderrProgress::new()).await?;
+//! let plan = flink_eks_image_builder::plan(&spec, &context, &credentials).await?;
+//! println!("{}", plan.operation());
+//! let builder = ImageBuilder::connect().await?; // sends nothing until a plan needs the daemon
+//! let progress = |event: &ProgressEvent| eprintln!("{event:?}");
+//! let outcome = builder.apply(&plan, &spec, &context, &credentials, &progress).await?;
 //! println!("{} (built: {}, pushed: {})", outcome.image, outcome.built, outcome.pushed);
 //! # Ok(()) }
 //! ```
@@ -54,8 +62,13 @@ pub use credentials::{
 };
 pub use dockerfile::{DOCKERFILE_TEMPLATE, render_dockerfile};
 pub use error::{Error, Result};
-pub use plan::{ImagePlan, RegistryState, check_registry, check_registry_with_client, image_tag};
-pub use progress::{NoProgress, ProgressEvent, ProgressSink, StderrProgress};
+pub use plan::{ImagePlan, OPERATION_KIND, RegistryState, image_tag, plan, plan_with_client};
+pub use progress::ProgressEvent;
 pub use reference::{DOCKER_HUB, Repository};
 pub use registry::RegistryClient;
 pub use spec::{ConnectorJar, ImageSpec, PullPolicy};
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

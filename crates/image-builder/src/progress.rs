@@ -1,29 +1,24 @@
-//! Typed progress events, the trait that receives them, and a default stderr renderer.
+//! Typed progress events. They reach the caller through a
+//! [`flink_eks_plan::Progress<ProgressEvent>`]; rendering them is the program's job.
 
-use std::collections::HashMap;
-use std::io::IsTerminal as _;
-
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-/// One thing that happened while making the image, in order.
+/// One thing that happened while applying an [`ImagePlan`](crate::ImagePlan), in order.
+///
+/// Reported through `&dyn flink_eks_plan::Progress<ProgressEvent>`: any
+/// `Fn(&ProgressEvent) + Send + Sync` closure, or [`flink_eks_plan::Silent`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProgressEvent {
-    /// The build context is packed.
+    /// The build starts from this context.
     ContextReady {
         /// `sha256:<hex>` of the context.
         digest: String,
         /// Size of the tar.gz.
         bytes: usize,
     },
-    /// Asking the registry whether the image is already there.
-    CheckingRegistry {
-        /// `repository:tag`.
-        image: String,
-    },
-    /// The registry already holds this image: nothing is built or pushed.
+    /// The plan found this image in the registry: nothing is built or pushed.
     UpToDate {
         /// `repository:tag`.
         image: String,
@@ -100,182 +95,6 @@ pub enum ProgressEvent {
         /// The manifest digest the registry stored, when the daemon reports it.
         manifest_digest: Option<String>,
     },
-}
-
-/// Receives progress events. Implemented for every `FnMut(&ProgressEvent) + Send` closure.
-pub trait ProgressSink: Send {
-    /// Called once per event, in order.
-    fn event(&mut self, event: &ProgressEvent);
-}
-
-impl<F> ProgressSink for F
-where
-    F: FnMut(&ProgressEvent) + Send,
-{
-    fn event(&mut self, event: &ProgressEvent) {
-        self(event);
-    }
-}
-
-/// Discards every event.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoProgress;
-
-impl ProgressSink for NoProgress {
-    fn event(&mut self, _event: &ProgressEvent) {}
-}
-
-/// Renders events on stderr: a line per step and per notable event, and on a terminal a bar
-/// per layer while pushing (one line per layer when stderr is not a terminal).
-pub struct StderrProgress {
-    multi: Option<MultiProgress>,
-    bars: HashMap<String, ProgressBar>,
-}
-
-impl std::fmt::Debug for StderrProgress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StderrProgress")
-            .field("terminal", &self.multi.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for StderrProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl StderrProgress {
-    /// A renderer that draws bars when stderr is a terminal.
-    pub fn new() -> Self {
-        let multi = std::io::stderr()
-            .is_terminal()
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Self {
-            multi,
-            bars: HashMap::new(),
-        }
-    }
-
-    fn line(&self, text: &str) {
-        match &self.multi {
-            // Bars are cleared while the line is written, so long (wrapping) lines are safe.
-            Some(multi) => multi.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
-        }
-    }
-
-    fn bar(&mut self, layer: &str) -> Option<&ProgressBar> {
-        let multi = self.multi.as_ref()?;
-        let bar = self.bars.entry(layer.to_owned()).or_insert_with(|| {
-            let bar = multi.add(ProgressBar::new(0));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "  {prefix} [{bar:30}] {bytes}/{total_bytes} {wide_msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(layer.to_owned());
-            bar.set_message("waiting");
-            bar
-        });
-        Some(bar)
-    }
-}
-
-impl ProgressSink for StderrProgress {
-    fn event(&mut self, event: &ProgressEvent) {
-        match event {
-            ProgressEvent::ContextReady { digest, bytes } => {
-                self.line(&format!("build context {digest} ({bytes} bytes)"));
-            }
-            ProgressEvent::CheckingRegistry { image } => {
-                self.line(&format!("checking the registry for {image}"));
-            }
-            ProgressEvent::UpToDate { image } => self.line(&format!(
-                "{image} is already in the registry: nothing to build or push"
-            )),
-            ProgressEvent::TagHoldsOtherContent {
-                image,
-                remote_digest,
-            } => self.line(&format!(
-                "{image} exists in the registry with other content ({}): rebuilding",
-                remote_digest
-                    .as_deref()
-                    .unwrap_or("no context digest label")
-            )),
-            ProgressEvent::BaseImagePresent { image } => {
-                self.line(&format!("base image {image} is present locally"));
-            }
-            ProgressEvent::PullingBase { image } => {
-                self.line(&format!("pulling base image {image}"))
-            }
-            ProgressEvent::PullStatus { line } => self.line(&format!("  {line}")),
-            ProgressEvent::BuildStep { step } => self.line(step),
-            ProgressEvent::BuildOutput { line } => self.line(&format!("  {line}")),
-            ProgressEvent::Built { image, id } => self.line(&format!("built {image} ({id})")),
-            ProgressEvent::PushStarted { image } => self.line(&format!("pushing {image}")),
-            ProgressEvent::LayerPreparing { layer } => {
-                if self.bar(layer).is_none() {
-                    self.line(&format!("  layer {layer}: preparing"));
-                }
-            }
-            ProgressEvent::LayerProgress {
-                layer,
-                current,
-                total,
-            } => {
-                if let Some(bar) = self.bar(layer) {
-                    bar.set_length((*total).max(*current));
-                    bar.set_position(*current);
-                    bar.set_message("pushing");
-                }
-            }
-            ProgressEvent::LayerDone {
-                layer,
-                already_existed,
-            } => {
-                let what = if *already_existed {
-                    "already in the registry"
-                } else {
-                    "pushed"
-                };
-                // A finished layer becomes a plain line: bars only live while bytes move.
-                let size = match self.bars.remove(layer) {
-                    Some(bar) => {
-                        let size = bar.length().filter(|len| *len > 0 && !*already_existed);
-                        bar.finish_and_clear();
-                        if let Some(multi) = &self.multi {
-                            multi.remove(&bar);
-                        }
-                        size
-                    }
-                    None => None,
-                };
-                match size {
-                    Some(bytes) => self.line(&format!(
-                        "  layer {layer}: {what} ({})",
-                        indicatif::HumanBytes(bytes)
-                    )),
-                    None => self.line(&format!("  layer {layer}: {what}")),
-                }
-            }
-            ProgressEvent::Pushed {
-                image,
-                manifest_digest,
-            } => {
-                for (_, bar) in self.bars.drain() {
-                    bar.finish();
-                }
-                match manifest_digest {
-                    Some(digest) => self.line(&format!("pushed {image} ({digest})")),
-                    None => self.line(&format!("pushed {image}")),
-                }
-            }
-        }
-    }
 }
 
 /// Turns the builder's `stream` fragments into whole lines without ANSI escape codes.
@@ -382,14 +201,14 @@ mod tests {
     }
 
     #[test]
-    fn closures_are_sinks_and_events_serialize_with_their_name() {
-        let mut seen = Vec::new();
-        {
-            let mut sink = |event: &ProgressEvent| seen.push(event.clone());
-            sink.event(&ProgressEvent::UpToDate {
-                image: "r:t".into(),
-            });
-        }
+    fn closures_report_events_and_events_serialize_with_their_name() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let closure = |event: &ProgressEvent| seen.lock().unwrap().push(event.clone());
+        let progress: &dyn flink_eks_plan::Progress<ProgressEvent> = &closure;
+        progress.event(&ProgressEvent::UpToDate {
+            image: "r:t".into(),
+        });
+        let seen = seen.into_inner().unwrap();
         assert_eq!(seen.len(), 1);
         let json = serde_json::to_string(&seen[0]).unwrap();
         assert_eq!(json, r#"{"event":"up_to_date","image":"r:t"}"#);

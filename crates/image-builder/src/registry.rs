@@ -91,11 +91,17 @@ impl RegistryClient {
 
     /// HEAD `/v2/<name>/manifests/<tag>`: is there an image under this tag?
     pub async fn manifest_exists(&self, tag: &str) -> Result<bool> {
+        Ok(self.head_manifest(tag).await?.is_some())
+    }
+
+    /// HEAD `/v2/<name>/manifests/<tag>`: `None` when the tag is absent, otherwise the
+    /// manifest digest the registry reports (`Docker-Content-Digest`), if it does.
+    pub(crate) async fn head_manifest(&self, tag: &str) -> Result<Option<Option<String>>> {
         let url = self.url(&format!("manifests/{tag}"));
         let response = self.send(Method::HEAD, &url, MANIFEST_ACCEPT).await?;
         match response.status() {
-            StatusCode::OK => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::OK => Ok(Some(content_digest(&response))),
+            StatusCode::NOT_FOUND => Ok(None),
             status => Err(self.unexpected(status, &url)),
         }
     }
@@ -103,11 +109,27 @@ impl RegistryClient {
     /// The value of `label` in the image config under `tag` (`Ok(None)` when the tag or the
     /// label does not exist). For an image index, the `linux/amd64` image (or the first).
     pub async fn image_label(&self, tag: &str, label: &str) -> Result<Option<String>> {
-        let Some(manifest) = self
+        Ok(self
+            .remote_image(tag, label)
+            .await?
+            .and_then(|remote| remote.label))
+    }
+
+    /// What the registry holds under `tag`: `None` when the tag is absent; otherwise its
+    /// manifest digest and the value of `label` in the image config (for an image index,
+    /// the `linux/amd64` image's, or the first's).
+    pub(crate) async fn remote_image(&self, tag: &str, label: &str) -> Result<Option<RemoteImage>> {
+        let Some((manifest, manifest_digest)) = self
             .get_json::<Manifest>(&format!("manifests/{tag}"))
             .await?
         else {
             return Ok(None);
+        };
+        let found = |label: Option<String>| {
+            Ok(Some(RemoteImage {
+                manifest_digest: Some(manifest_digest.clone()),
+                label,
+            }))
         };
         let manifest = match (manifest.config, manifest.manifests) {
             (Some(config), _) => Manifest {
@@ -124,31 +146,32 @@ impl RegistryClient {
                     })
                     .or_else(|| list.first());
                 let Some(chosen) = chosen else {
-                    return Ok(None);
+                    return found(None);
                 };
                 match self
                     .get_json::<Manifest>(&format!("manifests/{}", chosen.digest))
                     .await?
                 {
-                    Some(inner) => inner,
-                    None => return Ok(None),
+                    Some((inner, _)) => inner,
+                    None => return found(None),
                 }
             }
-            (None, None) => return Ok(None),
+            (None, None) => return found(None),
         };
         let Some(config) = manifest.config else {
-            return Ok(None);
+            return found(None);
         };
-        let Some(blob) = self
+        let Some((blob, _)) = self
             .get_json::<ImageConfig>(&format!("blobs/{}", config.digest))
             .await?
         else {
-            return Ok(None);
+            return found(None);
         };
-        Ok(blob
-            .config
-            .and_then(|c| c.labels)
-            .and_then(|mut labels| labels.remove(label)))
+        found(
+            blob.config
+                .and_then(|c| c.labels)
+                .and_then(|mut labels| labels.remove(label)),
+        )
     }
 
     fn url(&self, rest: &str) -> String {
@@ -162,7 +185,12 @@ impl RegistryClient {
         }
     }
 
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, rest: &str) -> Result<Option<T>> {
+    /// GETs `rest` as JSON; with it, the digest of what was read (`Docker-Content-Digest`,
+    /// or the SHA-256 of the body, which is what that header holds).
+    async fn get_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        rest: &str,
+    ) -> Result<Option<(T, String)>> {
         let url = self.url(rest);
         let response = self.send(Method::GET, &url, MANIFEST_ACCEPT).await?;
         match response.status() {
@@ -170,12 +198,17 @@ impl RegistryClient {
             StatusCode::NOT_FOUND => return Ok(None),
             status => return Err(self.unexpected(status, &url)),
         }
+        let reported = content_digest(&response);
         let bytes = response
             .bytes()
             .await
             .map_err(|err| self.http_error(&url, &err))?;
+        let digest = reported.unwrap_or_else(|| {
+            use sha2::Digest as _;
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+        });
         serde_json::from_slice(&bytes)
-            .map(Some)
+            .map(|value| Some((value, digest)))
             .map_err(|err| Error::Registry {
                 registry: self.repository.registry().to_owned(),
                 message: format!("{url} is not the JSON expected: {err}"),
@@ -364,6 +397,25 @@ impl RegistryClient {
                 message: "the token service answered without a token".into(),
             })
     }
+}
+
+/// What the registry holds under a tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RemoteImage {
+    /// The manifest's digest, `sha256:<hex>`.
+    pub(crate) manifest_digest: Option<String>,
+    /// The value of the label asked for, if the image has it.
+    pub(crate) label: Option<String>,
+}
+
+/// The `Docker-Content-Digest` header, if the registry sent one.
+fn content_digest(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 fn sensitive_header(value: &str) -> Result<HeaderValue> {
