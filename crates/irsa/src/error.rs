@@ -13,6 +13,7 @@ use crate::documents::{DocumentError, UnsupportedRegion};
 /// Errors of [`crate::Irsa`]. Each message names the input or resource and, where there
 /// is one, the next thing to try.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A name in the spec breaks the rules of IAM, EKS, S3 or Kubernetes; nothing was sent.
     #[error("{0}")]
@@ -113,23 +114,30 @@ pub enum Error {
         operation: &'static str,
         /// The resource the call was about.
         resource: String,
-        /// The error with its chain of causes.
+        /// The service's error code and message (or, when no answer came, the cause).
         message: String,
     },
 
     /// A Kubernetes call failed.
     #[error(
-        "Kubernetes {operation} of {resource} failed: {source}; check the kubeconfig context and that the namespace exists"
+        "Kubernetes {operation} of {resource} failed: {message}; check the kubeconfig context and that the namespace exists"
     )]
     Kube {
         /// What was attempted (`get`, `apply`, `patch`).
         operation: &'static str,
         /// `namespace/name` of the service account.
         resource: String,
+        /// The API server's code, reason and message (or the client's error).
+        message: String,
         /// The client's error.
         #[source]
         source: Box<kube::Error>,
     },
+
+    /// A guarded write found its resource changed since the plan was made; nothing was
+    /// written to that resource.
+    #[error(transparent)]
+    Stale(#[from] flink_eks_plan::Stale),
 
     /// IAM returned a policy document that is not valid policy JSON.
     #[error("{what}: {source}")]
@@ -163,7 +171,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let message = DisplayErrorContext(&err).to_string();
+    let message = match &err {
+        SdkError::ServiceError(service) => service_message(service.err()),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
     if let SdkError::DispatchFailure(failure) = &err {
         if let Some(detail) = failure
             .as_connector_error()
@@ -204,6 +215,23 @@ where
     }
 }
 
+/// `Code: message` of a service's error, one line.
+fn service_message(err: &impl ProvideErrorMetadata) -> String {
+    let code = err.code().unwrap_or("Unknown");
+    match err.message() {
+        Some(message) => format!("{code}: {}", message.trim().replace('\n', " ")),
+        None => code.to_owned(),
+    }
+}
+
+/// The service's error code of an SDK error, if the service answered.
+pub(crate) fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
 /// The message of a credentials error in the chain of causes, if there is one.
 fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(err);
@@ -228,9 +256,24 @@ pub(crate) fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> 
 }
 
 pub(crate) fn kube_error(operation: &'static str, resource: &str, source: kube::Error) -> Error {
+    let message = match &source {
+        kube::Error::Api(status) => {
+            format!("{} {}: {}", status.code, status.reason, status.message)
+        }
+        other => DisplayErrorContext(other).to_string(),
+    };
     Error::Kube {
         operation,
         resource: resource.to_owned(),
+        message,
         source: Box::new(source),
+    }
+}
+
+/// The HTTP status of a Kubernetes API error, if the server answered.
+pub(crate) fn kube_status(err: &kube::Error) -> Option<u16> {
+    match err {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
     }
 }

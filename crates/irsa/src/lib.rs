@@ -1,6 +1,6 @@
-//! IAM for a Flink job on EKS in one idempotent call: a least-privilege S3 read policy, a
-//! role whose trust policy admits exactly one Kubernetes service account, the policy
-//! attached, and the service account annotated with the role (IAM roles for service
+//! IAM for a Flink job on EKS, planned as data and applied as planned: a least-privilege S3
+//! read policy, a role whose trust policy admits exactly one Kubernetes service account, the
+//! policy attached, and the service account annotated with the role (IAM roles for service
 //! accounts), or an EKS Pod Identity association instead.
 //!
 //! It replaces the eleven manual commands of the write-up this project started from
@@ -10,16 +10,20 @@
 //! corrected afterwards instead of being created twice; IAM's eventual consistency is
 //! waited for; a policy's five-version limit is respected.
 //!
-//! The crate has two halves:
+//! The crate is split by concern:
 //! - [`documents`] and [`IrsaSpec`]: the policy documents as typed data, compared by
 //!   meaning, rendered as JSON. Pure, no IO.
-//! - [`Irsa`]: the calls to STS, EKS, IAM and Kubernetes. [`Irsa::plan`] only reads;
-//!   [`Irsa::apply`] writes only what differs (a second run makes no write call);
-//!   [`Irsa::verify`] runs the write-up's checks; [`Irsa::teardown`] removes only what
-//!   carries flink-eks's tags.
+//! - the decisions (is it ours, same document, which operation, does a check pass, what may
+//!   teardown remove): pure functions of what was read.
+//! - [`Irsa`]: the calls to STS, EKS, IAM and Kubernetes. [`Irsa::plan`] reads once
+//!   (concurrently) and returns a [`Plan`] of typed operations ([`Op`]), printable as
+//!   [`flink_eks_plan::Operation`]s; [`Irsa::apply`] performs exactly those, guarded where
+//!   the service offers a precondition, and a plan of "no change" only makes no call at all;
+//!   [`Irsa::verify`] runs the write-up's checks; [`Irsa::teardown_plan`] and
+//!   [`Irsa::apply_teardown`] remove only what carries flink-eks's tags.
 //!
 //! ```no_run
-//! use flink_eks_irsa::{IdentityMode, Irsa, IrsaSpec, S3Grant, no_progress};
+//! use flink_eks_irsa::{Event, IdentityMode, Irsa, IrsaSpec, S3Grant};
 //! use flink_eks_manifest::S3Location;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,8 +41,11 @@
 //!     mode: IdentityMode::Irsa,
 //!     adopt: false,
 //! };
-//! print!("{}", irsa.plan(&spec).await?);
-//! let report = irsa.apply(&spec, &no_progress).await?;
+//! let plan = irsa.plan(&spec).await?;
+//! for operation in plan.operations() {
+//!     println!("{operation}");
+//! }
+//! let report = irsa.apply(&plan, &|event: &Event| eprintln!("{event:?}")).await?;
 //! print!("{report}");
 //! let checks = irsa.verify(&spec).await?;
 //! print!("{checks}");
@@ -50,22 +57,25 @@
 #![warn(missing_docs)]
 
 mod client;
+mod decide;
 pub mod documents;
 mod error;
 mod plan;
+mod read;
 mod report;
 mod spec;
+mod write;
 
 pub use client::{Irsa, WaitPolicy};
-pub use error::{Error, Result};
-pub use plan::{
-    Action, CLUSTER_TAG_KEY, FIELD_MANAGER, MANAGED_BY_KEY, MANAGED_BY_VALUE, NAMESPACE_TAG_KEY,
-    Plan, PlanRow, ROLE_ARN_ANNOTATION, ResourceKind, SERVICE_ACCOUNT_TAG_KEY, is_ours,
-    ownership_tags, resources,
+pub use decide::{
+    CLUSTER_TAG_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, NAMESPACE_TAG_KEY, ROLE_ARN_ANNOTATION,
+    SERVICE_ACCOUNT_TAG_KEY, is_ours, ownership_tags,
 };
+pub use error::{Error, Result};
+pub use flink_eks_plan::{Action, Operation, Stale};
+pub use plan::{NewPolicyVersion, Op, Plan, TeardownOp, TeardownPlan, kind, resources};
 pub use report::{
-    ApplyReport, Check, CheckKind, Outcome, Progress, TeardownReport, TeardownRow, VerifyReport,
-    no_progress,
+    ApplyReport, Check, CheckKind, Event, Outcome, TeardownReport, TeardownRow, VerifyReport,
 };
 pub use spec::{
     IdentityMode, IrsaSpec, S3Grant, render_permission_policy, render_trust_policy,

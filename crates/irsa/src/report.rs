@@ -5,21 +5,22 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::plan::{Action, Plan, PlanRow, ResourceKind, write_row};
+use flink_eks_plan::{Action, Operation};
 
-/// Progress of [`crate::Irsa::apply`], for a progress bar or log lines. The same events
-/// are also emitted through `tracing` at INFO (WARN for warnings).
-#[derive(Debug, Clone, Copy)]
+/// What [`crate::Irsa::apply`] and [`crate::Irsa::apply_teardown`] report while they work,
+/// for a progress bar or log lines. The same events are also emitted through `tracing`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Progress<'a> {
-    /// A change is about to be made.
-    Started(&'a PlanRow),
-    /// A change was made.
-    Finished(&'a PlanRow),
-    /// IAM does not show a change yet; the next look comes after `delay`.
+pub enum Event {
+    /// An operation that writes is about to be performed.
+    Started(Operation),
+    /// It was performed.
+    Finished(Operation),
+    /// IAM does not show a change yet (eventual consistency); the next look comes after
+    /// `delay`.
     Waiting {
         /// What is awaited.
-        what: &'a str,
+        what: String,
         /// The attempt that just failed, from 1.
         attempt: u32,
         /// How many attempts are made at most.
@@ -27,46 +28,55 @@ pub enum Progress<'a> {
         /// The pause before the next attempt.
         delay: Duration,
     },
-    /// Something the user should know (pods to recreate, an annotation replaced).
-    Warning(&'a str),
+    /// Something the user should know (pods to recreate).
+    Warning(String),
 }
-
-/// A progress callback that ignores every event.
-pub fn no_progress(_: Progress<'_>) {}
 
 /// What [`crate::Irsa::apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApplyReport {
-    /// The plan, as carried out: rows with `Create` or `Update` were done.
-    pub plan: Plan,
+    /// The plan's operations, as performed: those whose action writes were done.
+    pub operations: Vec<Operation>,
+    /// The role's ARN.
+    pub role_arn: String,
+    /// The policy's ARN.
+    pub policy_arn: String,
     /// Warnings for the user, e.g. that pods started before the annotation must be recreated.
     pub warnings: Vec<String>,
+    /// How long apply waited for IAM's eventual consistency.
+    pub iam_wait: Duration,
 }
 
 impl ApplyReport {
     /// Whether anything was created or changed.
     pub fn changed(&self) -> bool {
-        !self.plan.is_noop()
+        self.operations.iter().any(|op| op.action.writes())
     }
 
     /// The role's ARN.
     pub fn role_arn(&self) -> &str {
-        &self.plan.role_arn
+        &self.role_arn
+    }
+
+    /// The action performed on the resource of `kind`, if the plan had one.
+    pub fn action(&self, kind: &str) -> Option<Action> {
+        self.operations
+            .iter()
+            .find(|op| op.kind == kind)
+            .map(|op| op.action)
     }
 }
 
 impl fmt::Display for ApplyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.changed() {
-            writeln!(f, "no change: role {} is as asked", self.plan.role_arn)?;
+            writeln!(f, "no change: role {} is as asked", self.role_arn)?;
         }
-        for row in self
-            .plan
-            .rows
-            .iter()
-            .filter(|r| r.action != Action::NoChange)
-        {
-            writeln!(f, "{row}")?;
+        for op in self.operations.iter().filter(|op| op.action.writes()) {
+            writeln!(f, "{op}")?;
+        }
+        if !self.iam_wait.is_zero() {
+            writeln!(f, "waited {:?} for IAM to show the changes", self.iam_wait)?;
         }
         for warning in &self.warnings {
             writeln!(f, "warning: {warning}")?;
@@ -188,19 +198,26 @@ impl fmt::Display for Outcome {
 /// One resource of a teardown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TeardownRow {
-    /// What kind of resource.
-    pub kind: ResourceKind,
-    /// Its name or ARN.
-    pub name: String,
+    /// What was done, in the shared printable form.
+    pub operation: Operation,
     /// What happened to it.
     pub outcome: Outcome,
-    /// Why, in a few words.
-    pub detail: String,
 }
 
 impl fmt::Display for TeardownRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_row(f, 10, self.outcome, self.kind, &self.name, &self.detail)
+        let op = &self.operation;
+        write!(
+            f,
+            "{:<10} {} {}",
+            self.outcome.to_string(),
+            op.kind,
+            op.name
+        )?;
+        if !op.detail.is_empty() {
+            write!(f, " ({})", op.detail)?;
+        }
+        Ok(())
     }
 }
 
@@ -215,6 +232,14 @@ impl TeardownReport {
     /// Whether anything was removed.
     pub fn changed(&self) -> bool {
         self.rows.iter().any(|r| r.outcome == Outcome::Removed)
+    }
+
+    /// What happened to the first resource of `kind`.
+    pub fn outcome(&self, kind: &str) -> Option<Outcome> {
+        self.rows
+            .iter()
+            .find(|r| r.operation.kind == kind)
+            .map(|r| r.outcome)
     }
 }
 

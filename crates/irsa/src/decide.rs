@@ -1,0 +1,592 @@
+//! Every decision, as pure functions of what was read: is this role or policy ours, is this
+//! document the same, which operation does each resource need, does a check pass, what may
+//! teardown remove. No IO: [`crate::Irsa::plan`], [`crate::Irsa::verify`] and
+//! [`crate::Irsa::teardown_plan`] read, then call these.
+
+use crate::documents::{Partition, PolicyDocument, STS_AUDIENCE};
+use crate::error::{Error, Result};
+use crate::plan::{NewPolicyVersion, Op, TeardownOp, attachment_name, kind};
+use crate::report::{Check, CheckKind};
+use crate::spec::{IdentityMode, IrsaSpec};
+
+/// Tag key that marks what flink-eks created, with value [`MANAGED_BY_VALUE`].
+pub const MANAGED_BY_KEY: &str = "flink-eks.io/managed-by";
+/// Value of [`MANAGED_BY_KEY`].
+pub const MANAGED_BY_VALUE: &str = "flink-eks";
+/// Tag key naming the EKS cluster a role or policy was made for.
+pub const CLUSTER_TAG_KEY: &str = "flink-eks.io/cluster";
+/// Tag key naming the namespace of the service account a role or policy was made for.
+pub const NAMESPACE_TAG_KEY: &str = "flink-eks.io/namespace";
+/// Tag key naming the service account a role or policy was made for.
+pub const SERVICE_ACCOUNT_TAG_KEY: &str = "flink-eks.io/service-account";
+/// The service account annotation that the EKS Pod Identity Webhook reads.
+pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// Largest number of versions IAM keeps of a managed policy.
+pub(crate) const MAX_POLICY_VERSIONS: usize = 5;
+
+/// The tags that prove a role or policy was created by flink-eks for this spec.
+pub fn ownership_tags(spec: &IrsaSpec) -> Vec<(String, String)> {
+    vec![
+        (MANAGED_BY_KEY.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        (CLUSTER_TAG_KEY.to_owned(), spec.cluster.clone()),
+        (NAMESPACE_TAG_KEY.to_owned(), spec.namespace.clone()),
+        (
+            SERVICE_ACCOUNT_TAG_KEY.to_owned(),
+            spec.service_account.clone(),
+        ),
+    ]
+}
+
+/// Whether `tags` carry every ownership tag of `spec` with the same value.
+pub fn is_ours(tags: &[(String, String)], spec: &IrsaSpec) -> bool {
+    ownership_tags(spec)
+        .iter()
+        .all(|wanted| tags.contains(wanted))
+}
+
+/// Tags as `key=value, …`, or `none`.
+pub(crate) fn tags_text(tags: &[(String, String)]) -> String {
+    if tags.is_empty() {
+        return "none".to_owned();
+    }
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a document read from IAM (`None`: unreadable) means what `wanted` means.
+pub(crate) fn same_document(found: Option<&PolicyDocument>, wanted: &PolicyDocument) -> bool {
+    found.is_some_and(|d| d.same_meaning(wanted))
+}
+
+/// What was read of the OIDC provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProviderSeen {
+    Missing,
+    Present { client_ids: Vec<String> },
+}
+
+/// One version of the policy, as `ListPolicyVersions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VersionSeen {
+    pub(crate) id: String,
+    pub(crate) is_default: bool,
+}
+
+/// What was read of the policy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PolicySeen {
+    Missing,
+    Present {
+        tags: Vec<(String, String)>,
+        default_version: String,
+        /// `None` when the default version is not readable policy JSON.
+        document: Option<Box<PolicyDocument>>,
+        versions: Vec<VersionSeen>,
+    },
+}
+
+/// What was read of the role.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RoleSeen {
+    Missing,
+    Present {
+        tags: Vec<(String, String)>,
+        /// `None` when the trust policy is not readable policy JSON.
+        trust: Option<Box<PolicyDocument>>,
+        attached: Vec<String>,
+        /// Inline policies (read for teardown only).
+        inline: Vec<String>,
+    },
+}
+
+/// What was read of the service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AccountSeen {
+    Missing,
+    Present {
+        role_arn_annotation: Option<String>,
+        resource_version: String,
+    },
+}
+
+/// What was read of the pod identity association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AssociationSeen {
+    Missing,
+    Present { id: String, role_arn: String },
+}
+
+/// Everything read before deciding.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) account: String,
+    pub(crate) partition: Partition,
+    pub(crate) role_arn: String,
+    pub(crate) policy_arn: String,
+    pub(crate) provider_arn: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) provider: Option<ProviderSeen>,
+    pub(crate) policy: PolicySeen,
+    pub(crate) role: RoleSeen,
+    /// IRSA mode.
+    pub(crate) service_account: Option<AccountSeen>,
+    /// Pod Identity mode.
+    pub(crate) association: Option<AssociationSeen>,
+    /// Pods running as the service account now (read for apply only).
+    pub(crate) pods: Vec<String>,
+    /// Roles, users and groups the policy is attached to (read for teardown only).
+    pub(crate) policy_users: Vec<String>,
+}
+
+/// The documents the spec asks for, in the account and partition at hand.
+#[derive(Debug, Clone)]
+pub(crate) struct Desired {
+    pub(crate) permission: PolicyDocument,
+    pub(crate) trust: PolicyDocument,
+}
+
+/// The operations that make what was read match what is wanted, in the order apply performs
+/// them. Refuses (before any write) to touch a role or policy that flink-eks did not create
+/// for this spec, unless `spec.adopt`.
+pub(crate) fn plan_ops(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    if let (Some(provider), Some(arn), Some(url)) =
+        (&seen.provider, &seen.provider_arn, &seen.issuer)
+    {
+        ops.push(match provider {
+            ProviderSeen::Missing => Op::CreateOidcProvider {
+                arn: arn.clone(),
+                url: url.clone(),
+            },
+            ProviderSeen::Present { client_ids }
+                if !client_ids.iter().any(|c| c == STS_AUDIENCE) =>
+            {
+                Op::AddOidcClientId { arn: arn.clone() }
+            }
+            ProviderSeen::Present { .. } => Op::keep(kind::OIDC_PROVIDER, arn),
+        });
+    }
+    ops.push(policy_op(spec, seen, desired)?);
+    ops.push(role_op(spec, seen, desired)?);
+
+    let attached = matches!(&seen.role, RoleSeen::Present { attached, .. } if attached.contains(&seen.policy_arn));
+    ops.push(if attached {
+        Op::keep(kind::POLICY_ATTACHMENT, attachment_name(spec))
+    } else {
+        Op::AttachPolicy {
+            role: spec.role_name.clone(),
+            policy_arn: seen.policy_arn.clone(),
+        }
+    });
+
+    match spec.mode {
+        IdentityMode::Irsa => ops.push(account_op(spec, seen)),
+        IdentityMode::PodIdentity => ops.push(match &seen.association {
+            Some(AssociationSeen::Present { role_arn, .. }) if *role_arn == seen.role_arn => {
+                Op::keep(kind::POD_IDENTITY_ASSOCIATION, spec.association_name())
+            }
+            Some(AssociationSeen::Present { id, role_arn }) => Op::UpdateAssociation {
+                id: id.clone(),
+                role_arn: seen.role_arn.clone(),
+                previous_role_arn: role_arn.clone(),
+            },
+            None | Some(AssociationSeen::Missing) => Op::CreateAssociation {
+                role_arn: seen.role_arn.clone(),
+            },
+        }),
+    }
+    Ok(ops)
+}
+
+fn policy_op(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Op> {
+    let arn = &seen.policy_arn;
+    let PolicySeen::Present {
+        tags,
+        default_version,
+        document,
+        versions,
+    } = &seen.policy
+    else {
+        return Ok(Op::CreatePolicy {
+            arn: arn.clone(),
+            document: desired.permission.clone(),
+        });
+    };
+    let ours = is_ours(tags, spec);
+    if !ours && !spec.adopt {
+        return Err(Error::PolicyNotOurs {
+            policy_arn: arn.clone(),
+            tags: tags_text(tags),
+        });
+    }
+    let same = same_document(document.as_deref(), &desired.permission);
+    if ours && same {
+        return Ok(
+            Op::keep(kind::POLICY, arn).observed(format!("default version {default_version}"))
+        );
+    }
+    let version = (!same).then(|| NewPolicyVersion {
+        default_version: default_version.clone(),
+        delete_first: oldest_to_delete(versions),
+        document: desired.permission.clone(),
+    });
+    Ok(Op::UpdatePolicy {
+        arn: arn.clone(),
+        tag: !ours,
+        version,
+    })
+}
+
+/// The version to delete before a new one can be added: the oldest non-default one, when IAM
+/// already keeps its maximum of five.
+pub(crate) fn oldest_to_delete(versions: &[VersionSeen]) -> Option<String> {
+    if versions.len() < MAX_POLICY_VERSIONS {
+        return None;
+    }
+    versions
+        .iter()
+        .filter(|v| !v.is_default)
+        .min_by_key(|v| version_number(&v.id))
+        .map(|v| v.id.clone())
+}
+
+/// `v7` -> 7; an unexpected id sorts last, so it is never chosen as the oldest.
+fn version_number(id: &str) -> u64 {
+    id.strip_prefix('v')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+fn role_op(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Op> {
+    let RoleSeen::Present { tags, trust, .. } = &seen.role else {
+        return Ok(Op::CreateRole {
+            name: spec.role_name.clone(),
+            trust: desired.trust.clone(),
+        });
+    };
+    let ours = is_ours(tags, spec);
+    if !ours && !spec.adopt {
+        return Err(Error::RoleNotOurs {
+            role: spec.role_name.clone(),
+            cluster: spec.cluster.clone(),
+            namespace: spec.namespace.clone(),
+            service_account: spec.service_account.clone(),
+            tags: tags_text(tags),
+        });
+    }
+    let same = same_document(trust.as_deref(), &desired.trust);
+    if ours && same {
+        return Ok(Op::keep(kind::ROLE, &spec.role_name));
+    }
+    Ok(Op::UpdateRole {
+        name: spec.role_name.clone(),
+        tag: !ours,
+        trust: (!same).then(|| desired.trust.clone()),
+    })
+}
+
+fn account_op(spec: &IrsaSpec, seen: &Seen) -> Op {
+    let (previous, resource_version) = match &seen.service_account {
+        None | Some(AccountSeen::Missing) => (None, None),
+        Some(AccountSeen::Present {
+            role_arn_annotation,
+            resource_version,
+        }) => {
+            if role_arn_annotation.as_deref() == Some(seen.role_arn.as_str()) {
+                return Op::keep(kind::SERVICE_ACCOUNT, spec.account_name())
+                    .observed(format!("resourceVersion {resource_version}"));
+            }
+            (role_arn_annotation.clone(), Some(resource_version.clone()))
+        }
+    };
+    Op::AnnotateServiceAccount {
+        role_arn: seen.role_arn.clone(),
+        previous,
+        resource_version,
+        pods: seen.pods.clone(),
+    }
+}
+
+/// The warning apply gives when it annotates a service account that pods already run as.
+pub(crate) fn pods_warning(spec: &IrsaSpec, pods: &[String]) -> Option<String> {
+    if pods.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "pods of service account {} started before it was annotated have no web identity token: \
+         delete them (or redeploy the FlinkDeployment) so they are recreated with the role: {}",
+        spec.account_name(),
+        pods.join(", ")
+    ))
+}
+
+/// The warning apply gives when it creates or changes a pod identity association.
+pub(crate) fn association_warning(spec: &IrsaSpec) -> String {
+    format!(
+        "pods of service account {} started before the pod identity association get no \
+         credentials: recreate them; the cluster needs the eks-pod-identity-agent add-on",
+        spec.account_name()
+    )
+}
+
+/// A policy document as a check shows what it found: its JSON, or a word that IAM returned
+/// one that does not parse.
+fn document_text(document: Option<&PolicyDocument>) -> String {
+    document.map_or_else(
+        || "an unreadable document".to_owned(),
+        PolicyDocument::to_json,
+    )
+}
+
+/// The write-up's checks and two more, from what was read. A missing or different resource
+/// is a failed check.
+pub(crate) fn checks(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if let (Some(provider), Some(arn)) = (&seen.provider, &seen.provider_arn) {
+        let (ok, found) = match provider {
+            ProviderSeen::Missing => (false, format!("no provider {arn}")),
+            ProviderSeen::Present { client_ids } => (
+                client_ids.iter().any(|c| c == STS_AUDIENCE),
+                format!("client ids {client_ids:?}"),
+            ),
+        };
+        checks.push(Check {
+            kind: CheckKind::OidcProvider,
+            ok,
+            expected: format!("{arn} with client id {STS_AUDIENCE}"),
+            found,
+        });
+    }
+    let expected_trust = desired.trust.to_json();
+    checks.push(match &seen.role {
+        RoleSeen::Missing => Check {
+            kind: CheckKind::TrustPolicy,
+            ok: false,
+            expected: expected_trust,
+            found: format!("no role {}", spec.role_name),
+        },
+        RoleSeen::Present { trust, .. } => Check {
+            kind: CheckKind::TrustPolicy,
+            ok: same_document(trust.as_deref(), &desired.trust),
+            expected: expected_trust,
+            found: document_text(trust.as_deref()),
+        },
+    });
+    let attached = match &seen.role {
+        RoleSeen::Missing => &[][..],
+        RoleSeen::Present { attached, .. } => &attached[..],
+    };
+    checks.push(Check {
+        kind: CheckKind::AttachedPolicies,
+        ok: attached.contains(&seen.policy_arn),
+        expected: format!("{} attached to role {}", seen.policy_arn, spec.role_name),
+        found: if attached.is_empty() {
+            "no attached policy".to_owned()
+        } else {
+            attached.join(", ")
+        },
+    });
+    let expected_permission = desired.permission.to_json();
+    checks.push(match &seen.policy {
+        PolicySeen::Missing => Check {
+            kind: CheckKind::PermissionPolicy,
+            ok: false,
+            expected: expected_permission,
+            found: format!("no policy {}", seen.policy_arn),
+        },
+        PolicySeen::Present {
+            document,
+            default_version,
+            ..
+        } => Check {
+            kind: CheckKind::PermissionPolicy,
+            ok: same_document(document.as_deref(), &desired.permission),
+            expected: expected_permission,
+            found: format!("{default_version}: {}", document_text(document.as_deref())),
+        },
+    });
+    match spec.mode {
+        IdentityMode::Irsa => {
+            let found = match &seen.service_account {
+                None | Some(AccountSeen::Missing) => None,
+                Some(AccountSeen::Present {
+                    role_arn_annotation,
+                    ..
+                }) => Some(role_arn_annotation.clone()),
+            };
+            checks.push(Check {
+                kind: CheckKind::Annotation,
+                ok: found
+                    .as_ref()
+                    .is_some_and(|a| a.as_deref() == Some(seen.role_arn.as_str())),
+                expected: format!("{ROLE_ARN_ANNOTATION}={}", seen.role_arn),
+                found: match found {
+                    None => format!("no service account {}", spec.account_name()),
+                    Some(None) => format!("no {ROLE_ARN_ANNOTATION} annotation"),
+                    Some(Some(value)) => format!("{ROLE_ARN_ANNOTATION}={value}"),
+                },
+            });
+        }
+        IdentityMode::PodIdentity => {
+            let (ok, found) = match &seen.association {
+                None | Some(AssociationSeen::Missing) => (false, "no association".to_owned()),
+                Some(AssociationSeen::Present { id, role_arn }) => (
+                    *role_arn == seen.role_arn,
+                    format!("{id} with role {role_arn}"),
+                ),
+            };
+            checks.push(Check {
+                kind: CheckKind::PodIdentityAssociation,
+                ok,
+                expected: format!(
+                    "{} on cluster {} with role {}",
+                    spec.account_name(),
+                    spec.cluster,
+                    seen.role_arn
+                ),
+                found,
+            });
+        }
+    }
+    checks
+}
+
+/// What teardown removes and what it leaves, in the order it goes: the annotation (only
+/// while it still names our role) or the association, the role's attachments and inline
+/// policies and the role (only ours), the policy (only ours, and only when nothing else uses
+/// it), and the OIDC provider, which is always left (every IRSA role of the cluster uses it).
+pub(crate) fn teardown_ops(spec: &IrsaSpec, seen: &Seen) -> Vec<TeardownOp> {
+    let mut ops = Vec::new();
+    let role_ours_or_gone = match &seen.role {
+        RoleSeen::Missing => true,
+        RoleSeen::Present { tags, .. } => is_ours(tags, spec),
+    };
+    match spec.mode {
+        IdentityMode::Irsa => {
+            let name = spec.account_name();
+            ops.push(match &seen.service_account {
+                None | Some(AccountSeen::Missing) => {
+                    TeardownOp::absent(kind::SERVICE_ACCOUNT, name, "no service account")
+                }
+                Some(AccountSeen::Present {
+                    role_arn_annotation: None,
+                    ..
+                }) => TeardownOp::absent(
+                    kind::SERVICE_ACCOUNT,
+                    name,
+                    format!("no {ROLE_ARN_ANNOTATION} annotation"),
+                ),
+                Some(AccountSeen::Present {
+                    role_arn_annotation: Some(value),
+                    ..
+                }) if *value != seen.role_arn || !role_ours_or_gone => TeardownOp::left_alone(
+                    kind::SERVICE_ACCOUNT,
+                    name,
+                    format!("{ROLE_ARN_ANNOTATION} names {value}, not a role flink-eks created"),
+                ),
+                Some(AccountSeen::Present {
+                    resource_version, ..
+                }) => TeardownOp::RemoveAnnotation {
+                    resource_version: resource_version.clone(),
+                },
+            });
+        }
+        IdentityMode::PodIdentity => {
+            let name = spec.association_name();
+            ops.push(match &seen.association {
+                None | Some(AssociationSeen::Missing) => {
+                    TeardownOp::absent(kind::POD_IDENTITY_ASSOCIATION, name, "")
+                }
+                Some(AssociationSeen::Present { id, role_arn })
+                    if *role_arn == seen.role_arn && role_ours_or_gone =>
+                {
+                    TeardownOp::DeleteAssociation { id: id.clone() }
+                }
+                Some(AssociationSeen::Present { role_arn, .. }) => TeardownOp::left_alone(
+                    kind::POD_IDENTITY_ASSOCIATION,
+                    name,
+                    format!("it maps to role {role_arn}, not to a role flink-eks created"),
+                ),
+            });
+        }
+    }
+
+    match &seen.role {
+        RoleSeen::Missing => ops.push(TeardownOp::absent(kind::ROLE, &spec.role_name, "")),
+        RoleSeen::Present { tags, .. } if !is_ours(tags, spec) => ops.push(TeardownOp::left_alone(
+            kind::ROLE,
+            &spec.role_name,
+            not_ours_detail(tags),
+        )),
+        RoleSeen::Present {
+            attached, inline, ..
+        } => {
+            for arn in attached {
+                ops.push(TeardownOp::Detach {
+                    policy_arn: arn.clone(),
+                    ours: *arn == seen.policy_arn,
+                });
+            }
+            ops.push(TeardownOp::DeleteRole {
+                inline: inline.clone(),
+            });
+        }
+    }
+
+    match &seen.policy {
+        PolicySeen::Missing => ops.push(TeardownOp::absent(kind::POLICY, &seen.policy_arn, "")),
+        PolicySeen::Present { tags, .. } if !is_ours(tags, spec) => ops.push(
+            TeardownOp::left_alone(kind::POLICY, &seen.policy_arn, not_ours_detail(tags)),
+        ),
+        PolicySeen::Present { versions, .. } => {
+            // The attachment to our own role goes first; anything else keeps the policy.
+            let role_goes =
+                matches!(&seen.role, RoleSeen::Present { tags, .. } if is_ours(tags, spec));
+            let others: Vec<&String> = seen
+                .policy_users
+                .iter()
+                .filter(|u| !(role_goes && **u == format!("role {}", spec.role_name)))
+                .collect();
+            if others.is_empty() {
+                ops.push(TeardownOp::DeletePolicy {
+                    arn: seen.policy_arn.clone(),
+                    versions: versions
+                        .iter()
+                        .filter(|v| !v.is_default)
+                        .map(|v| v.id.clone())
+                        .collect(),
+                });
+            } else {
+                let users: Vec<&str> = others.iter().map(|u| u.as_str()).collect();
+                ops.push(TeardownOp::left_alone(
+                    kind::POLICY,
+                    &seen.policy_arn,
+                    format!("still attached to {}", users.join(", ")),
+                ));
+            }
+        }
+    }
+
+    if let (Some(provider), Some(arn)) = (&seen.provider, &seen.provider_arn) {
+        ops.push(match provider {
+            ProviderSeen::Missing => TeardownOp::absent(kind::OIDC_PROVIDER, arn, ""),
+            ProviderSeen::Present { .. } => TeardownOp::left_alone(
+                kind::OIDC_PROVIDER,
+                arn,
+                "shared by every IRSA role of the cluster; delete it with the cluster",
+            ),
+        });
+    }
+    ops
+}
+
+/// Why teardown leaves a role or policy alone that carries other tags than ours.
+fn not_ours_detail(tags: &[(String, String)]) -> String {
+    format!(
+        "not created by flink-eks for this service account (tags: {})",
+        tags_text(tags)
+    )
+}

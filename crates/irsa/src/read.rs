@@ -1,0 +1,468 @@
+//! The reads: what STS, EKS, IAM and Kubernetes hold, gathered in as few concurrent waves as
+//! the dependencies allow. Nothing here decides; [`crate::decide`] does.
+
+use aws_sdk_iam::types::Tag;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, ListParams};
+
+use crate::Irsa;
+use crate::decide::{
+    AccountSeen, AssociationSeen, Desired, PolicySeen, ProviderSeen, ROLE_ARN_ANNOTATION, RoleSeen,
+    Seen, VersionSeen,
+};
+use crate::documents::{OidcIssuer, Partition, PolicyDocument, TrustPolicy};
+use crate::error::{Error, Result, aws_error, is_not_found, kube_error};
+use crate::spec::{IdentityMode, IrsaSpec};
+
+/// Which extra reads a caller needs beyond the state every decision uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Also the pods of the service account (apply warns about them).
+    Apply,
+    /// Nothing extra.
+    Verify,
+    /// Also the role's inline policies and who else uses the policy.
+    Teardown,
+}
+
+impl Irsa {
+    /// Reads everything `purpose` needs, in three waves: (1) the caller, the cluster, the
+    /// role with its attachments, the service account and its pods or the association's id;
+    /// (2) what needs the account or the issuer: the policy and its versions, the OIDC
+    /// provider, the association's role, the policy's users; (3) the policy's default
+    /// version document.
+    pub(crate) async fn observe(
+        &self,
+        spec: &IrsaSpec,
+        purpose: Purpose,
+    ) -> Result<(Seen, Desired)> {
+        spec.validate()?;
+        let (region, partition) = self.region()?;
+        let irsa = spec.mode == IdentityMode::Irsa;
+        let (account, issuer, role, service_account, pods, association_id) = tokio::try_join!(
+            self.account(),
+            self.describe_cluster(spec, &region),
+            self.read_role(&spec.role_name, purpose == Purpose::Teardown),
+            async {
+                match irsa {
+                    true => self.read_service_account(spec).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match irsa && purpose == Purpose::Apply {
+                    true => self.pods_of(spec).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+            async {
+                match irsa {
+                    false => self.find_association(spec).await.map(Some),
+                    true => Ok(None),
+                }
+            },
+        )?;
+        // Pod Identity needs the cluster, not its issuer.
+        let issuer = match (spec.mode, issuer) {
+            (IdentityMode::Irsa, None) => {
+                return Err(Error::NoOidcIssuer {
+                    cluster: spec.cluster.clone(),
+                });
+            }
+            (IdentityMode::Irsa, issuer) => issuer,
+            (IdentityMode::PodIdentity, _) => None,
+        };
+
+        let role_arn = spec.role_arn(partition, &account);
+        let policy_arn = spec.policy_arn(partition, &account);
+        let provider_arn = issuer.as_ref().map(|i| i.provider_arn(partition, &account));
+        let (policy, provider, association, policy_users) = tokio::try_join!(
+            self.read_policy(&policy_arn),
+            async {
+                match &provider_arn {
+                    Some(arn) => self.read_provider(arn).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match &association_id {
+                    Some(Some(id)) => self.read_association(spec, id).await.map(Some),
+                    Some(None) => Ok(Some(AssociationSeen::Missing)),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match purpose {
+                    Purpose::Teardown => self.policy_users(&policy_arn).await,
+                    _ => Ok(Vec::new()),
+                }
+            },
+        )?;
+
+        let trust = match &issuer {
+            Some(issuer) => spec.trust_policy(partition, &account, issuer),
+            None => TrustPolicy::pod_identity(),
+        };
+        let desired = Desired {
+            permission: spec.permission_policy(partition).document().clone(),
+            trust: trust.document().clone(),
+        };
+        let seen = Seen {
+            account,
+            partition,
+            role_arn,
+            policy_arn,
+            provider_arn,
+            issuer: issuer.map(|i| i.url()),
+            provider,
+            policy,
+            role,
+            service_account,
+            association,
+            pods,
+            policy_users,
+        };
+        Ok((seen, desired))
+    }
+
+    /// The configured region and its partition: no call.
+    fn region(&self) -> Result<(String, Partition)> {
+        let region = self
+            .sts
+            .config()
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .ok_or(Error::NoRegion)?;
+        let partition = Partition::from_region(&region)?;
+        Ok((region, partition))
+    }
+
+    async fn account(&self) -> Result<String> {
+        let identity = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_error("sts:GetCallerIdentity", "the caller", e))?;
+        Ok(identity.account().unwrap_or_default().to_owned())
+    }
+
+    /// The cluster's OIDC issuer; `None` when it has none.
+    async fn describe_cluster(&self, spec: &IrsaSpec, region: &str) -> Result<Option<OidcIssuer>> {
+        let out = self
+            .eks
+            .describe_cluster()
+            .name(&spec.cluster)
+            .send()
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    Error::ClusterNotFound {
+                        cluster: spec.cluster.clone(),
+                        region: region.to_owned(),
+                    }
+                } else {
+                    aws_error("eks:DescribeCluster", &spec.cluster, e)
+                }
+            })?;
+        let issuer = out
+            .cluster()
+            .and_then(|c| c.identity())
+            .and_then(|i| i.oidc())
+            .and_then(|o| o.issuer())
+            .filter(|i| !i.is_empty());
+        Ok(match issuer {
+            Some(issuer) => Some(OidcIssuer::parse(issuer)?),
+            None => None,
+        })
+    }
+
+    async fn read_provider(&self, arn: &str) -> Result<ProviderSeen> {
+        match self
+            .iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(ProviderSeen::Present {
+                client_ids: out.client_id_list().to_vec(),
+            }),
+            Err(e) if is_not_found(&e) => Ok(ProviderSeen::Missing),
+            Err(e) => Err(aws_error("iam:GetOpenIDConnectProvider", arn, e)),
+        }
+    }
+
+    /// The policy, its versions, then its default version's document.
+    async fn read_policy(&self, arn: &str) -> Result<PolicySeen> {
+        let (policy, versions) = tokio::try_join!(
+            async {
+                match self.iam.get_policy().policy_arn(arn).send().await {
+                    Ok(out) => Ok(out.policy),
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(aws_error("iam:GetPolicy", arn, e)),
+                }
+            },
+            self.policy_versions(arn),
+        )?;
+        let Some(policy) = policy else {
+            return Ok(PolicySeen::Missing);
+        };
+        let default_version = policy.default_version_id().unwrap_or("v1").to_owned();
+        let version = self
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(&default_version)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:GetPolicyVersion", arn, e))?;
+        let document = version
+            .policy_version()
+            .and_then(|v| v.document())
+            .and_then(|d| PolicyDocument::parse_iam(d).ok())
+            .map(Box::new);
+        Ok(PolicySeen::Present {
+            tags: tag_pairs(policy.tags()),
+            default_version,
+            document,
+            versions,
+        })
+    }
+
+    /// The policy's versions; none when the policy does not exist.
+    async fn policy_versions(&self, arn: &str) -> Result<Vec<VersionSeen>> {
+        let listed = self
+            .iam
+            .list_policy_versions()
+            .policy_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        match listed {
+            Ok(versions) => Ok(versions
+                .iter()
+                .filter_map(|v| {
+                    Some(VersionSeen {
+                        id: v.version_id()?.to_owned(),
+                        is_default: v.is_default_version(),
+                    })
+                })
+                .collect()),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(aws_error("iam:ListPolicyVersions", arn, e)),
+        }
+    }
+
+    /// The role, its attached policies and (for teardown) its inline policies, read at once.
+    pub(crate) async fn read_role(&self, name: &str, inline: bool) -> Result<RoleSeen> {
+        let (role, attached, inline) = tokio::try_join!(
+            async {
+                match self.iam.get_role().role_name(name).send().await {
+                    Ok(out) => Ok(out.role),
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(aws_error("iam:GetRole", name, e)),
+                }
+            },
+            self.attached_policies(name),
+            async {
+                match inline {
+                    true => self.inline_policies(name).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+        )?;
+        let Some(role) = role else {
+            return Ok(RoleSeen::Missing);
+        };
+        let trust = role
+            .assume_role_policy_document()
+            .and_then(|d| PolicyDocument::parse_iam(d).ok())
+            .map(Box::new);
+        Ok(RoleSeen::Present {
+            tags: tag_pairs(role.tags()),
+            trust,
+            attached,
+            inline,
+        })
+    }
+
+    /// The ARNs of the role's attached policies; none when the role does not exist.
+    async fn attached_policies(&self, role: &str) -> Result<Vec<String>> {
+        let attached = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        match attached {
+            Ok(attached) => Ok(attached
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_owned))
+                .collect()),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(aws_error("iam:ListAttachedRolePolicies", role, e)),
+        }
+    }
+
+    async fn inline_policies(&self, role: &str) -> Result<Vec<String>> {
+        let inline = self
+            .iam
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        match inline {
+            Ok(names) => Ok(names),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(aws_error("iam:ListRolePolicies", role, e)),
+        }
+    }
+
+    async fn read_service_account(&self, spec: &IrsaSpec) -> Result<AccountSeen> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.kube.clone(), &spec.namespace);
+        let account = api
+            .get_opt(&spec.service_account)
+            .await
+            .map_err(|e| kube_error("get", &spec.account_name(), e))?;
+        Ok(match account {
+            None => AccountSeen::Missing,
+            Some(account) => AccountSeen::Present {
+                resource_version: account.metadata.resource_version.unwrap_or_default(),
+                role_arn_annotation: account
+                    .metadata
+                    .annotations
+                    .and_then(|a| a.get(ROLE_ARN_ANNOTATION).cloned()),
+            },
+        })
+    }
+
+    /// The names of the pods that run as the spec's service account now.
+    async fn pods_of(&self, spec: &IrsaSpec) -> Result<Vec<String>> {
+        let api: Api<Pod> = Api::namespaced(self.kube.clone(), &spec.namespace);
+        let selector = format!("spec.serviceAccountName={}", spec.service_account);
+        let pods = api
+            .list(&ListParams::default().fields(&selector))
+            .await
+            .map_err(|e| kube_error("list pods", &format!("{}/{selector}", spec.namespace), e))?;
+        Ok(pods
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect())
+    }
+
+    /// The id of the service account's pod identity association, if there is one.
+    async fn find_association(&self, spec: &IrsaSpec) -> Result<Option<String>> {
+        let list = self
+            .eks
+            .list_pod_identity_associations()
+            .cluster_name(&spec.cluster)
+            .namespace(&spec.namespace)
+            .service_account(&spec.service_account)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    "eks:ListPodIdentityAssociations",
+                    &spec.association_name(),
+                    e,
+                )
+            })?;
+        Ok(list
+            .associations()
+            .iter()
+            .find_map(|a| a.association_id())
+            .map(str::to_owned))
+    }
+
+    async fn read_association(&self, spec: &IrsaSpec, id: &str) -> Result<AssociationSeen> {
+        let described = self
+            .eks
+            .describe_pod_identity_association()
+            .cluster_name(&spec.cluster)
+            .association_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    "eks:DescribePodIdentityAssociation",
+                    &spec.association_name(),
+                    e,
+                )
+            })?;
+        let role_arn = described
+            .association()
+            .and_then(|a| a.role_arn())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(AssociationSeen::Present {
+            id: id.to_owned(),
+            role_arn,
+        })
+    }
+
+    /// Who the policy is attached to (`role R`, `user U`, `group G`); none when the policy
+    /// does not exist.
+    async fn policy_users(&self, arn: &str) -> Result<Vec<String>> {
+        let mut users = Vec::new();
+        let mut pages = self
+            .iam
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(aws_error("iam:ListEntitiesForPolicy", arn, e)),
+            };
+            users.extend(
+                page.policy_roles()
+                    .iter()
+                    .filter_map(|r| r.role_name())
+                    .map(|n| format!("role {n}")),
+            );
+            users.extend(
+                page.policy_users()
+                    .iter()
+                    .filter_map(|u| u.user_name())
+                    .map(|n| format!("user {n}")),
+            );
+            users.extend(
+                page.policy_groups()
+                    .iter()
+                    .filter_map(|g| g.group_name())
+                    .map(|n| format!("group {n}")),
+            );
+        }
+        Ok(users)
+    }
+
+    /// The policy's default version id now: the guard of a new policy version.
+    pub(crate) async fn default_version_now(&self, arn: &str) -> Result<Option<String>> {
+        match self.iam.get_policy().policy_arn(arn).send().await {
+            Ok(out) => Ok(out
+                .policy()
+                .and_then(|p| p.default_version_id())
+                .map(str::to_owned)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(aws_error("iam:GetPolicy", arn, e)),
+        }
+    }
+}
+
+fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
