@@ -281,6 +281,19 @@ impl ApiServer {
         let live = tx
             .get(&ObjKey::new(res, namespace, name))
             .ok_or_else(|| ApiError::not_found(res, name))?;
+        // The body's uid is a precondition of an update, checked before anything else.
+        if let Some(uid) = meta::meta_str(&body, "uid").filter(|uid| !uid.is_empty())
+            && uid != meta::uid(&live)
+        {
+            return Err(ApiError::precondition_failed(
+                res,
+                namespace,
+                name,
+                "UID",
+                uid,
+                meta::uid(&live),
+            ));
+        }
         match meta::meta_str(&body, "resourceVersion") {
             None | Some("") => {
                 return Err(ApiError::invalid(
@@ -353,11 +366,13 @@ impl ApiServer {
         }
         check_type(res, &patched)?;
         check_name(name, &patched)?;
-        if let Some(rv) = meta::meta_str(&body, "resourceVersion").filter(|rv| !rv.is_empty())
-            && Some(rv) != meta::meta_str(&live, "resourceVersion")
-        {
-            return Err(ApiError::stale(res, name));
-        }
+        check_resource_version(
+            res,
+            name,
+            &live,
+            meta::meta_str(&patched, "resourceVersion"),
+        )?;
+        check_uid_unchanged(res, name, &live, meta::meta_str(&patched, "uid"))?;
         let warnings = self.prune(res, &mut patched, opts.validation, Strictness::Patch(&body))?;
         let outcome = self.commit(
             &mut tx,
@@ -412,10 +427,14 @@ impl ApiServer {
                 "PATCH with apply requires a fieldManager query parameter",
             ));
         }
-        if let Some(rv) = meta::meta_str(&applied, "resourceVersion").filter(|rv| !rv.is_empty())
-            && live.and_then(|l| meta::meta_str(l, "resourceVersion")) != Some(rv)
+        let body_rv = meta::meta_str(&applied, "resourceVersion").map(str::to_owned);
+        let body_uid = meta::meta_str(&applied, "uid").map(str::to_owned);
+        // An apply that creates ignores the body's resourceVersion (the storage layer clears
+        // it), but not its uid: the object that uid named is gone.
+        if live.is_none()
+            && let Some(uid) = body_uid.as_deref().filter(|uid| !uid.is_empty())
         {
-            return Err(ApiError::stale(res, name));
+            return Err(ApiError::uid_mismatch_on_create(res, name, uid));
         }
         if live.is_none()
             && res.namespaced
@@ -469,6 +488,12 @@ impl ApiServer {
                 merged
             }
         };
+        // As on the real server, field conflicts are found before the stored object's
+        // resourceVersion is compared, and the uid is checked last.
+        if let Some(live) = live {
+            check_resource_version(res, name, live, body_rv.as_deref())?;
+            check_uid_unchanged(res, name, live, body_uid.as_deref())?;
+        }
         let op = if part == Part::Main {
             Op::Apply
         } else {
@@ -495,15 +520,27 @@ impl ApiServer {
         if let Some(uid) = opts.uid.as_deref()
             && uid != meta::uid(&live)
         {
-            return Err(ApiError::stale(res, name).with_message(format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                meta::uid(&live)
-            )));
+            return Err(ApiError::precondition_failed(
+                res,
+                namespace,
+                name,
+                "UID",
+                uid,
+                meta::uid(&live),
+            ));
         }
+        let live_rv = meta::meta_str(&live, "resourceVersion").unwrap_or_default();
         if let Some(rv) = opts.resource_version.as_deref()
-            && Some(rv) != meta::meta_str(&live, "resourceVersion")
+            && rv != live_rv
         {
-            return Err(ApiError::stale(res, name));
+            return Err(ApiError::precondition_failed(
+                res,
+                namespace,
+                name,
+                "ResourceVersion",
+                rv,
+                live_rv,
+            ));
         }
         let has_finalizers = !meta::finalizers(&live).is_empty() || res == &NAMESPACES;
         if opts.dry_run {
@@ -1019,6 +1056,45 @@ fn check_type(res: &ResourceDef, body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A write whose body carries a `resourceVersion` other than the stored one is based on a
+/// stale read: 409, nothing stored. Without one, the write is unconditional.
+fn check_resource_version(
+    res: &ResourceDef,
+    name: &str,
+    live: &Value,
+    body_rv: Option<&str>,
+) -> Result<(), ApiError> {
+    match body_rv.filter(|rv| !rv.is_empty()) {
+        Some(rv) if Some(rv) != meta::meta_str(live, "resourceVersion") => {
+            Err(ApiError::stale(res, name))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `metadata.uid` is immutable: a patch or apply that sets another one is invalid.
+fn check_uid_unchanged(
+    res: &ResourceDef,
+    name: &str,
+    live: &Value,
+    body_uid: Option<&str>,
+) -> Result<(), ApiError> {
+    match body_uid.filter(|uid| !uid.is_empty()) {
+        Some(uid) if uid != meta::uid(live) => Err(ApiError::invalid(
+            res,
+            name,
+            &[FieldError {
+                field: "metadata.uid".into(),
+                kind: FieldErrorKind::Invalid {
+                    value: Value::String(uid.to_owned()),
+                    detail: "field is immutable".into(),
+                },
+            }],
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_name(name: &str, body: &Value) -> Result<(), ApiError> {
     let body_name = meta::name(body);
     if !body_name.is_empty() && body_name != name {
@@ -1103,12 +1179,4 @@ fn decode_continue(token: &str) -> Result<(u64, String, String), ApiError> {
         .and_then(Value::as_str)
         .ok_or_else(invalid)?;
     Ok((rv, ns.to_owned(), name.to_owned()))
-}
-
-impl ApiError {
-    /// The same error with another message.
-    pub(crate) fn with_message(mut self, message: String) -> ApiError {
-        self.message = message;
-        self
-    }
 }

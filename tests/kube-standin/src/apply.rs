@@ -67,6 +67,17 @@ impl ManagedEntry {
             && self.subresource.as_deref() == part.subresource()
     }
 
+    /// The entry as conflict messages name it: `"kubectl" using v1`, with ` at <time>` for
+    /// an Update (the real server's `printManager`).
+    fn printed(&self) -> String {
+        let mut printed = format!("\"{}\" using {}", self.manager, self.api_version);
+        if self.operation == "Update" && !self.time.is_empty() {
+            printed.push_str(" at ");
+            printed.push_str(&self.time);
+        }
+        printed
+    }
+
     fn to_json(&self) -> Value {
         let mut entry = json!({
             "manager": self.manager,
@@ -273,9 +284,10 @@ fn dotted(path: &[String]) -> String {
     path.iter().map(|k| format!(".{k}")).collect()
 }
 
-/// An apply that conflicts with other managers: `(manager, apiVersion, field)` each.
+/// An apply that conflicts with other managers: `(manager, field)` each, the manager as the
+/// real server prints it (`"kubectl" using v1`, and ` at <time>` for an Update).
 #[derive(Debug)]
-pub(crate) struct Conflicts(pub(crate) Vec<(String, String, String)>);
+pub(crate) struct Conflicts(pub(crate) Vec<(String, String)>);
 
 /// Server-side apply of `applied` (already stripped of fields the part does not own) by
 /// `manager` onto `live` (`None` to create). Returns the new object, with managed fields.
@@ -325,11 +337,7 @@ pub(crate) fn apply(
                         entry.fields.remove(&f);
                     }
                 } else {
-                    conflicts.push((
-                        entry.manager.clone(),
-                        entry.api_version.clone(),
-                        dotted(path),
-                    ));
+                    conflicts.push((entry.printed(), dotted(path)));
                 }
             }
         }
@@ -543,8 +551,7 @@ mod tests {
         assert_eq!(
             conflicts,
             [(
-                "tool".to_owned(),
-                "flink.apache.org/v1beta1".to_owned(),
+                "\"tool\" using flink.apache.org/v1beta1".to_owned(),
                 ".spec.image".to_owned()
             )]
         );

@@ -173,29 +173,43 @@ impl ApiError {
         .with_details(res, name)
     }
 
-    /// 409 for a server-side apply that conflicts with another field manager.
-    /// Each conflict is `(manager, apiVersion, field)`, the field as `.spec.image`.
+    /// 409 for a server-side apply that conflicts with other field managers. Each conflict
+    /// is `(manager, field)`: the manager as the real server prints it (`"kubectl" using v1`,
+    /// with ` at <time>` for an Update), the field as `.spec.image`.
     pub(crate) fn apply_conflict(
         res: &ResourceDef,
         name: &str,
-        conflicts: &[(String, String, String)],
+        conflicts: &[(String, String)],
     ) -> ApiError {
-        let mut message = format!("Apply failed with {} conflict", conflicts.len());
-        if conflicts.len() > 1 {
-            message.push('s');
-        }
-        message.push_str(": ");
-        let parts: Vec<String> = conflicts
-            .iter()
-            .map(|(manager, api_version, field)| {
-                format!("conflict with \"{manager}\" using {api_version}: {field}")
-            })
-            .collect();
-        message.push_str(&parts.join("\n"));
+        let message = match conflicts {
+            [(manager, field)] => {
+                format!("Apply failed with 1 conflict: conflict with {manager}: {field}")
+            }
+            _ => {
+                let mut managers: Vec<&str> = conflicts.iter().map(|(m, _)| m.as_str()).collect();
+                managers.sort_unstable();
+                managers.dedup();
+                let mut lines = Vec::new();
+                for manager in managers {
+                    lines.push(format!("conflicts with {manager}:"));
+                    lines.extend(
+                        conflicts
+                            .iter()
+                            .filter(|(m, _)| m == manager)
+                            .map(|(_, field)| format!("- {field}")),
+                    );
+                }
+                format!(
+                    "Apply failed with {} conflicts: {}",
+                    conflicts.len(),
+                    lines.join("\n")
+                )
+            }
+        };
         let causes: Vec<Value> = conflicts
             .iter()
-            .map(|(manager, _, field)| {
-                json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{manager}\""), "field": field})
+            .map(|(manager, field)| {
+                json!({"reason": "FieldManagerConflict", "message": format!("conflict with {manager}"), "field": field})
             })
             .collect();
         let mut err = ApiError::new(409, "Conflict", message).with_details(res, name);
@@ -203,6 +217,46 @@ impl ApiError {
             details.insert("causes".into(), Value::Array(causes));
         }
         err
+    }
+
+    /// 409 for a server-side apply that would create an object but names a `metadata.uid`:
+    /// the object it was meant for no longer exists.
+    pub(crate) fn uid_mismatch_on_create(res: &ResourceDef, name: &str, uid: &str) -> ApiError {
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": uid mismatch: the provided object \
+                 specified uid {uid}, and no existing object was found",
+                res.group_resource()
+            ),
+        )
+        .with_details(res, name)
+    }
+
+    /// 409 for a precondition (`uid` or `resourceVersion` of a delete, the `uid` of an
+    /// update's body) that the stored object does not meet, worded as the storage layer's
+    /// error the real server wraps: `what` is `UID` or `ResourceVersion`.
+    pub(crate) fn precondition_failed(
+        res: &ResourceDef,
+        namespace: &str,
+        name: &str,
+        what: &str,
+        expected: &str,
+        actual: &str,
+    ) -> ApiError {
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": StorageError: invalid object, Code: 4, \
+                 Key: {}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: {what} in \
+                 precondition: {expected}, {what} in object meta: {actual}",
+                res.group_resource(),
+                res.storage_key(namespace, name)
+            ),
+        )
+        .with_details(res, name)
     }
 
     /// 422 with the field errors of an object that fails validation.

@@ -53,11 +53,16 @@ pub enum Fault {
 /// Counters since the stand-in started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
-    /// Every POST, PUT, PATCH and DELETE on a resource, whether or not it changed anything
-    /// (a no-op server-side apply counts; a rejected request counts too).
+    /// Every POST, PUT, PATCH and DELETE on a resource, whether or not it changed anything:
+    /// a no-op server-side apply counts, and so does a refused one (what a client sent, as
+    /// an audit log's request count).
     pub writes: u64,
-    /// The writes that changed an object (a new resourceVersion).
+    /// The writes that changed the store (a new resourceVersion).
     pub effective_writes: u64,
+    /// The writes answered with an error `Status` (a stale `resourceVersion`, a field
+    /// manager conflict, an object that exists, an invalid object, ...): they changed nothing.
+    #[serde(default)]
+    pub refused_writes: u64,
     /// Writes by `"<resource>[/<subresource>]:<METHOD>"`, e.g. `"flinkdeployments:PATCH"`.
     pub by_resource: BTreeMap<String, u64>,
     /// Watch requests.
@@ -173,12 +178,15 @@ impl Registry {
         from_api.into_iter().chain(from_annotations).min()
     }
 
-    /// Counts a write.
-    pub(crate) fn count_write(&self, key: String, changed: bool) {
+    /// Counts a write: `Some(changed)` when it was answered with success, `None` when it
+    /// was refused.
+    pub(crate) fn count_write(&self, key: String, outcome: Option<bool>) {
         let mut stats = lock(&self.stats);
         stats.writes += 1;
-        if changed {
-            stats.effective_writes += 1;
+        match outcome {
+            Some(true) => stats.effective_writes += 1,
+            Some(false) => {}
+            None => stats.refused_writes += 1,
         }
         *stats.by_resource.entry(key).or_default() += 1;
     }

@@ -50,6 +50,21 @@ impl ResourceDef {
         }
     }
 
+    /// The object's key in etcd, as storage errors name it: `/registry/pods/default/x`;
+    /// custom resources under their group, `/registry/flink.apache.org/flinkdeployments/...`.
+    pub(crate) fn storage_key(&self, namespace: &str, name: &str) -> String {
+        let resource = match (self.custom, self.plural) {
+            (true, plural) => format!("{}/{plural}", self.group),
+            (false, "services") => "services/specs".to_owned(),
+            (false, plural) => plural.to_owned(),
+        };
+        if self.namespaced {
+            format!("/registry/{resource}/{namespace}/{name}")
+        } else {
+            format!("/registry/{resource}/{name}")
+        }
+    }
+
     /// `Pod`, `FlinkDeployment.flink.apache.org`: the kind as validation errors name it.
     pub(crate) fn qualified_kind(&self) -> String {
         if self.group.is_empty() {

@@ -292,8 +292,8 @@ async fn serve(
             Some(sub) => format!("{}/{sub}:{}", res.plural, request.method),
             None => format!("{}:{}", res.plural, request.method),
         };
-        let changed = result.as_ref().is_ok_and(|(_, changed)| *changed);
-        shared.faults.count_write(key, changed);
+        let outcome = result.as_ref().ok().map(|(_, changed)| *changed);
+        shared.faults.count_write(key, outcome);
     }
     result.map(|(response, _)| response)
 }

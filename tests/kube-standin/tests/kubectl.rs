@@ -319,3 +319,100 @@ async fn kubectl_prints_the_crd_rejections() {
             .contains("No resources found in default namespace.")
     );
 }
+
+#[tokio::test]
+async fn kubectl_server_side_apply_stops_at_conflicts_stale_versions_and_existing_objects() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let fds = flink_api(&client(&standin).await);
+    let planned = apply(&fds, &flink_deployment("shared"))
+        .await
+        .unwrap_or_else(|e| panic!("apply: {e}"));
+
+    // Another manager's field, without --force-conflicts: refused, with kubectl's advice.
+    let mut changed = flink_deployment("shared");
+    changed["spec"]["image"] = serde_json::json!("registry.example/flink-s3:2");
+    let file = kubectl.file("shared.yaml", &yaml(&changed));
+    let file = file.to_string_lossy().into_owned();
+    let err = kubectl
+        .fails(&["apply", "--server-side", "-f", &file])
+        .await;
+    assert!(
+        err.contains(
+            "Apply failed with 1 conflict: conflict with \"flink-eks\" using flink.apache.org/v1beta1: .spec.image"
+        ) && err.contains("--force-conflicts"),
+        "{err}"
+    );
+    let image = [
+        "get",
+        "flinkdeployment",
+        "shared",
+        "-o",
+        "jsonpath={.spec.image}",
+    ];
+    assert_eq!(kubectl.ok(&image).await, "registry.example/flink-s3:1.20");
+    let out = kubectl
+        .ok(&["apply", "--server-side", "--force-conflicts", "-f", &file])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "flinkdeployment.flink.apache.org/shared serverside-applied"
+    );
+    assert_eq!(kubectl.ok(&image).await, "registry.example/flink-s3:2");
+
+    // A manifest carrying the resourceVersion it was read at, since changed: refused.
+    let mut stale = changed.clone();
+    stale["spec"]["image"] = serde_json::json!("registry.example/flink-s3:3");
+    stale["metadata"]["resourceVersion"] = serde_json::json!(planned.metadata.resource_version);
+    let stale = kubectl.file("stale.yaml", &yaml(&stale));
+    let err = kubectl
+        .fails(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &stale.to_string_lossy(),
+        ])
+        .await;
+    assert!(
+        err.contains(
+            "Operation cannot be fulfilled on flinkdeployments.flink.apache.org \"shared\": the object has been modified"
+        ),
+        "{err}"
+    );
+    assert_eq!(kubectl.ok(&image).await, "registry.example/flink-s3:2");
+
+    // The service account the operator's chart made: its labels belong to helm.
+    let account = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "flink", "namespace": "default", "labels": {
+            "app.kubernetes.io/managed-by": "flink-eks",
+        }},
+    });
+    let account = kubectl.file("flink-sa.yaml", &yaml(&account));
+    let account = account.to_string_lossy().into_owned();
+    let err = kubectl
+        .fails(&["apply", "--server-side", "-f", &account])
+        .await;
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"helm\" using v1 at ")
+            && err.contains(": .metadata.labels.app.kubernetes.io/managed-by"),
+        "{err}"
+    );
+    let err = kubectl.fails(&["create", "-f", &account]).await;
+    assert!(
+        err.contains("(AlreadyExists)") && err.contains("serviceaccounts \"flink\" already exists"),
+        "{err}"
+    );
+    let managed_by = kubectl
+        .ok(&[
+            "get",
+            "serviceaccount",
+            "flink",
+            "-o",
+            "jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}",
+        ])
+        .await;
+    assert_eq!(managed_by, "Helm");
+}
