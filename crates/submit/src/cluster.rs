@@ -2,7 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use flink_eks_manifest::{FETCH_CONTAINER, FlinkDeployment, FlinkDeploymentSpec, MAIN_CONTAINER};
+use std::collections::BTreeSet;
+
+use flink_eks_manifest::{
+    FETCH_CONTAINER, FIELD_MANAGER, FlinkDeployment, FlinkDeploymentSpec, MAIN_CONTAINER,
+};
+use flink_eks_plan::{Action, Operation, Progress, Stale};
 use futures::stream::BoxStream;
 use futures::{AsyncBufReadExt as _, Stream, StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
@@ -10,36 +15,167 @@ use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::change::Change;
-use crate::error::{Failure, SubmitError, WaitTimeout, from_kube};
-use crate::status::{ObservedState, OperatorError, Phase, Progress, StatusView};
-
-/// The field manager of every server-side apply this crate makes.
-pub const FIELD_MANAGER: &str = "flink-eks";
+use crate::error::{DeploymentFailure, Error, Result, WaitTimeout, from_kube, kube_message};
+use crate::status::{
+    ObservedState, OperatorError, Phase, StatusView, WaitTracker, interpret_state,
+};
 
 /// How many log lines a failure report carries by default, per container.
 pub const DEFAULT_LOG_TAIL_LINES: i64 = 40;
 
-/// What applying a FlinkDeployment would do, found by reading the live object (no write):
-/// [`Change::Update`] when the live spec, labels or annotations differ.
-pub type ApplyPlan = Change;
+/// The kind of the apply's [`Operation`].
+const OPERATION_KIND: &str = "flink-deployment";
+
+/// What applying one FlinkDeployment will do, found with one GET of the live object and no
+/// write: made by [`Submitter::plan`], performed exactly by [`Submitter::apply`].
+///
+/// It keeps what the GET saw (`resourceVersion`, generation, status), so that a caller can
+/// tell without another read whether an unchanged deployment already runs
+/// ([`ApplyPlan::already_running`]).
+#[derive(Debug, Clone)]
+pub struct ApplyPlan {
+    object: FlinkDeployment,
+    namespace: String,
+    name: String,
+    action: Action,
+    resource_version: Option<String>,
+    live_generation: Option<i64>,
+    live_state: Option<ObservedState>,
+    differences: Vec<String>,
+}
+
+impl ApplyPlan {
+    /// The object that is applied (namespace set, server-assigned metadata cleared).
+    pub fn deployment(&self) -> &FlinkDeployment {
+        &self.object
+    }
+
+    /// Namespace of the FlinkDeployment.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Name of the FlinkDeployment.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What applying the plan does: [`Action::Create`], [`Action::Update`] or
+    /// [`Action::NoChange`].
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// `metadata.resourceVersion` of the live object when planned (`None` when absent): an
+    /// update is sent with it, so the API server refuses it if the object changed since.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
+    }
+
+    /// `metadata.generation` of the live object when planned.
+    pub fn live_generation(&self) -> Option<i64> {
+        self.live_generation
+    }
+
+    /// The live object's status when planned.
+    pub fn live_state(&self) -> Option<&ObservedState> {
+        self.live_state.as_ref()
+    }
+
+    /// The fields applying changes, as dotted paths (`spec.image`,
+    /// `metadata.annotations.deploy.flink-eks.io/script-sha256`); a field this tool set
+    /// before and no longer sets is listed with `(removed)`. Empty unless an update.
+    pub fn differences(&self) -> &[String] {
+        &self.differences
+    }
+
+    /// Whether the plan changes nothing and the live object already runs its generation,
+    /// stable: then there is nothing to wait for.
+    pub fn already_running(&self) -> bool {
+        self.action == Action::NoChange
+            && self
+                .live_state
+                .as_ref()
+                .is_some_and(|state| interpret_state(state) == Phase::Running)
+    }
+
+    /// The printable operation: kind `flink-deployment`, name `namespace/name`, observed the
+    /// `resourceVersion`.
+    pub fn operation(&self) -> Operation {
+        let detail = match self.action {
+            Action::Create => String::new(),
+            Action::NoChange if self.already_running() => format!(
+                "running and stable at generation {}",
+                self.live_generation.unwrap_or_default()
+            ),
+            Action::NoChange => String::new(),
+            _ => {
+                let mut shown: Vec<&str> = self
+                    .differences
+                    .iter()
+                    .take(3)
+                    .map(String::as_str)
+                    .collect();
+                let more = self.differences.len().saturating_sub(shown.len());
+                let tail = format!("and {more} more");
+                if more > 0 {
+                    shown.push(&tail);
+                }
+                shown.join(", ")
+            }
+        };
+        let operation = Operation::new(
+            OPERATION_KIND,
+            format!("{}/{}", self.namespace, self.name),
+            self.action,
+        )
+        .detail(detail);
+        match &self.resource_version {
+            Some(version) => operation.observed(format!("resourceVersion {version}")),
+            None => operation,
+        }
+    }
+}
 
 /// What [`Submitter::apply`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Applied {
     /// Namespace of the FlinkDeployment.
     pub namespace: String,
     /// Name of the FlinkDeployment.
     pub name: String,
-    /// `metadata.generation` after the apply: the generation to wait for.
+    /// `metadata.generation` after the apply (the live one for no change): the generation
+    /// to wait for.
     pub generation: i64,
-    /// `metadata.generation` before the apply; `None` when it was created.
-    pub previous_generation: Option<i64>,
-    /// Whether the spec changed (created, or a new generation): the operator will act on it.
-    pub changed: bool,
-    /// What the apply did to the object (an update can touch only labels or annotations).
-    pub action: Change,
+    /// What was done: [`Action::NoChange`] means no call was made.
+    pub action: Action,
+}
+
+/// What [`Submitter::wait_until_running`] reports while it watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum WatchEvent {
+    /// The FlinkDeployment's state changed: the state now (the first one seen counts as a change).
+    State(ObservedState),
+    /// The watch was cut off or refused; it is resumed from the last version seen (listed
+    /// again when that version is too old).
+    Resumed {
+        /// Why it stopped, in the client's words.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for WatchEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WatchEvent::State(state) => write!(f, "{state}"),
+            WatchEvent::Resumed { reason } => write!(f, "watch interrupted ({reason}), resuming"),
+        }
+    }
 }
 
 /// A FlinkDeployment that reached its goal.
@@ -73,7 +209,7 @@ pub enum Deletion {
 pub struct LogStream {
     /// The pod the lines come from.
     pub pod: String,
-    lines: BoxStream<'static, Result<String, SubmitError>>,
+    lines: BoxStream<'static, Result<String>>,
 }
 
 impl std::fmt::Debug for LogStream {
@@ -85,7 +221,7 @@ impl std::fmt::Debug for LogStream {
 }
 
 impl Stream for LogStream {
-    type Item = Result<String, SubmitError>;
+    type Item = Result<String>;
 
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
@@ -136,15 +272,12 @@ impl Submitter {
     }
 
     /// The namespace and name of `deployment` (the client's default namespace when unset).
-    fn identity<'a>(
-        &'a self,
-        deployment: &'a FlinkDeployment,
-    ) -> Result<(&'a str, &'a str), SubmitError> {
+    fn identity<'a>(&'a self, deployment: &'a FlinkDeployment) -> Result<(&'a str, &'a str)> {
         let name = deployment
             .metadata
             .name
             .as_deref()
-            .ok_or(SubmitError::MissingName)?;
+            .ok_or(Error::MissingName)?;
         let namespace = deployment
             .metadata
             .namespace
@@ -153,73 +286,114 @@ impl Submitter {
         Ok((namespace, name))
     }
 
-    /// What [`Submitter::apply`] would do: reads the live object and compares it (no write).
-    pub async fn plan_apply(&self, deployment: &FlinkDeployment) -> Result<Change, SubmitError> {
-        let (namespace, name) = self.identity(deployment)?;
-        let live = self
-            .api(namespace)
-            .get_opt(name)
-            .await
-            .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?;
-        Ok(match live {
-            None => Change::Create,
-            Some(live) if matches_live(deployment, &live) => Change::NoChange,
-            Some(_) => Change::Update,
-        })
-    }
-
-    /// Server-side applies `deployment` as field manager [`FIELD_MANAGER`] (forcing
-    /// ownership of the fields it sets): creates it or updates it. An unchanged spec keeps
-    /// its generation, so the operator does nothing.
-    pub async fn apply(&self, deployment: &FlinkDeployment) -> Result<Applied, SubmitError> {
+    /// What applying `deployment` will do, from one GET of the live object (no write): create
+    /// when there is none, no change when the live object holds every field this tool sets
+    /// with the value it sets and nothing this tool set before is left out, update otherwise.
+    ///
+    /// Only the fields applied are compared (read through the same type, so `1` against
+    /// `1.0` is no change): a field another manager sets, such as a label or a
+    /// `flinkConfiguration` entry of its own, does not make an update. The stand-in and some
+    /// clusters' admission chains do not support `dryRun`; a GET works everywhere.
+    pub async fn plan(&self, deployment: &FlinkDeployment) -> Result<ApplyPlan> {
         // Boxed: the objects it holds across awaits are large, and callers' stacks are not.
-        Box::pin(self.apply_boxed(deployment)).await
+        Box::pin(self.plan_boxed(deployment)).await
     }
 
-    async fn apply_boxed(&self, deployment: &FlinkDeployment) -> Result<Applied, SubmitError> {
+    async fn plan_boxed(&self, deployment: &FlinkDeployment) -> Result<ApplyPlan> {
         let (namespace, name) = self.identity(deployment)?;
-        let api = self.api(namespace);
-        let before = Box::pin(api.get_opt(name))
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        let live = Box::pin(self.api(&namespace).get_opt(&name))
             .await
             .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?;
-
         let mut object = deployment.clone();
-        object.metadata.namespace = Some(namespace.to_owned());
+        object.metadata.namespace = Some(namespace.clone());
         object.metadata.managed_fields = None;
         object.metadata.resource_version = None;
         object.metadata.generation = None;
         object.metadata.uid = None;
         object.metadata.creation_timestamp = None;
         object.status = None;
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        let after = Box::pin(api.patch(name, &params, &Patch::Apply(&object)))
-            .await
-            .map_err(|e| apply_error(namespace, name, e))?;
-
-        let generation = after.metadata.generation.unwrap_or_default();
-        let previous_generation = before.as_ref().and_then(|b| b.metadata.generation);
-        // By content, not resourceVersion: the operator's status writes move that.
-        let action = match &before {
-            None => Change::Create,
-            Some(before) if same_content(before, &after) => Change::NoChange,
-            Some(_) => Change::Update,
+        let Some(live) = live else {
+            return Ok(ApplyPlan {
+                object,
+                namespace,
+                name,
+                action: Action::Create,
+                resource_version: None,
+                live_generation: None,
+                live_state: None,
+                differences: Vec::new(),
+            });
         };
-        let changed = previous_generation != Some(generation);
-        tracing::info!(%namespace, %name, generation, ?previous_generation, %action, "FlinkDeployment applied");
-        Ok(Applied {
+        let differences = differences(&object, &live);
+        Ok(ApplyPlan {
+            object,
+            namespace,
+            name,
+            action: if differences.is_empty() {
+                Action::NoChange
+            } else {
+                Action::Update
+            },
+            resource_version: live.metadata.resource_version.clone(),
+            live_generation: live.metadata.generation,
+            live_state: Some(ObservedState::of(&live)),
+            differences,
+        })
+    }
+
+    /// Performs `plan` exactly, as field manager [`FIELD_MANAGER`]:
+    /// - no change: no call; the live generation is returned;
+    /// - update: server-side apply with `force` (taking the fields it sets from other
+    ///   managers) and `metadata.resourceVersion` set to the planned one, so that an object
+    ///   changed since the plan is refused (`409 Conflict`);
+    /// - create: server-side apply without `force`, so that an object created since by
+    ///   another writer with other values in these fields is refused (`409 Conflict`).
+    ///
+    /// A refused precondition is [`Error::Stale`], and nothing is written. An unchanged spec
+    /// keeps its generation, so the operator does nothing.
+    pub async fn apply(&self, plan: &ApplyPlan) -> Result<Applied> {
+        // Boxed: the objects it holds across awaits are large, and callers' stacks are not.
+        Box::pin(self.apply_boxed(plan)).await
+    }
+
+    async fn apply_boxed(&self, plan: &ApplyPlan) -> Result<Applied> {
+        let (namespace, name) = (plan.namespace.as_str(), plan.name.as_str());
+        let applied = |generation: Option<i64>| Applied {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
-            generation,
-            previous_generation,
-            changed,
-            action,
-        })
+            generation: generation.unwrap_or_default(),
+            action: plan.action,
+        };
+        let params = PatchParams::apply(FIELD_MANAGER);
+        let (object, params) = match plan.action {
+            Action::Create => (plan.object.clone(), params),
+            Action::Update => {
+                let mut object = plan.object.clone();
+                object.metadata.resource_version = plan.resource_version.clone();
+                (object, params.force())
+            }
+            _ => {
+                tracing::info!(%namespace, %name, "FlinkDeployment unchanged, not applied");
+                return Ok(applied(plan.live_generation));
+            }
+        };
+        let after = Box::pin(
+            self.api(namespace)
+                .patch(name, &params, &Patch::Apply(&object)),
+        )
+        .await
+        .map_err(|e| apply_error(plan, e))?;
+        let generation = after.metadata.generation;
+        tracing::info!(%namespace, %name, ?generation, action = %plan.action, "FlinkDeployment applied");
+        Ok(applied(generation))
     }
 
     /// Watches the FlinkDeployment until the operator runs `generation` (or a later one)
     /// stably, or reports a failure, or `timeout` passes.
     ///
-    /// `on_change` is called with each new distinct state, as it happens. A watch the server
+    /// `progress` receives each new distinct state as it happens ([`WatchEvent::State`]),
+    /// and each interruption of the watch ([`WatchEvent::Resumed`]). A watch the server
     /// drops is resumed from the last resourceVersion seen (re-listed when that is too old,
     /// HTTP 410). On failure the error carries the operator's message and the last lines of
     /// the JobManager's log, and of the initContainer's when that is what failed.
@@ -229,10 +403,10 @@ impl Submitter {
         name: &str,
         generation: i64,
         timeout: Duration,
-        mut on_change: impl FnMut(&ObservedState),
-    ) -> Result<Running, SubmitError> {
+        progress: &dyn Progress<WatchEvent>,
+    ) -> Result<Running> {
         let started = Instant::now();
-        let mut progress = Progress::new(generation);
+        let mut tracker = WaitTracker::new(generation);
         let mut last_watch_error: Option<String> = None;
         let mut seen = false;
         let watch = async {
@@ -242,13 +416,13 @@ impl Submitter {
                 let deployment = match event {
                     Ok(Some(deployment)) => deployment,
                     Ok(None) if seen => {
-                        return Err(SubmitError::DeletedWhileWaiting {
+                        return Err(Error::DeletedWhileWaiting {
                             namespace: namespace.to_owned(),
                             name: name.to_owned(),
                         });
                     }
                     Ok(None) => {
-                        return Err(SubmitError::NotFound {
+                        return Err(Error::NotFound {
                             namespace: namespace.to_owned(),
                             name: name.to_owned(),
                         });
@@ -259,21 +433,25 @@ impl Submitter {
                         | watcher::Error::InitialListFailed(kube::Error::Api(status)) = &err
                             && status.is_forbidden()
                         {
-                            return Err(SubmitError::Forbidden {
+                            return Err(Error::Forbidden {
                                 action: format!("watch FlinkDeployment {namespace}/{name}"),
                                 message: status.message.clone(),
                             });
                         }
-                        last_watch_error = Some(err.to_string());
+                        let reason = watch_error(&err);
+                        progress.event(&WatchEvent::Resumed {
+                            reason: reason.clone(),
+                        });
+                        last_watch_error = Some(reason);
                         continue;
                     }
                 };
                 seen = true;
                 let state = ObservedState::of(&deployment);
-                let (changed, phase) = progress.observe(state.clone());
+                let (changed, phase) = tracker.observe(state.clone());
                 if changed {
                     tracing::info!(%namespace, %name, %state, "FlinkDeployment state");
-                    on_change(&state);
+                    progress.event(&WatchEvent::State(state.clone()));
                 }
                 match phase {
                     Phase::Progressing { .. } => {}
@@ -284,29 +462,29 @@ impl Submitter {
                             generation: state.generation.unwrap_or(generation),
                             finished: phase == Phase::Finished,
                             state,
-                            history: progress.history(),
+                            history: tracker.history(),
                         });
                     }
                     Phase::Failed { error } => {
                         let failure = Box::pin(self.diagnose(namespace, name, error, state)).await;
-                        return Err(SubmitError::Failed(Box::new(failure)));
+                        return Err(Error::Failed(Box::new(failure)));
                     }
                 }
             }
             // The watcher restarts itself; its stream does not end.
-            Err(SubmitError::NotFound {
+            Err(Error::NotFound {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
             })
         };
         match tokio::time::timeout(timeout, Box::pin(watch)).await {
             Ok(result) => result,
-            Err(_elapsed) => Err(SubmitError::Timeout(Box::new(WaitTimeout {
+            Err(_elapsed) => Err(Error::Timeout(Box::new(WaitTimeout {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
                 generation,
                 waited: started.elapsed(),
-                last_states: progress.history(),
+                last_states: tracker.history(),
                 last_watch_error,
             }))),
         }
@@ -319,8 +497,8 @@ impl Submitter {
         name: &str,
         error: OperatorError,
         state: ObservedState,
-    ) -> Failure {
-        let mut failure = Failure {
+    ) -> DeploymentFailure {
+        let mut failure = DeploymentFailure {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             error,
@@ -394,7 +572,7 @@ impl Submitter {
     }
 
     /// The newest JobManager pod of the FlinkDeployment (labels `app=<name>,component=jobmanager`).
-    pub async fn job_manager_pod(&self, namespace: &str, name: &str) -> Result<Pod, SubmitError> {
+    pub async fn job_manager_pod(&self, namespace: &str, name: &str) -> Result<Pod> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let selector = format!("app={name},component=jobmanager");
         let list = pods
@@ -410,7 +588,7 @@ impl Submitter {
                     p.metadata.name.clone(),
                 )
             })
-            .ok_or_else(|| SubmitError::NoJobManagerPod {
+            .ok_or_else(|| Error::NoJobManagerPod {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
             })
@@ -424,7 +602,7 @@ impl Submitter {
         name: &str,
         follow: bool,
         tail_lines: Option<i64>,
-    ) -> Result<LogStream, SubmitError> {
+    ) -> Result<LogStream> {
         let pod = self.job_manager_pod(namespace, name).await?;
         let pod_name = pod.metadata.name.unwrap_or_default();
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
@@ -441,7 +619,7 @@ impl Submitter {
         let (ns, pod) = (namespace.to_owned(), pod_name.clone());
         let lines = reader
             .lines()
-            .map_err(move |source| SubmitError::LogStream {
+            .map_err(move |source| Error::LogStream {
                 namespace: ns.clone(),
                 pod: pod.clone(),
                 source,
@@ -460,13 +638,13 @@ impl Submitter {
         namespace: &str,
         name: &str,
         local_sha256: Option<&str>,
-    ) -> Result<StatusView, SubmitError> {
+    ) -> Result<StatusView> {
         let deployment = self
             .api(namespace)
             .get_opt(name)
             .await
             .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?
-            .ok_or_else(|| SubmitError::NotFound {
+            .ok_or_else(|| Error::NotFound {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
             })?;
@@ -475,12 +653,7 @@ impl Submitter {
 
     /// Deletes the FlinkDeployment and watches until it is gone (the operator's finalizer
     /// removes the cluster first), for at most `timeout`.
-    pub async fn delete(
-        &self,
-        namespace: &str,
-        name: &str,
-        timeout: Duration,
-    ) -> Result<Deletion, SubmitError> {
+    pub async fn delete(&self, namespace: &str, name: &str, timeout: Duration) -> Result<Deletion> {
         let api = self.api(namespace);
         let action = || format!("delete FlinkDeployment {namespace}/{name}");
         // Read first: deleting what is already gone sends no write at all.
@@ -514,7 +687,7 @@ impl Submitter {
         };
         tokio::time::timeout(timeout, Box::pin(gone))
             .await
-            .map_err(|_| SubmitError::DeleteTimeout {
+            .map_err(|_| Error::DeleteTimeout {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
                 waited: timeout,
@@ -524,36 +697,138 @@ impl Submitter {
     }
 }
 
-/// What applying `desired` would do to `live`: nothing when the live spec equals the
-/// desired one (both read through the same type, so representation differences such as
-/// `1` against `1.0` do not count) and the live object carries the desired labels and
-/// annotations.
-pub(crate) fn matches_live(desired: &FlinkDeployment, live: &FlinkDeployment) -> bool {
-    let normalized: Option<FlinkDeploymentSpec> = serde_json::to_value(&desired.spec)
+/// Why a watch stopped, in one line without Debug output.
+fn watch_error(err: &watcher::Error) -> String {
+    match err {
+        watcher::Error::InitialListFailed(e) => format!("list failed: {}", kube_message(e)),
+        watcher::Error::WatchStartFailed(e) => format!("watch refused: {}", kube_message(e)),
+        watcher::Error::WatchFailed(e) => format!("watch failed: {}", kube_message(e)),
+        watcher::Error::WatchError(status) => format!(
+            "the API server ended the watch: {} {}: {}",
+            status.code, status.reason, status.message
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The leaf paths of a JSON value: a scalar, a list (applied and compared whole, as the CRD's
+/// lists are atomic) or an empty map; `null` is no field.
+fn leaves(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, Value)>) {
+    match value {
+        Value::Null => {}
+        Value::Object(map) if !map.is_empty() => {
+            for (key, child) in map {
+                prefix.push(key.clone());
+                leaves(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ if prefix.is_empty() => {}
+        other => out.push((prefix.clone(), other.clone())),
+    }
+}
+
+/// The part of a FlinkDeployment that this tool applies and compares: spec, labels and
+/// annotations, the spec read through the typed model (so `1` and `1.0` compare equal).
+fn applied_part(deployment: &FlinkDeployment) -> Value {
+    let spec = serde_json::to_value(&deployment.spec)
         .ok()
-        .and_then(|v| serde_json::from_value(v).ok());
-    let spec_same = normalized.as_ref() == Some(&live.spec);
-    let subset = |want: &Option<std::collections::BTreeMap<String, String>>,
-                  have: &Option<std::collections::BTreeMap<String, String>>| {
-        want.iter()
-            .flatten()
-            .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v))
-    };
-    spec_same
-        && subset(&desired.metadata.labels, &live.metadata.labels)
-        && subset(&desired.metadata.annotations, &live.metadata.annotations)
+        .and_then(|v| serde_json::from_value::<FlinkDeploymentSpec>(v).ok())
+        .and_then(|spec| serde_json::to_value(spec).ok())
+        .unwrap_or(Value::Null);
+    serde_json::json!({
+        "metadata": {
+            "labels": deployment.metadata.labels,
+            "annotations": deployment.metadata.annotations,
+        },
+        "spec": spec,
+    })
 }
 
-/// Whether the apply left spec, labels and annotations as they were.
-fn same_content(before: &FlinkDeployment, after: &FlinkDeployment) -> bool {
-    before.spec == after.spec
-        && before.metadata.labels == after.metadata.labels
-        && before.metadata.annotations == after.metadata.annotations
+/// The leaf paths [`FIELD_MANAGER`]'s last apply set, from the live object's
+/// `metadata.managedFields` (`FieldsV1`: `{"f:spec":{"f:image":{}}}`); `None` when the server
+/// keeps no such entry.
+fn owned_by_us(live: &FlinkDeployment) -> Option<BTreeSet<Vec<String>>> {
+    fn read(tree: &Value, prefix: &mut Vec<String>, out: &mut BTreeSet<Vec<String>>) {
+        let Some(map) = tree.as_object() else { return };
+        let children: Vec<(&String, &Value)> =
+            map.iter().filter(|(k, _)| k.starts_with("f:")).collect();
+        if (children.is_empty() || map.contains_key(".")) && !prefix.is_empty() {
+            out.insert(prefix.clone());
+        }
+        for (key, child) in children {
+            prefix.push(key.trim_start_matches("f:").to_owned());
+            read(child, prefix, out);
+            prefix.pop();
+        }
+    }
+    let entry = live
+        .metadata
+        .managed_fields
+        .as_ref()?
+        .iter()
+        .find(|entry| {
+            entry.manager.as_deref() == Some(FIELD_MANAGER)
+                && entry.operation.as_deref() == Some("Apply")
+                && entry.subresource.as_deref().unwrap_or_default().is_empty()
+        })?;
+    let mut owned = BTreeSet::new();
+    read(&entry.fields_v1.as_ref()?.0, &mut Vec::new(), &mut owned);
+    Some(owned)
 }
 
-/// Maps an error of the apply: 404 is a missing namespace (or a missing CRD), 422 a rejection.
-fn apply_error(namespace: &str, name: &str, err: kube::Error) -> SubmitError {
+/// What applying `desired` changes in `live`, as dotted paths; empty when nothing.
+///
+/// Only the fields `desired` sets are compared with the live object's values for them, so a
+/// field set by another manager is no difference. A field this tool applied before (its
+/// `managedFields` entry) that `desired` no longer sets is one: the apply removes it.
+pub(crate) fn differences(desired: &FlinkDeployment, live: &FlinkDeployment) -> Vec<String> {
+    let (want, have) = (applied_part(desired), applied_part(live));
+    let mut wanted = Vec::new();
+    leaves(&want, &mut Vec::new(), &mut wanted);
+    let at = |path: &[String]| path.iter().try_fold(&have, |node, key| node.get(key));
+    let mut changed: Vec<String> = wanted
+        .iter()
+        .filter(|(path, value)| match (value, at(path)) {
+            // An empty map asks only for the map.
+            (Value::Object(_), Some(live)) => !live.is_object(),
+            (value, live) => live != Some(value),
+        })
+        .map(|(path, _)| path.join("."))
+        .collect();
+    let applied_parts: [&[&str]; 3] = [
+        &["spec"],
+        &["metadata", "labels"],
+        &["metadata", "annotations"],
+    ];
+    for path in owned_by_us(live).unwrap_or_default() {
+        let in_part = applied_parts.iter().any(|part| {
+            path.len() > part.len() && path.iter().zip(part.iter()).all(|(a, b)| a == b)
+        });
+        let still_set = wanted
+            .iter()
+            .any(|(w, _)| w.starts_with(&path) || path.starts_with(w));
+        if in_part && !still_set {
+            changed.push(format!("{} (removed)", path.join(".")));
+        }
+    }
+    changed
+}
+
+/// Maps an error of the apply: 409 is a refused precondition (stale plan), 404 a missing
+/// namespace or CRD (or, for an update, an object deleted since the plan), 422 a rejection.
+fn apply_error(plan: &ApplyPlan, err: kube::Error) -> Error {
+    let (namespace, name) = (plan.namespace.as_str(), plan.name.as_str());
     if let kube::Error::Api(status) = &err {
+        if status.is_conflict() {
+            let found = match plan.action {
+                Action::Create => {
+                    format!("an object created by another writer ({})", status.message)
+                }
+                _ => "a newer resourceVersion".to_owned(),
+            };
+            return Error::Stale(Stale::of(&plan.operation(), found));
+        }
         if status.is_not_found() {
             let about_namespace = status
                 .details
@@ -563,16 +838,21 @@ fn apply_error(namespace: &str, name: &str, err: kube::Error) -> SubmitError {
                     .message
                     .contains(&format!("namespaces \"{namespace}\" not found"));
             if about_namespace {
-                return SubmitError::NamespaceNotFound {
+                return Error::NamespaceNotFound {
                     namespace: namespace.to_owned(),
                 };
             }
-            return SubmitError::CrdNotInstalled {
+            if plan.action == Action::Update
+                && status.details.as_ref().is_some_and(|d| d.name == name)
+            {
+                return Error::Stale(Stale::of(&plan.operation(), "no object"));
+            }
+            return Error::CrdNotInstalled {
                 message: status.message.clone(),
             };
         }
         if status.code == 422 || status.is_invalid() {
-            return SubmitError::Invalid {
+            return Error::Invalid {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
                 message: status.message.clone(),
@@ -644,6 +924,7 @@ mod tests {
     //! and each response is what a real API server sends.
 
     use super::*;
+    use flink_eks_plan::Silent;
     use http::{Request, Response};
     use kube::client::Body;
     use serde_json::{Value, json};
@@ -745,13 +1026,32 @@ mod tests {
             handle
         });
 
-        let mut seen = Vec::new();
+        let events = std::sync::Mutex::new(Vec::new());
+        let record = |e: &WatchEvent| events.lock().unwrap().push(e.clone());
         let running = submitter
-            .wait_until_running("default", "job", 2, Duration::from_secs(30), |s| {
-                seen.push(s.clone())
-            })
+            .wait_until_running("default", "job", 2, Duration::from_secs(30), &record)
             .await
             .unwrap();
+        let events = events.into_inner().unwrap();
+        let seen: Vec<ObservedState> = events
+            .iter()
+            .filter_map(|e| match e {
+                WatchEvent::State(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let resumed: Vec<&WatchEvent> = events
+            .iter()
+            .filter(|e| matches!(e, WatchEvent::Resumed { .. }))
+            .collect();
+        assert_eq!(resumed.len(), 1, "the 410 was reported once: {events:#?}");
+        let WatchEvent::Resumed { reason } = resumed[0] else {
+            unreachable!()
+        };
+        assert!(
+            reason.contains("410") && !reason.contains("Status {"),
+            "{reason}"
+        );
         assert_eq!(running.generation, 2);
         assert!(!running.finished);
         let lifecycles: Vec<_> = seen
@@ -786,10 +1086,10 @@ mod tests {
             handle
         });
         let err = submitter
-            .wait_until_running("default", "job", 1, Duration::from_secs(30), |_| {})
+            .wait_until_running("default", "job", 1, Duration::from_secs(30), &Silent)
             .await
             .unwrap_err();
-        assert!(matches!(err, SubmitError::NotFound { .. }), "{err:?}");
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
         assert!(
             err.to_string().contains("default/job does not exist"),
             "{err}"
@@ -813,10 +1113,10 @@ mod tests {
             std::future::pending::<()>().await;
         });
         let err = submitter
-            .wait_until_running("default", "job", 1, Duration::from_millis(300), |_| {})
+            .wait_until_running("default", "job", 1, Duration::from_millis(300), &Silent)
             .await
             .unwrap_err();
-        let SubmitError::Timeout(timeout) = &err else {
+        let Error::Timeout(timeout) = &err else {
             panic!("{err:?}")
         };
         assert_eq!(timeout.last_states.len(), 1);
@@ -834,7 +1134,7 @@ mod tests {
     }
 
     #[test]
-    fn live_object_comparison_ignores_representation_and_foreign_metadata() {
+    fn live_object_comparison_ignores_representation_and_foreign_fields() {
         let desired: FlinkDeployment = serde_json::from_value(json!({
             "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
             "metadata": {"name": "job", "labels": {"app.kubernetes.io/managed-by": "flink-eks"},
@@ -858,7 +1158,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .cpu = Some(1.0);
-        assert!(matches_live(&desired, &live));
+        assert_eq!(differences(&desired, &live), Vec::<String>::new());
 
         let mut changed_script = live.clone();
         changed_script
@@ -867,12 +1167,183 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert("deploy.flink-eks.io/script-sha256".into(), "bb".into());
-        assert!(!matches_live(&desired, &changed_script));
+        assert_eq!(
+            differences(&desired, &changed_script),
+            ["metadata.annotations.deploy.flink-eks.io/script-sha256"]
+        );
         let mut changed_spec = live.clone();
         changed_spec.spec.image = Some("flink:1.19".into());
-        assert!(!matches_live(&desired, &changed_spec));
+        assert_eq!(differences(&desired, &changed_spec), ["spec.image"]);
         let mut dropped_label = live;
         dropped_label.metadata.labels = None;
-        assert!(!matches_live(&desired, &dropped_label));
+        assert_eq!(
+            differences(&desired, &dropped_label),
+            ["metadata.labels.app.kubernetes.io/managed-by"]
+        );
+    }
+
+    /// A live object as the API server returns it after our apply, with `managedFields`.
+    fn live_with_fields(spec: Value, ours: Value) -> FlinkDeployment {
+        serde_json::from_value(json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": "job", "namespace": "default", "resourceVersion": "7", "generation": 2,
+                         "managedFields": [
+                             {"manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "flink.apache.org/v1beta1",
+                              "fieldsType": "FieldsV1", "fieldsV1": ours},
+                             {"manager": "kubectl", "operation": "Update", "apiVersion": "flink.apache.org/v1beta1",
+                              "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:flinkConfiguration": {"f:metrics.reporters": {}}}}}
+                         ]},
+            "spec": spec
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_field_another_manager_set_is_no_change_and_one_we_dropped_is_an_update() {
+        let desired: FlinkDeployment = serde_json::from_value(json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": "job"},
+            "spec": {"image": "flink:1.20", "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2"}}
+        }))
+        .unwrap();
+        let ours = json!({"f:spec": {"f:image": {}, "f:flinkConfiguration": {"f:taskmanager.numberOfTaskSlots": {}}}});
+        // kubectl added a configuration entry of its own: comparing the whole spec would call
+        // this an update on every run.
+        let live = live_with_fields(
+            json!({"image": "flink:1.20", "flinkConfiguration": {
+                "taskmanager.numberOfTaskSlots": "2", "metrics.reporters": "prom"}}),
+            ours,
+        );
+        assert_eq!(differences(&desired, &live), Vec::<String>::new());
+
+        // Our last apply also set the parallelism; this one does not: the apply removes it.
+        let ours_before = json!({"f:spec": {"f:image": {}, "f:flinkConfiguration": {
+            "f:taskmanager.numberOfTaskSlots": {}, "f:parallelism.default": {}}}});
+        let live = live_with_fields(
+            json!({"image": "flink:1.20", "flinkConfiguration": {
+                "taskmanager.numberOfTaskSlots": "2", "parallelism.default": "4"}}),
+            ours_before,
+        );
+        assert_eq!(
+            differences(&desired, &live),
+            ["spec.flinkConfiguration.parallelism.default (removed)"]
+        );
+    }
+
+    fn plan_of(action: Action, state: Option<Value>) -> ApplyPlan {
+        let live = state
+            .map(|status| serde_json::from_value::<FlinkDeployment>(object(7, 2, status)).unwrap());
+        ApplyPlan {
+            object: serde_json::from_value(object(1, 1, Value::Null)).unwrap(),
+            namespace: "default".into(),
+            name: "job".into(),
+            action,
+            resource_version: live
+                .as_ref()
+                .and_then(|l| l.metadata.resource_version.clone()),
+            live_generation: live.as_ref().and_then(|l| l.metadata.generation),
+            live_state: live.as_ref().map(ObservedState::of),
+            differences: if action == Action::Update {
+                vec!["spec.image".into()]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn the_plan_tells_whether_an_unchanged_deployment_already_runs() {
+        let running = plan_of(
+            Action::NoChange,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        assert!(running.already_running());
+        let op = running.operation();
+        assert_eq!(
+            (op.kind, op.name.as_str()),
+            ("flink-deployment", "default/job")
+        );
+        assert_eq!(op.observed.as_deref(), Some("resourceVersion 7"));
+        assert_eq!(op.detail, "running and stable at generation 2");
+        // The operator has not reconciled generation 2 yet: still something to wait for.
+        assert!(
+            !plan_of(
+                Action::NoChange,
+                Some(status("STABLE", "RUNNING", "READY", 1))
+            )
+            .already_running()
+        );
+        assert!(
+            !plan_of(
+                Action::NoChange,
+                Some(status("DEPLOYED", "RECONCILING", "DEPLOYING", 2))
+            )
+            .already_running()
+        );
+        let update = plan_of(
+            Action::Update,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        assert!(!update.already_running());
+        assert_eq!(
+            update.operation().to_string(),
+            "update flink-deployment default/job (spec.image)"
+        );
+        let create = plan_of(Action::Create, None);
+        assert_eq!(create.operation().observed, None);
+    }
+
+    #[tokio::test]
+    async fn a_no_change_plan_applies_without_a_request() {
+        let (submitter, mut handle) = mock();
+        let plan = plan_of(
+            Action::NoChange,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        let applied = tokio::time::timeout(Duration::from_secs(5), submitter.apply(&plan))
+            .await
+            .expect("no request, so no answer to wait for")
+            .unwrap();
+        assert_eq!((applied.generation, applied.action), (2, Action::NoChange));
+        drop(submitter);
+        assert!(handle.next_request().await.is_none(), "no request was made");
+    }
+
+    #[tokio::test]
+    async fn an_update_carries_the_planned_resource_version_and_a_409_is_stale() {
+        let (submitter, mut handle) = mock();
+        let plan = plan_of(
+            Action::Update,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("the apply");
+            assert_eq!(request.method(), http::Method::PATCH);
+            let uri = request.uri().to_string();
+            assert!(
+                uri.contains("fieldManager=flink-eks") && uri.contains("force=true"),
+                "{uri}"
+            );
+            let body = request.into_body().collect_bytes().await.unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["metadata"]["resourceVersion"], "7", "{body}");
+            let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "Operation cannot be fulfilled on flinkdeployments.flink.apache.org \"job\": the object has been modified; please apply your changes to the latest version and try again",
+                "reason": "Conflict", "code": 409});
+            send.send_response(
+                Response::builder()
+                    .status(409)
+                    .body(Body::from(serde_json::to_vec(&conflict).unwrap()))
+                    .unwrap(),
+            );
+        });
+        let err = submitter.apply(&plan).await.unwrap_err();
+        let Error::Stale(stale) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(stale.planned, "resourceVersion 7");
+        assert_eq!(stale.name, "default/job");
+        assert!(err.to_string().contains("plan again"), "{err}");
+        server.await.unwrap();
     }
 }

@@ -1,13 +1,71 @@
-//! What can go wrong between the cluster and us, in terms a user can act on.
+//! What can go wrong in S3 and in the cluster, in terms a user can act on.
 
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use flink_eks_manifest::S3Location;
+use flink_eks_plan::{Classify, FailureClass, Stale};
+
 use crate::status::{ObservedState, OperatorError};
 
-/// Why a cluster-facing step (apply, wait, logs, status, delete) did not succeed.
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an upload, an apply, a wait, a log read, a status or a delete did not succeed.
+///
+/// Each message is one line; [`Error::Failed`] and [`Error::Timeout`] carry a longer report
+/// ([`DeploymentFailure`], [`WaitTimeout`]) whose `Display` has the log tails and the states.
 #[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
+#[non_exhaustive]
+pub enum Error {
+    /// A guarded write found its resource changed since it was planned: nothing was written.
+    #[error(transparent)]
+    Stale(#[from] Stale),
+    /// An upload plan was applied with other bytes than it was made for.
+    #[error(
+        "the upload plan for {location} was made for a script with sha256 {planned}, not for \
+         this one (sha256 {given}); plan again with these bytes"
+    )]
+    PlanMismatch {
+        /// The script location.
+        location: String,
+        /// The SHA-256 the plan was made for.
+        planned: String,
+        /// The SHA-256 of the bytes given to apply.
+        given: String,
+    },
+    /// The bucket does not exist (or is not visible to these credentials).
+    #[error(
+        "S3 bucket {bucket:?} does not exist; create it (aws s3 mb s3://{bucket}) or set another bucket"
+    )]
+    NoSuchBucket {
+        /// The bucket named in the script location.
+        bucket: String,
+    },
+    /// S3 refused the request for these credentials.
+    #[error(
+        "access to {location} was denied ({operation}): {message}; the identity needs {}",
+        s3_permissions(operation)
+    )]
+    S3AccessDenied {
+        /// The script location.
+        location: String,
+        /// The S3 operation that was refused.
+        operation: &'static str,
+        /// S3's code and message.
+        message: String,
+    },
+    /// Any other failure of an S3 call (network, endpoint, credentials, server error).
+    #[error("S3 {operation} on {location} failed: {message}")]
+    S3 {
+        /// The script location.
+        location: String,
+        /// The S3 operation that failed.
+        operation: &'static str,
+        /// S3's code and message, or the client's chain of causes.
+        message: String,
+    },
     /// The FlinkDeployment's namespace does not exist in the cluster.
     #[error(
         "namespace {namespace:?} does not exist; create it (kubectl create namespace {namespace}) \
@@ -34,7 +92,7 @@ pub enum SubmitError {
         /// Its name.
         name: String,
     },
-    /// The FlinkDeployment given to apply has no `metadata.name`.
+    /// The FlinkDeployment given to plan has no `metadata.name`.
     #[error("the FlinkDeployment to apply has no metadata.name; build it with PyFlinkJob")]
     MissingName,
     /// The API server rejected the object (schema validation, a field it refuses).
@@ -47,7 +105,7 @@ pub enum SubmitError {
         /// The API server's words (which field, which rule).
         message: String,
     },
-    /// The credentials may not do what was asked.
+    /// The Kubernetes credentials may not do what was asked.
     #[error(
         "not allowed to {action}: {message}; the identity needs RBAC permission for it \
          (kubectl auth can-i)"
@@ -59,19 +117,18 @@ pub enum SubmitError {
         message: String,
     },
     /// Any other failure talking to the API server.
-    #[error("failed to {action}: {source}")]
+    #[error("failed to {action}: {message}")]
     Kube {
         /// What was attempted (`watch FlinkDeployment default/job`).
         action: String,
-        /// The client's error.
-        #[source]
-        source: kube::Error,
+        /// The API server's code, reason and message, or the client's chain of causes.
+        message: String,
     },
-    /// The operator reports the deployment failed: its error and the JobManager's log tail.
-    #[error("{0}")]
-    Failed(Box<Failure>),
+    /// The operator reports the deployment failed; the report carries its error and the log tails.
+    #[error("{}", .0.summary())]
+    Failed(Box<DeploymentFailure>),
     /// The deployment was neither running nor failed when the time was up.
-    #[error("{0}")]
+    #[error("{}", .0.summary())]
     Timeout(Box<WaitTimeout>),
     /// The FlinkDeployment was deleted while waiting for it.
     #[error("FlinkDeployment {namespace}/{name} was deleted while waiting for it to run")]
@@ -118,9 +175,37 @@ pub enum SubmitError {
     },
 }
 
-/// A failed deployment, with what a user needs to fix it.
+impl Classify for Error {
+    fn class(&self) -> FailureClass {
+        match self {
+            Error::Stale(_) => FailureClass::Stale,
+            Error::Failed(_) | Error::Timeout(_) => FailureClass::JobFailed,
+            Error::S3AccessDenied { .. } | Error::Forbidden { .. } => FailureClass::Auth,
+            Error::PlanMismatch { .. }
+            | Error::NoSuchBucket { .. }
+            | Error::NamespaceNotFound { .. }
+            | Error::Invalid { .. }
+            | Error::MissingName => FailureClass::BadInput,
+            _ => FailureClass::Remote,
+        }
+    }
+}
+
+/// The permissions an S3 operation of this crate needs.
+fn s3_permissions(operation: &str) -> &'static str {
+    match operation {
+        "DeleteObject" => {
+            "s3:GetObject and s3:DeleteObject on that object and s3:ListBucket on the bucket"
+        }
+        _ => "s3:GetObject and s3:PutObject on that object and s3:ListBucket on the bucket",
+    }
+}
+
+/// A failed deployment, with what a user needs to fix it. Its `Display` is the whole report
+/// (several lines: the operator's error, the pod's problems, the log tails).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Failure {
+#[non_exhaustive]
+pub struct DeploymentFailure {
     /// Namespace of the FlinkDeployment.
     pub namespace: String,
     /// Name of the FlinkDeployment.
@@ -140,7 +225,22 @@ pub struct Failure {
     pub init_container_log: Option<(String, Vec<String>)>,
 }
 
-impl fmt::Display for Failure {
+impl DeploymentFailure {
+    /// One line: the operator's error and the pod's problems.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "FlinkDeployment {}/{} failed: {}",
+            self.namespace, self.name, self.error
+        );
+        for problem in &self.pod_problems {
+            line.push_str("; ");
+            line.push_str(problem);
+        }
+        line
+    }
+}
+
+impl fmt::Display for DeploymentFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -172,8 +272,10 @@ impl fmt::Display for Failure {
     }
 }
 
-/// A wait that ran out of time, with the states seen.
+/// A wait that ran out of time, with the states seen. Its `Display` is the whole report
+/// (several lines: every state seen, the watch's last error).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct WaitTimeout {
     /// Namespace of the FlinkDeployment.
     pub namespace: String,
@@ -187,6 +289,21 @@ pub struct WaitTimeout {
     pub last_states: Vec<ObservedState>,
     /// The last error of the watch, when it had trouble.
     pub last_watch_error: Option<String>,
+}
+
+impl WaitTimeout {
+    /// One line: what was waited for, for how long, the last state seen and the fix.
+    pub fn summary(&self) -> String {
+        let last = match self.last_states.last() {
+            Some(state) => format!("last state seen: {state}"),
+            None => "no state was seen".to_owned(),
+        };
+        format!(
+            "FlinkDeployment {}/{} generation {} was not running and stable after {:?} ({last}); \
+             raise the timeout if it is still progressing, or check its status and JobManager log",
+            self.namespace, self.name, self.generation, self.waited
+        )
+    }
 }
 
 impl fmt::Display for WaitTimeout {
@@ -212,16 +329,206 @@ impl fmt::Display for WaitTimeout {
     }
 }
 
-/// Maps a client error to a [`SubmitError`], naming what was attempted.
-pub(crate) fn from_kube(action: String, err: kube::Error) -> SubmitError {
+/// An error and its causes on one line, `outer: inner: innermost`, without Debug output.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.replace('\n', " ")
+}
+
+/// The words of a client error: `code reason: message` for an API server answer, the chain of
+/// causes otherwise.
+pub(crate) fn kube_message(err: &kube::Error) -> String {
     match err {
-        kube::Error::Api(status) if status.is_forbidden() => SubmitError::Forbidden {
+        kube::Error::Api(status) => {
+            let mut words = status.code.to_string();
+            if !status.reason.is_empty() {
+                words.push(' ');
+                words.push_str(&status.reason);
+            }
+            if !status.message.is_empty() {
+                words.push_str(": ");
+                words.push_str(&status.message);
+            }
+            words
+        }
+        other => chain(other),
+    }
+}
+
+/// Maps a client error to an [`Error`], naming what was attempted.
+pub(crate) fn from_kube(action: String, err: kube::Error) -> Error {
+    match err {
+        kube::Error::Api(status) if status.is_forbidden() => Error::Forbidden {
             action,
             message: status.message,
         },
-        other => SubmitError::Kube {
+        other => Error::Kube {
             action,
-            source: other,
+            message: kube_message(&other),
         },
+    }
+}
+
+/// The HTTP status of a failed S3 call, when a response came back.
+pub(crate) fn status_of<E>(err: &SdkError<E>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The error code S3 answered with, when it answered with one.
+pub(crate) fn s3_code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
+    err.as_service_error().and_then(ProvideErrorMetadata::code)
+}
+
+/// S3's code and message (`PreconditionFailed: At least one of the pre-conditions ...`), the
+/// HTTP status when it sent no body (a HEAD), or the client's chain of causes.
+pub(crate) fn s3_message<E>(err: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let Some(service) = err.as_service_error() else {
+        return chain(err);
+    };
+    match (service.code(), service.message(), status_of(err)) {
+        (Some(code), Some(message), _) => format!("{code}: {message}"),
+        (Some(code), None, _) => code.to_owned(),
+        (None, Some(message), _) => message.to_owned(),
+        (None, None, Some(status)) => format!("HTTP {status}"),
+        (None, None, None) => chain(err),
+    }
+}
+
+/// Maps a failed S3 call on `location` to an [`Error`].
+pub(crate) fn from_s3<E>(location: &S3Location, operation: &'static str, err: &SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = s3_code(err);
+    if code == Some("NoSuchBucket") {
+        return Error::NoSuchBucket {
+            bucket: location.bucket().to_owned(),
+        };
+    }
+    if status_of(err) == Some(403) || code == Some("AccessDenied") {
+        return Error::S3AccessDenied {
+            location: location.to_string(),
+            operation,
+            message: s3_message(err),
+        };
+    }
+    Error::S3 {
+        location: location.to_string(),
+        operation,
+        message: s3_message(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_api_server_answer_reads_as_code_reason_and_message() {
+        let status =
+            kube::core::Status::failure("the object has been modified", "Conflict").with_code(409);
+        let err = from_kube(
+            "apply FlinkDeployment default/job".into(),
+            kube::Error::Api(Box::new(status)),
+        );
+        assert_eq!(
+            err.to_string(),
+            "failed to apply FlinkDeployment default/job: 409 Conflict: the object has been modified"
+        );
+    }
+
+    #[test]
+    fn every_message_is_one_line_without_a_trailing_period() {
+        let failure = DeploymentFailure {
+            namespace: "default".into(),
+            name: "job".into(),
+            error: OperatorError {
+                error_type: None,
+                message: "the Flink job is FAILED".into(),
+                reason: None,
+                causes: Vec::new(),
+            },
+            state: ObservedState {
+                generation: Some(1),
+                observed_generation: Some(1),
+                lifecycle_state: None,
+                job_state: None,
+                job_manager: None,
+                reconciliation: None,
+                error: None,
+            },
+            pod: Some("job-1".into()),
+            pod_problems: vec!["container flink-main-container exited with code 1 (Error)".into()],
+            job_manager_log: vec!["line 1".into(), "line 2".into()],
+            init_container_log: None,
+        };
+        let timeout = WaitTimeout {
+            namespace: "default".into(),
+            name: "job".into(),
+            generation: 1,
+            waited: Duration::from_secs(2),
+            last_states: vec![failure.state.clone()],
+            last_watch_error: Some("connection reset".into()),
+        };
+        for err in [
+            Error::Failed(Box::new(failure.clone())),
+            Error::Timeout(Box::new(timeout.clone())),
+            Error::S3 {
+                location: "s3://b/k".into(),
+                operation: "PutObject",
+                message: "InternalError: try again".into(),
+            },
+        ] {
+            let text = err.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(!text.ends_with('.'), "{text}");
+        }
+        assert!(
+            failure
+                .to_string()
+                .contains("last lines of the JobManager log (job-1):\n    line 1")
+        );
+        assert!(
+            timeout
+                .to_string()
+                .contains("last states seen (oldest first):")
+        );
+    }
+
+    #[test]
+    fn the_classes_follow_what_the_user_must_do() {
+        let stale = Stale::of(
+            &flink_eks_plan::Operation::new(
+                "s3-object",
+                "s3://b/k",
+                flink_eks_plan::Action::Update,
+            ),
+            "another ETag",
+        );
+        assert_eq!(Error::from(stale).class(), FailureClass::Stale);
+        assert_eq!(
+            Error::NoSuchBucket { bucket: "b".into() }.class(),
+            FailureClass::BadInput
+        );
+        assert_eq!(
+            Error::Forbidden {
+                action: "a".into(),
+                message: "m".into()
+            }
+            .class(),
+            FailureClass::Auth
+        );
     }
 }

@@ -2,25 +2,19 @@
 //! deployed script's SHA-256 is deleted, so that a file someone else put at the same key is
 //! never lost.
 //!
-//! The object's checksum is read the way [`Uploader::upload`] writes it (S3's own full-object
+//! The object's checksum is read the way [`Uploader::apply`] writes it (S3's own full-object
 //! SHA-256 when `HeadObject` returns it, else the `sha256` metadata), and the `DeleteObject`
 //! carries the `ETag` of that `HeadObject` as `If-Match`: an object replaced between the two
 //! calls is not deleted.
 
 use std::fmt;
 
-use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::operation::delete_object::DeleteObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::ChecksumMode;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use flink_eks_manifest::S3Location;
 
-use crate::upload::{
-    SHA256_METADATA_KEY, UploadError, Uploader, classify, head_error, head_object, status_of,
-};
+use crate::error::{Result, from_s3, status_of};
+use crate::upload::{Uploader, carried_sha256, head_object};
 
 /// How often [`Uploader::delete`] reads and deletes again when the object changes between
 /// its `HeadObject` and its `DeleteObject`.
@@ -68,11 +62,7 @@ impl Uploader {
     /// One `HeadObject`, then a `DeleteObject` with `If-Match` on the `ETag` just read. When
     /// the object changed in between (`412 Precondition Failed`), it is read and judged again,
     /// a few times at most.
-    pub async fn delete(
-        &self,
-        location: &S3Location,
-        expected_sha256: &str,
-    ) -> Result<Removal, UploadError> {
+    pub async fn delete(&self, location: &S3Location, expected_sha256: &str) -> Result<Removal> {
         let expected = expected_sha256.trim().to_ascii_lowercase();
         let mut found = None;
         for _ in 0..ATTEMPTS {
@@ -100,94 +90,23 @@ impl Uploader {
                     tracing::info!(%location, "the object changed while being deleted; reading it again");
                 }
                 Err(err) if status_of(&err) == Some(404) => return Ok(Removal::NotFound),
-                Err(err) => return Err(delete_error(location, &err)),
+                Err(err) => return Err(from_s3(location, "DeleteObject", &err)),
             }
         }
         Ok(Removal::KeptChanged { found })
     }
 
     /// The object's `HeadObject` answer with checksums, or `None` when there is no object.
-    async fn head(&self, location: &S3Location) -> Result<Option<HeadObjectOutput>, UploadError> {
+    async fn head(&self, location: &S3Location) -> Result<Option<HeadObjectOutput>> {
         head_object(&self.s3, location, Some(ChecksumMode::Enabled))
             .await
-            .map_err(|err| head_error(location, &err))
-    }
-}
-
-/// The lowercase hex SHA-256 an object carries: S3's full-object checksum when returned (a
-/// composite one, `...-N`, is not a hash of the bytes), else the `sha256` metadata.
-fn carried_sha256(head: &HeadObjectOutput) -> Option<String> {
-    let from_s3 = head
-        .checksum_sha256()
-        .filter(|c| !c.contains('-'))
-        .and_then(|c| BASE64.decode(c).ok())
-        .map(hex::encode);
-    from_s3.or_else(|| {
-        head.metadata()
-            .and_then(|m| m.get(SHA256_METADATA_KEY))
-            .map(|v| v.trim().to_ascii_lowercase())
-    })
-}
-
-fn delete_error(location: &S3Location, err: &SdkError<DeleteObjectError>) -> UploadError {
-    let code = err
-        .as_service_error()
-        .and_then(|e| ProvideErrorMetadata::code(e).map(str::to_owned));
-    match classify(
-        location,
-        "DeleteObject",
-        code.as_deref(),
-        status_of(err),
-        err,
-    ) {
-        UploadError::AccessDenied {
-            location,
-            operation,
-            detail,
-        } => UploadError::AccessDenied {
-            location,
-            operation,
-            detail: format!("deleting also needs s3:DeleteObject on the object; {detail}"),
-        },
-        other => other,
+            .map_err(|err| from_s3(location, "HeadObject", &err))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sha2::Digest as _;
-
-    fn head(s3_checksum: Option<&str>, metadata: Option<&str>) -> HeadObjectOutput {
-        let mut builder =
-            HeadObjectOutput::builder().set_checksum_sha256(s3_checksum.map(str::to_owned));
-        if let Some(meta) = metadata {
-            builder = builder.metadata(SHA256_METADATA_KEY, meta);
-        }
-        builder.build()
-    }
-
-    #[test]
-    fn the_carried_checksum_is_s3s_own_then_the_metadata() {
-        let script = b"print('v1')\n";
-        let hex = crate::sha256_hex(script);
-        let base64 = BASE64.encode(sha2::Sha256::digest(script));
-        assert_eq!(
-            carried_sha256(&head(Some(&base64), None)),
-            Some(hex.clone())
-        );
-        // S3 computed its checksum from the stored bytes: stale metadata does not win.
-        assert_eq!(
-            carried_sha256(&head(Some(&base64), Some("ab"))),
-            Some(hex.clone())
-        );
-        // A composite multipart checksum is not a hash of the bytes.
-        assert_eq!(
-            carried_sha256(&head(Some("abc=-3"), Some(&hex.to_uppercase()))),
-            Some(hex)
-        );
-        assert_eq!(carried_sha256(&head(None, None)), None);
-    }
 
     #[test]
     fn each_outcome_reads_as_what_happened() {

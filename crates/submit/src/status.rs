@@ -328,7 +328,7 @@ fn failure(state: &ObservedState) -> Option<OperatorError> {
 /// reconciles the new generation (a spec it refuses): an error that was not there at the
 /// first snapshot, while the operator still shows an older generation, is a failure too.
 #[derive(Debug, Clone)]
-pub(crate) struct Progress {
+pub(crate) struct WaitTracker {
     generation: i64,
     baseline_error: Option<Option<OperatorError>>,
     last: Option<ObservedState>,
@@ -338,9 +338,9 @@ pub(crate) struct Progress {
 /// How many distinct states a wait remembers for its report.
 pub(crate) const HISTORY_LEN: usize = 12;
 
-impl Progress {
+impl WaitTracker {
     pub(crate) fn new(generation: i64) -> Self {
-        Progress {
+        WaitTracker {
             generation,
             baseline_error: None,
             last: None,
@@ -815,7 +815,7 @@ mod tests {
 
     #[test]
     fn progress_waits_past_the_old_stable_for_the_new_generation() {
-        let mut progress = Progress::new(2);
+        let mut progress = WaitTracker::new(2);
         let (changed, phase) =
             progress.observe(ObservedState::of(&deployment(2, stable_running(1))));
         assert!(changed);
@@ -836,7 +836,7 @@ mod tests {
 
     #[test]
     fn progress_ignores_an_object_older_than_the_generation_waited_for() {
-        let mut progress = Progress::new(5);
+        let mut progress = WaitTracker::new(5);
         let (_, phase) = progress.observe(ObservedState::of(&deployment(4, stable_running(4))));
         assert!(matches!(phase, Phase::Progressing { .. }), "{phase:?}");
     }
@@ -844,7 +844,7 @@ mod tests {
     #[test]
     fn progress_fails_on_a_new_error_before_the_operator_takes_the_generation() {
         // The operator refuses the new spec: it reports an error but keeps the old generation.
-        let mut progress = Progress::new(2);
+        let mut progress = WaitTracker::new(2);
         let (_, phase) = progress.observe(ObservedState::of(&deployment(2, stable_running(1))));
         assert!(matches!(phase, Phase::Progressing { .. }));
         let mut refused = stable_running(1);
@@ -862,14 +862,14 @@ mod tests {
     fn progress_keeps_waiting_while_an_old_failure_is_all_there_is() {
         let old_failure = json!({"lifecycleState": "FAILED", "jobStatus": {"state": "FAILED"},
                                  "observedGeneration": 1, "error": JOB_FAILED_ERROR});
-        let mut progress = Progress::new(2);
+        let mut progress = WaitTracker::new(2);
         let (_, phase) = progress.observe(ObservedState::of(&deployment(2, old_failure)));
         assert!(matches!(phase, Phase::Progressing { .. }), "{phase:?}");
     }
 
     #[test]
     fn progress_history_is_bounded() {
-        let mut progress = Progress::new(1);
+        let mut progress = WaitTracker::new(1);
         for g in 0..(HISTORY_LEN as i64 + 5) {
             progress.observe(ObservedState::of(&deployment(
                 1,

@@ -8,18 +8,22 @@
 //!
 //! When the HEAD answer carries S3's checksum, that one decides (S3 computed it from the
 //! bytes it stores); otherwise the metadata does. An object with neither is re-uploaded.
+//!
+//! The write is conditional on what the plan saw: `If-None-Match: *` where there was no
+//! object, `If-Match` on the planned `ETag` where there was one.
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use flink_eks_manifest::S3Location;
+use flink_eks_plan::{Action, Operation, Stale};
 use sha2::{Digest as _, Sha256};
 
-use crate::change::Change;
+use crate::error::{Error, Result, from_s3, s3_code, s3_message, status_of};
 
 /// Key of the user metadata entry (`x-amz-meta-sha256`) that holds the script's hex SHA-256.
 pub const SHA256_METADATA_KEY: &str = "sha256";
@@ -47,55 +51,78 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
-/// What an upload of the script would do, found with one `HeadObject` and no write:
-/// [`Change::NoChange`] when the object already carries the script's SHA-256.
-pub type UploadPlan = Change;
+/// What an upload of one script to one location will do, found with one `HeadObject` and
+/// no write: made by [`Uploader::plan`], performed exactly by [`Uploader::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadPlan {
+    location: S3Location,
+    sha256: String,
+    action: Action,
+    etag: Option<String>,
+    found_sha256: Option<String>,
+}
 
-/// What [`Uploader::upload`] did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+impl UploadPlan {
+    /// Where the script goes.
+    pub fn location(&self) -> &S3Location {
+        &self.location
+    }
+
+    /// The lowercase hex SHA-256 of the script the plan was made for.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// What applying the plan does: [`Action::Create`], [`Action::Update`] or
+    /// [`Action::NoChange`].
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The `ETag` of the object seen when planning (`None` when there was no object): an
+    /// update is sent with `If-Match` on it.
+    pub fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
+    }
+
+    /// The SHA-256 the object carried when planning, when it carried one.
+    pub fn found_sha256(&self) -> Option<&str> {
+        self.found_sha256.as_deref()
+    }
+
+    /// The printable operation: kind `s3-object`, name `s3://bucket/key`, observed the `ETag`.
+    pub fn operation(&self) -> Operation {
+        let short = |sha: &str| sha.chars().take(12).collect::<String>();
+        let detail = match (self.action, self.found_sha256.as_deref()) {
+            (Action::Create, _) => format!("sha256 {}", short(&self.sha256)),
+            (Action::NoChange, _) => format!("already carries sha256 {}", short(&self.sha256)),
+            (_, Some(found)) => format!("sha256 {} to {}", short(found), short(&self.sha256)),
+            (_, None) => format!("carries no sha256; sha256 {}", short(&self.sha256)),
+        };
+        let operation =
+            Operation::new(OPERATION_KIND, self.location.to_string(), self.action).detail(detail);
+        match &self.etag {
+            Some(etag) => operation.observed(format!("ETag {etag}")),
+            None => operation,
+        }
+    }
+}
+
+/// The kind of the upload's [`Operation`].
+const OPERATION_KIND: &str = "s3-object";
+
+/// What [`Uploader::apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct UploadOutcome {
     /// Where the script is, as `s3://bucket/key`.
     pub location: String,
     /// The script's lowercase hex SHA-256, now carried by the object.
     pub sha256: String,
-    /// What was done: [`Change::NoChange`] means no write was made.
-    pub action: Change,
-}
-
-/// Why the script could not be checked or uploaded.
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    /// The bucket does not exist (or is not visible to these credentials).
-    #[error(
-        "S3 bucket {bucket:?} does not exist; create it (aws s3 mb s3://{bucket}) or set another bucket"
-    )]
-    NoSuchBucket {
-        /// The bucket named in the script location.
-        bucket: String,
-    },
-    /// S3 refused the request for these credentials.
-    #[error(
-        "access to {location} was denied ({operation}); the identity needs s3:GetObject and \
-         s3:PutObject on that object and s3:ListBucket on the bucket: {detail}"
-    )]
-    AccessDenied {
-        /// The script location.
-        location: String,
-        /// The S3 operation that was refused.
-        operation: &'static str,
-        /// S3's own words.
-        detail: String,
-    },
-    /// Any other failure of an S3 call (network, endpoint, credentials, server error).
-    #[error("S3 {operation} on {location} failed: {detail}")]
-    S3 {
-        /// The script location.
-        location: String,
-        /// The S3 operation that failed.
-        operation: &'static str,
-        /// The error with its whole chain of causes.
-        detail: String,
-    },
+    /// What was done: [`Action::NoChange`] means no call was made.
+    pub action: Action,
+    /// The object's `ETag`: the new one after a write, the planned one otherwise.
+    pub etag: Option<String>,
 }
 
 /// Uploads scripts to S3 with their SHA-256, and only when it changed.
@@ -110,81 +137,115 @@ impl Uploader {
         Uploader { s3 }
     }
 
-    /// What [`Uploader::upload`] would do, from one `HeadObject` (no write).
-    pub async fn plan(&self, location: &S3Location, script: &[u8]) -> Result<Change, UploadError> {
-        plan_upload(&self.s3, location, script).await
+    /// What uploading `script` to `location` will do, from one `HeadObject` with
+    /// `ChecksumMode::Enabled` (no write, no GET of the body): no change when the object
+    /// already carries the script's SHA-256, create when there is no object, update otherwise.
+    ///
+    /// S3 returns the checksum of a KMS-encrypted object only to callers allowed `kms:Decrypt`;
+    /// when that `HeadObject` is refused, a second one without checksum mode reads the metadata.
+    pub async fn plan(&self, location: &S3Location, script: &[u8]) -> Result<UploadPlan> {
+        let sha256 = sha256_hex(script);
+        let mut head = head_object(&self.s3, location, Some(ChecksumMode::Enabled)).await;
+        if matches!(&head, Err(err) if status_of(err) == Some(403)) {
+            tracing::debug!(%location, "HeadObject with checksum mode refused, reading the metadata only");
+            head = head_object(&self.s3, location, None).await;
+        }
+        let head = head.map_err(|err| from_s3(location, "HeadObject", &err))?;
+        let (action, etag, found_sha256) = match head {
+            None => (Action::Create, None, None),
+            Some(head) => {
+                let found = carried_sha256(&head);
+                let action = if found.as_deref() == Some(sha256.as_str()) {
+                    Action::NoChange
+                } else {
+                    Action::Update
+                };
+                (action, head.e_tag().map(str::to_owned), found)
+            }
+        };
+        Ok(UploadPlan {
+            location: location.clone(),
+            sha256,
+            action,
+            etag,
+            found_sha256,
+        })
     }
 
-    /// Puts `script` at `location` with its SHA-256 (S3 checksum and `sha256` metadata),
-    /// unless the object there already carries that SHA-256.
-    pub async fn upload(
-        &self,
-        location: &S3Location,
-        script: &[u8],
-    ) -> Result<UploadOutcome, UploadError> {
+    /// Performs `plan` with `script`, the bytes it was made for: no call for no change; a
+    /// `PutObject` with `If-None-Match: *` for a create and with `If-Match: <planned ETag>`
+    /// for an update, carrying the SHA-256 as S3's checksum and as `sha256` metadata.
+    ///
+    /// An object that appeared, changed or went away since the plan fails the precondition
+    /// (`412 PreconditionFailed`, `409 ConditionalRequestConflict`, or `404` for an update):
+    /// that is [`Error::Stale`], and nothing is written. Bytes other than the planned ones
+    /// are [`Error::PlanMismatch`], before any call.
+    pub async fn apply(&self, plan: &UploadPlan, script: &[u8]) -> Result<UploadOutcome> {
         let sha256 = sha256_hex(script);
-        let action = plan_upload(&self.s3, location, script).await?;
-        if action == Change::NoChange {
-            tracing::info!(%location, %sha256, "script unchanged in S3, not uploaded");
-            return Ok(UploadOutcome {
+        let location = &plan.location;
+        if sha256 != plan.sha256 {
+            return Err(Error::PlanMismatch {
                 location: location.to_string(),
-                sha256,
-                action,
+                planned: plan.sha256.clone(),
+                given: sha256,
             });
         }
-        let checksum_base64 = BASE64.encode(Sha256::digest(script));
-        self.s3
+        let outcome = |etag: Option<String>| UploadOutcome {
+            location: location.to_string(),
+            sha256: sha256.clone(),
+            action: plan.action,
+            etag,
+        };
+        let request = self
+            .s3
             .put_object()
             .bucket(location.bucket())
             .key(location.key())
             .body(ByteStream::from(script.to_vec()))
             .content_type(content_type(location))
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(checksum_base64)
-            .metadata(SHA256_METADATA_KEY, &sha256)
-            .send()
-            .await
-            .map_err(|err| {
-                let code = err.as_service_error().and_then(|e| {
-                    aws_smithy_types::error::metadata::ProvideErrorMetadata::code(e)
-                        .map(str::to_owned)
-                });
-                classify(
-                    location,
-                    "PutObject",
-                    code.as_deref(),
-                    status_of(&err),
-                    &err,
-                )
-            })?;
-        tracing::info!(%location, %sha256, %action, "script uploaded");
-        Ok(UploadOutcome {
-            location: location.to_string(),
-            sha256,
-            action,
-        })
+            .checksum_sha256(BASE64.encode(Sha256::digest(script)))
+            .metadata(SHA256_METADATA_KEY, &sha256);
+        // S3 (since 2024) and moto 5 refuse a conditional write whose condition no longer holds.
+        let request = match (plan.action, &plan.etag) {
+            (Action::NoChange, _) => {
+                tracing::info!(%location, %sha256, "script unchanged in S3, not uploaded");
+                return Ok(outcome(plan.etag.clone()));
+            }
+            (Action::Create, _) => request.if_none_match("*"),
+            (_, Some(etag)) => request.if_match(etag),
+            // An object without an ETag offers nothing to guard on.
+            (_, None) => request,
+        };
+        match request.send().await {
+            Ok(put) => {
+                tracing::info!(%location, %sha256, action = %plan.action, "script uploaded");
+                Ok(outcome(put.e_tag().map(str::to_owned)))
+            }
+            Err(err) => Err(put_error(plan, &err)),
+        }
     }
 }
 
-/// What an upload of `script` to `location` would do, from one `HeadObject` with
-/// `ChecksumMode::Enabled` (no write, no GET of the body).
-///
-/// S3 returns the checksum of a KMS-encrypted object only to callers allowed `kms:Decrypt`;
-/// when that `HeadObject` is refused, a second one without checksum mode reads the metadata.
-pub async fn plan_upload(
-    s3: &aws_sdk_s3::Client,
-    location: &S3Location,
-    script: &[u8],
-) -> Result<Change, UploadError> {
-    let mut head = head_object(s3, location, Some(ChecksumMode::Enabled)).await;
-    if matches!(&head, Err(err) if status_of(err) == Some(403)) {
-        tracing::debug!(%location, "HeadObject with checksum mode refused, reading the metadata only");
-        head = head_object(s3, location, None).await;
+/// The error of a conditional `PutObject`: a failed condition is [`Error::Stale`].
+fn put_error(plan: &UploadPlan, err: &SdkError<PutObjectError>) -> Error {
+    let code = s3_code(err);
+    let status = status_of(err);
+    let failed_condition = matches!(
+        code,
+        Some("PreconditionFailed" | "ConditionalRequestConflict")
+    ) || matches!(status, Some(409 | 412));
+    let gone = plan.action == Action::Update
+        && (code == Some("NoSuchKey") || (status == Some(404) && code != Some("NoSuchBucket")));
+    if failed_condition || gone {
+        let found = match (plan.action, gone) {
+            (_, true) => "no object".to_owned(),
+            (Action::Create, _) => format!("an object ({})", s3_message(err)),
+            _ => format!("another ETag ({})", s3_message(err)),
+        };
+        return Error::Stale(Stale::of(&plan.operation(), found));
     }
-    match head.map_err(|err| head_error(location, &err))? {
-        Some(head) => Ok(compare(&RemoteChecksums::from_head(&head), script)),
-        None => Ok(Change::Create),
-    }
+    from_s3(&plan.location, "PutObject", err)
 }
 
 /// One `HeadObject` of `location` with checksum `mode`: `None` when there is no object.
@@ -207,52 +268,20 @@ pub(crate) async fn head_object(
     }
 }
 
-/// The error a failed `HeadObject` of `location` is reported as.
-pub(crate) fn head_error(location: &S3Location, err: &SdkError<HeadObjectError>) -> UploadError {
-    classify(location, "HeadObject", None, status_of(err), err)
-}
-
-/// The SHA-256 an object carries, as far as a `HeadObject` answer tells.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct RemoteChecksums {
-    /// S3's full-object SHA-256 checksum, base64, when returned.
-    s3_sha256_base64: Option<String>,
-    /// The `sha256` user metadata, hex, when present.
-    metadata_sha256_hex: Option<String>,
-}
-
-impl RemoteChecksums {
-    fn from_head(head: &HeadObjectOutput) -> Self {
-        RemoteChecksums {
-            s3_sha256_base64: head.checksum_sha256().map(str::to_owned),
-            metadata_sha256_hex: head
-                .metadata()
-                .and_then(|m| m.get(SHA256_METADATA_KEY))
-                .map(|v| v.trim().to_ascii_lowercase()),
-        }
-    }
-}
-
-/// Pure decision: does the object already carry `script`'s SHA-256?
-///
-/// S3's own checksum decides when it is a full-object one (a composite checksum of a
-/// multipart upload ends in `-N` and is not a hash of the bytes); otherwise the metadata.
-fn compare(remote: &RemoteChecksums, script: &[u8]) -> Change {
-    let digest = Sha256::digest(script);
-    let full_object = remote
-        .s3_sha256_base64
-        .as_deref()
-        .filter(|c| !c.contains('-'));
-    let same = match (full_object, remote.metadata_sha256_hex.as_deref()) {
-        (Some(s3), _) => s3 == BASE64.encode(digest),
-        (None, Some(meta)) => meta == hex::encode(digest),
-        (None, None) => false,
-    };
-    if same {
-        Change::NoChange
-    } else {
-        Change::Update
-    }
+/// The lowercase hex SHA-256 an object carries: S3's full-object checksum when returned (S3
+/// computed it from the bytes it stores; a composite one of a multipart upload, `...-N`, is
+/// not a hash of the bytes), else the `sha256` metadata.
+pub(crate) fn carried_sha256(head: &HeadObjectOutput) -> Option<String> {
+    let from_s3 = head
+        .checksum_sha256()
+        .filter(|c| !c.contains('-'))
+        .and_then(|c| BASE64.decode(c).ok())
+        .map(hex::encode);
+    from_s3.or_else(|| {
+        head.metadata()
+            .and_then(|m| m.get(SHA256_METADATA_KEY))
+            .map(|v| v.trim().to_ascii_lowercase())
+    })
 }
 
 fn content_type(location: &S3Location) -> &'static str {
@@ -269,48 +298,23 @@ fn is_not_found(err: &SdkError<HeadObjectError>) -> bool {
         || status_of(err) == Some(404)
 }
 
-pub(crate) fn status_of<E>(err: &SdkError<E>) -> Option<u16> {
-    err.raw_response().map(|r| r.status().as_u16())
-}
-
-pub(crate) fn classify<E: std::error::Error + 'static>(
-    location: &S3Location,
-    operation: &'static str,
-    code: Option<&str>,
-    status: Option<u16>,
-    err: &SdkError<E>,
-) -> UploadError {
-    let detail = DisplayErrorContext(err).to_string();
-    if code == Some("NoSuchBucket") {
-        return UploadError::NoSuchBucket {
-            bucket: location.bucket().to_owned(),
-        };
-    }
-    if status == Some(403) || code == Some("AccessDenied") {
-        return UploadError::AccessDenied {
-            location: location.to_string(),
-            operation,
-            detail,
-        };
-    }
-    UploadError::S3 {
-        location: location.to_string(),
-        operation,
-        detail,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SCRIPT: &[u8] = b"print('hello from pyflink')\n";
 
-    fn remote(s3: Option<&str>, meta: Option<&str>) -> RemoteChecksums {
-        RemoteChecksums {
-            s3_sha256_base64: s3.map(str::to_owned),
-            metadata_sha256_hex: meta.map(str::to_owned),
+    fn head(s3_checksum: Option<&str>, metadata: Option<&str>) -> HeadObjectOutput {
+        let mut builder =
+            HeadObjectOutput::builder().set_checksum_sha256(s3_checksum.map(str::to_owned));
+        if let Some(meta) = metadata {
+            builder = builder.metadata(SHA256_METADATA_KEY, meta);
         }
+        builder.build()
+    }
+
+    fn same(head: &HeadObjectOutput) -> bool {
+        carried_sha256(head) == Some(sha256_hex(SCRIPT))
     }
 
     #[test]
@@ -325,38 +329,92 @@ mod tests {
     fn s3_checksum_decides_when_present() {
         let good = BASE64.encode(Sha256::digest(SCRIPT));
         let other_hex = sha256_hex(b"other");
-        assert_eq!(
-            compare(&remote(Some(&good), None), SCRIPT),
-            Change::NoChange
-        );
+        assert!(same(&head(Some(&good), None)));
         // S3 computed its checksum from the stored bytes: stale metadata does not win.
-        assert_eq!(
-            compare(&remote(Some(&good), Some(&other_hex)), SCRIPT),
-            Change::NoChange
-        );
+        assert!(same(&head(Some(&good), Some(&other_hex))));
         let stale = BASE64.encode(Sha256::digest(b"other"));
-        assert_eq!(
-            compare(&remote(Some(&stale), Some(&sha256_hex(SCRIPT))), SCRIPT),
-            Change::Update
-        );
+        assert!(!same(&head(Some(&stale), Some(&sha256_hex(SCRIPT)))));
     }
 
     #[test]
     fn metadata_decides_when_s3_returns_no_full_object_checksum() {
         let hex = sha256_hex(SCRIPT);
-        assert_eq!(compare(&remote(None, Some(&hex)), SCRIPT), Change::NoChange);
-        assert_eq!(
-            compare(&remote(Some("abc=-3"), Some(&hex)), SCRIPT),
-            Change::NoChange
-        );
-        assert_eq!(
-            compare(&remote(None, Some(&sha256_hex(b"x"))), SCRIPT),
-            Change::Update
-        );
+        assert!(same(&head(None, Some(&hex))));
+        assert!(same(&head(Some("abc=-3"), Some(&hex.to_uppercase()))));
+        assert!(!same(&head(None, Some(&sha256_hex(b"x")))));
     }
 
     #[test]
     fn an_object_without_checksum_is_rewritten() {
-        assert_eq!(compare(&remote(None, None), SCRIPT), Change::Update);
+        assert_eq!(carried_sha256(&head(None, None)), None);
+        assert!(!same(&head(None, None)));
+    }
+
+    fn plan(action: Action, etag: Option<&str>, found: Option<&str>) -> UploadPlan {
+        UploadPlan {
+            location: S3Location::new("bucket", "jobs/job.py").unwrap(),
+            sha256: sha256_hex(SCRIPT),
+            action,
+            etag: etag.map(str::to_owned),
+            found_sha256: found.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_operation_names_the_object_and_the_etag_it_rests_on() {
+        let update = plan(Action::Update, Some("\"e1\""), Some(&sha256_hex(b"old"))).operation();
+        assert_eq!(update.kind, "s3-object");
+        assert_eq!(update.name, "s3://bucket/jobs/job.py");
+        assert_eq!(update.action, Action::Update);
+        assert_eq!(update.observed.as_deref(), Some("ETag \"e1\""));
+        assert_eq!(
+            update.detail,
+            format!(
+                "sha256 {} to {}",
+                &sha256_hex(b"old")[..12],
+                &sha256_hex(SCRIPT)[..12]
+            )
+        );
+        let create = plan(Action::Create, None, None).operation();
+        assert_eq!(create.observed, None);
+        assert_eq!(
+            create.to_string(),
+            format!(
+                "create s3-object s3://bucket/jobs/job.py (sha256 {})",
+                &sha256_hex(SCRIPT)[..12]
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plan_applied_to_other_bytes_is_refused_before_any_call() {
+        // A client with no endpoint that answers: a call would fail with a dispatch error.
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let uploader = Uploader::new(aws_sdk_s3::Client::from_conf(config));
+        let err = uploader
+            .apply(&plan(Action::Create, None, None), b"other bytes")
+            .await
+            .unwrap_err();
+        let Error::PlanMismatch { planned, given, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(planned, &sha256_hex(SCRIPT));
+        assert_eq!(given, &sha256_hex(b"other bytes"));
+        assert!(err.to_string().contains("plan again"), "{err}");
+
+        // No change: no call at all, so the unreachable endpoint does not matter.
+        let outcome = uploader
+            .apply(
+                &plan(Action::NoChange, Some("\"e1\""), Some(&sha256_hex(SCRIPT))),
+                SCRIPT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.action, Action::NoChange);
+        assert_eq!(outcome.etag.as_deref(), Some("\"e1\""));
     }
 }
