@@ -1,6 +1,9 @@
 //! `cargo xtask test`: install what the tests need, start the real services they talk to,
 //! run every test in the workspace against them, and stop what was started.
 //!
+//! The end-to-end tests run the deploy binary (`target/debug/xtask`) as a user runs it, so it
+//! is built with the tests when they are part of the run.
+//!
 //! Services: a Docker engine (started only when none answers), two registries (one plain, one
 //! with htpasswd auth), a moto server (the AWS emulator), and the Kubernetes stand-in. Their
 //! endpoints reach the tests as `FLINK_EKS_TEST_*` environment variables.
@@ -65,6 +68,12 @@ pub(crate) fn run(root: &Path, args: TestArgs) -> Result<()> {
             if !status.success() {
                 return Ok(status);
             }
+            if runs_end_to_end_tests(&args.cargo_args) {
+                let status = build_deploy_binary(root)?;
+                if !status.success() {
+                    return Ok(status);
+                }
+            }
         }
         eprintln!(
             "[xtask test] services up after {:.1?}; running the tests",
@@ -106,6 +115,34 @@ fn spawn_cargo_test(
     cmd.spawn().context("cannot run cargo test")
 }
 
+/// Whether the run includes the end-to-end tests (package `flink-eks-tests`): no `-p` at all,
+/// or that package among them.
+fn runs_end_to_end_tests(cargo_args: &[String]) -> bool {
+    let mut packages: Vec<&str> = Vec::new();
+    let mut args = cargo_args.iter().take_while(|a| *a != "--");
+    while let Some(arg) = args.next() {
+        if arg == "-p" || arg == "--package" {
+            packages.extend(args.next().map(String::as_str));
+        } else if let Some(package) = arg.strip_prefix("--package=") {
+            packages.push(package);
+        } else if let Some(package) = arg.strip_prefix("-p").filter(|p| !p.is_empty()) {
+            packages.push(package);
+        }
+    }
+    packages.is_empty() || packages.contains(&"flink-eks-tests")
+}
+
+/// `cargo build -p xtask`: the binary the end-to-end tests run, which `cargo test` does not
+/// build for them.
+fn build_deploy_binary(root: &Path) -> Result<ExitStatus> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", "xtask", "--bin", "xtask"])
+        .status()
+        .context("cannot run cargo build -p xtask")
+}
+
 fn wait_child(mut child: Child, what: &str) -> Result<ExitStatus> {
     child.wait().with_context(|| format!("waiting for {what}"))
 }
@@ -141,10 +178,10 @@ fn ensure_debian_packages(label: &str, extra: &[(&str, &str)]) -> Result<()> {
 }
 
 /// moto (the AWS emulator), the aws CLI (for benchmarks) and actionlint, in a virtual
-/// environment under `target/`, pinned by `xtask/test-requirements.txt`.
+/// environment under `target/`, pinned by `tests/devtools/requirements.txt`.
 fn ensure_python_tools(root: &Path, state_dir: &Path, label: &str) -> Result<PathBuf> {
     let venv = state_dir.join("venv");
-    let requirements = root.join("xtask/test-requirements.txt");
+    let requirements = root.join("tests/devtools/requirements.txt");
     let stamp = venv.join(".requirements");
     let wanted = std::fs::read_to_string(&requirements)
         .with_context(|| format!("cannot read {}", requirements.display()))?;
@@ -167,7 +204,7 @@ fn ensure_python_tools(root: &Path, state_dir: &Path, label: &str) -> Result<Pat
         Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(&requirements),
-        "pip install -r xtask/test-requirements.txt",
+        "pip install -r tests/devtools/requirements.txt",
     )?;
     std::fs::write(&stamp, wanted)?;
     Ok(venv)
@@ -643,4 +680,60 @@ fn random_hex(bytes: usize) -> String {
 
 fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_deploy_binary_is_built_when_the_end_to_end_tests_run() {
+        assert!(runs_end_to_end_tests(&args(&[])));
+        assert!(runs_end_to_end_tests(&args(&["deploy_dry_run"])));
+        assert!(runs_end_to_end_tests(&args(&["-p", "flink-eks-tests"])));
+        assert!(runs_end_to_end_tests(&args(&[
+            "-p",
+            "flink-eks-irsa",
+            "--package=flink-eks-tests"
+        ])));
+        assert!(!runs_end_to_end_tests(&args(&["-p", "flink-eks-irsa"])));
+        assert!(!runs_end_to_end_tests(&args(&["-pflink-eks-manifest"])));
+        // What follows `--` goes to the test binaries, not to cargo.
+        assert!(!runs_end_to_end_tests(&args(&[
+            "--package",
+            "flink-eks-irsa",
+            "--",
+            "-p",
+            "flink-eks-tests"
+        ])));
+    }
+
+    #[test]
+    fn the_base_image_has_the_flink_layout_and_a_shell() {
+        let tar = base_image_tar(b"busybox binary").map_err(|e| e.to_string());
+        let mut entries = Vec::new();
+        if let Ok(tar) = &tar {
+            let mut archive = tar::Archive::new(tar.as_slice());
+            for entry in archive.entries().into_iter().flatten().flatten() {
+                let path = entry.path().map(|p| p.display().to_string());
+                entries.push((path.unwrap_or_default(), entry.header().uid().unwrap_or(0)));
+            }
+        }
+        assert!(tar.is_ok(), "{tar:?}");
+        for (path, uid) in [
+            ("bin/busybox", 0),
+            ("bin/sh", 0),
+            ("opt/flink/usrlib", 9999),
+            ("opt/flink/opt/flink-s3-fs-hadoop-1.20.0.jar", 9999),
+        ] {
+            assert!(
+                entries.iter().any(|(p, u)| p == path && *u == uid),
+                "{path} (uid {uid}) is missing from {entries:?}"
+            );
+        }
+    }
 }

@@ -68,7 +68,7 @@ impl Report {
         let _ = writeln!(
             out,
             "Whole-process wall times against the test stand-ins (dockerd, docker-registry, moto, \
-             kube-standin), flink-eks and the CLI flow (`xtask/bench/cli-flow.sh`) alternating; \
+             kube-standin), flink-eks and the CLI flow (`tests/devtools/cli-flow.sh`) alternating; \
              median [min–max] of {} runs.",
             self.runs
         );
