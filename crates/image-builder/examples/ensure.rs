@@ -1,4 +1,5 @@
-//! Builds and pushes the Flink S3 image, or says it is already there.
+//! Plans the Flink S3 image against the registry, prints the plan, and applies it: builds and
+//! pushes, or says the registry already holds it.
 //!
 //! ```text
 //! cargo run -p flink-eks-image-builder --example ensure -- REPOSITORY [BASE] [--pyflink] [--jar PATH]... [--tag TAG] [--pull never|if-missing|always]
@@ -8,7 +9,7 @@
 //! ECR. Progress goes to stderr; the image reference to stdout. `RUST_LOG` turns on logs.
 
 use flink_eks_image_builder::{
-    ConnectorJar, CredentialResolver, ImageBuilder, ImageSpec, StderrProgress,
+    BuildContext, ConnectorJar, CredentialResolver, ImageBuilder, ImageSpec, ProgressEvent,
 };
 
 #[tokio::main]
@@ -59,10 +60,31 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let credentials = CredentialResolver::from_environment()?
         .resolve(&registry)
         .await?;
+    let context = BuildContext::new(&spec)?;
+    let plan = flink_eks_image_builder::plan(&spec, &context, &credentials).await?;
+    eprintln!("plan: {}", plan.operation());
     let builder = ImageBuilder::connect().await?;
     let outcome = builder
-        .ensure(&spec, &credentials, &mut StderrProgress::new())
+        .apply(&plan, &spec, &context, &credentials, &print_event)
         .await?;
     println!("{}", outcome.image);
     Ok(())
+}
+
+/// One line on stderr per notable event (a program would draw bars; this is an example).
+fn print_event(event: &ProgressEvent) {
+    match event {
+        ProgressEvent::UpToDate { image } => {
+            eprintln!("{image} is already in the registry: nothing to build or push");
+        }
+        ProgressEvent::TagHoldsOtherContent { image, .. } => {
+            eprintln!("{image} holds another build: rebuilding");
+        }
+        ProgressEvent::PullingBase { image } => eprintln!("pulling base image {image}"),
+        ProgressEvent::BuildStep { step } => eprintln!("{step}"),
+        ProgressEvent::Built { image, id } => eprintln!("built {image} ({id})"),
+        ProgressEvent::LayerDone { layer, .. } => eprintln!("  layer {layer} in the registry"),
+        ProgressEvent::Pushed { image, .. } => eprintln!("pushed {image}"),
+        _ => {}
+    }
 }

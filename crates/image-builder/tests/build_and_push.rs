@@ -4,13 +4,14 @@
 mod common;
 
 use common::{
-    Recorder, RegistryLog, local_image_exists, pull, remove_local_image, run_in_image, service,
-    unique_spec,
+    PlanAndApply, Recorder, RegistryLog, local_image_exists, pull, remove_local_image,
+    run_in_image, service, unique_spec,
 };
 use flink_eks_image_builder::{
     BuildContext, ConnectorJar, Credentials, Error, ImageBuilder, ProgressEvent, RegistryState,
-    check_registry,
+    plan,
 };
+use flink_eks_plan::Action;
 
 async fn builder() -> ImageBuilder {
     ImageBuilder::connect().await.unwrap_or_else(|e| {
@@ -26,7 +27,7 @@ async fn built_image_has_the_s3_plugin_in_its_own_folder_and_runs_as_flink() {
     let recorder = Recorder::default();
 
     let outcome = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut recorder.clone())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &recorder.clone())
         .await
         .unwrap();
     assert!(outcome.built && outcome.pushed, "{outcome:?}");
@@ -57,7 +58,7 @@ async fn built_image_has_the_s3_plugin_in_its_own_folder_and_runs_as_flink() {
     )));
 
     // What a user checks: pull the pushed image back and look inside.
-    let docker = builder.docker();
+    let docker = builder.docker().await.unwrap();
     remove_local_image(docker, &outcome.image).await;
     pull(docker, &outcome.image, None).await;
     let (code, output) = run_in_image(
@@ -93,46 +94,104 @@ async fn second_run_with_the_same_inputs_builds_nothing_and_uploads_no_blob() {
     let spec = unique_spec(&registry, "rerun");
     let builder = builder().await;
     let first = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap();
     assert!(first.built && first.pushed);
     // Without the local image, a build would have to recreate it: its absence afterwards
     // shows no build ran.
-    remove_local_image(builder.docker(), &first.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &first.image).await;
 
-    let log = RegistryLog::from_now("FLINK_EKS_TEST_REGISTRY_LOG");
-    let recorder = Recorder::default();
-    let second = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut recorder.clone())
+    let path = spec.parsed_repository().unwrap().path().to_owned();
+    let context = BuildContext::new(&spec).unwrap();
+    let planning = RegistryLog::from_now("FLINK_EKS_TEST_REGISTRY_LOG");
+    let plan = plan(&spec, &context, &Credentials::Anonymous)
         .await
         .unwrap();
-    assert_eq!(second.image, first.image);
-    assert!(!second.built && !second.pushed, "{second:?}");
-    assert!(
-        recorder.events().contains(&ProgressEvent::UpToDate {
-            image: first.image.clone()
-        }),
-        "it says so: {:?}",
-        recorder.events()
-    );
-    assert!(!local_image_exists(builder.docker(), &first.image).await);
-    assert!(!recorder.events().iter().any(|e| matches!(
-        e,
-        ProgressEvent::BuildStep { .. } | ProgressEvent::PushStarted { .. }
-    )));
+    assert_eq!(plan.operation().action, Action::NoChange);
+    assert_eq!(plan.image, first.image);
+    assert_eq!(plan.manifest_digest, first.manifest_digest);
 
-    // The registry saw the manifest HEAD and nothing else for this repository.
+    // The plan asked with the manifest HEAD and nothing else for this repository.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let path = spec.parsed_repository().unwrap().path().to_owned();
-    let requests = log.requests_for(&path);
-    assert!(!requests.is_empty(), "the check must ask the registry");
+    let requests = planning.requests_for(&path);
+    assert!(!requests.is_empty(), "the plan must ask the registry");
     for request in &requests {
         assert!(
             request.starts_with("HEAD ") && request.contains("/manifests/"),
             "{requests:?}"
         );
     }
+
+    // Applying the no-change plan sends the registry nothing at all.
+    let applying = RegistryLog::from_now("FLINK_EKS_TEST_REGISTRY_LOG");
+    let recorder = Recorder::default();
+    let second = builder
+        .apply(&plan, &spec, &context, &Credentials::Anonymous, &recorder)
+        .await
+        .unwrap();
+    assert_eq!(second.image, first.image);
+    assert!(!second.built && !second.pushed, "{second:?}");
+    assert_eq!(
+        recorder.events(),
+        [ProgressEvent::UpToDate {
+            image: first.image.clone()
+        }],
+        "it says so, and nothing else happens"
+    );
+    assert!(!local_image_exists(builder.docker().await.unwrap(), &first.image).await);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(applying.requests_for(&path), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_plan_for_another_context_is_refused_and_nothing_is_built_or_pushed() {
+    let registry = service("FLINK_EKS_TEST_REGISTRY");
+    let spec = unique_spec(&registry, "otherctx");
+    let context = BuildContext::new(&spec).unwrap();
+    let planned = plan(&spec, &context, &Credentials::Anonymous)
+        .await
+        .unwrap();
+    assert_eq!(planned.operation().action, Action::Create);
+
+    let mut changed = spec.clone();
+    changed.connector_jars[0]
+        .bytes
+        .extend_from_slice(b" changed after planning");
+    let changed_context = BuildContext::new(&changed).unwrap();
+    let log = RegistryLog::from_now("FLINK_EKS_TEST_REGISTRY_LOG");
+    let recorder = Recorder::default();
+    let builder = builder().await;
+    let err = builder
+        .apply(
+            &planned,
+            &changed,
+            &changed_context,
+            &Credentials::Anonymous,
+            &recorder,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PlanForOtherContext { .. }), "{err:?}");
+    let shown = err.to_string();
+    eprintln!("{shown}");
+    assert!(
+        shown.contains(&context.digest) && shown.contains(&changed_context.digest),
+        "{shown}"
+    );
+    assert!(recorder.events().is_empty(), "{:?}", recorder.events());
+    for image in [
+        &planned.image,
+        &format!("{}:{}", changed.repository, changed_context.default_tag()),
+    ] {
+        assert!(
+            !local_image_exists(builder.docker().await.unwrap(), image).await,
+            "{image}"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let path = spec.parsed_repository().unwrap().path().to_owned();
+    assert_eq!(log.requests_for(&path), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -141,7 +200,7 @@ async fn a_changed_connector_jar_gives_a_new_digest_and_a_new_push() {
     let spec = unique_spec(&registry, "changed");
     let builder = builder().await;
     let first = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap();
 
@@ -152,7 +211,7 @@ async fn a_changed_connector_jar_gives_a_new_digest_and_a_new_push() {
     );
     let log = RegistryLog::from_now("FLINK_EKS_TEST_REGISTRY_LOG");
     let second = builder
-        .ensure(&changed, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&changed, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap();
     assert_ne!(second.context_digest, first.context_digest);
@@ -172,8 +231,8 @@ async fn a_changed_connector_jar_gives_a_new_digest_and_a_new_push() {
             .iter()
             .any(|r| r.starts_with("PUT ") && r.contains("/manifests/"))
     );
-    remove_local_image(builder.docker(), &first.image).await;
-    remove_local_image(builder.docker(), &second.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &first.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &second.image).await;
 }
 
 #[tokio::test]
@@ -186,7 +245,7 @@ async fn a_changed_flink_version_gives_a_new_digest_and_a_new_push() {
         "FROM {}\nRUN cp /opt/flink/opt/flink-s3-fs-hadoop-1.20.0.jar /opt/flink/opt/flink-s3-fs-hadoop-1.19.1.jar\n",
         service("FLINK_EKS_TEST_BASE_IMAGE")
     );
-    build_plain(builder.docker(), &dockerfile, base_119).await;
+    build_plain(builder.docker().await.unwrap(), &dockerfile, base_119).await;
 
     let spec_120 = unique_spec(&registry, "version");
     let mut spec_119 = spec_120.clone();
@@ -194,10 +253,10 @@ async fn a_changed_flink_version_gives_a_new_digest_and_a_new_push() {
     spec_119.base = base_119.into();
 
     let first = builder
-        .ensure(&spec_120, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec_120, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap();
-    let plan = check_registry(
+    let plan = plan(
         &spec_119,
         &BuildContext::new(&spec_119).unwrap(),
         &Credentials::Anonymous,
@@ -205,14 +264,15 @@ async fn a_changed_flink_version_gives_a_new_digest_and_a_new_push() {
     .await
     .unwrap();
     assert_eq!(plan.registry, RegistryState::Absent);
+    assert_eq!(plan.operation().action, Action::Create);
     assert_ne!(plan.context_digest, first.context_digest);
     let second = builder
-        .ensure(&spec_119, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec_119, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap();
     assert!(second.built && second.pushed);
     let (code, output) = run_in_image(
-        builder.docker(),
+        builder.docker().await.unwrap(),
         &second.image,
         &[
             "ls",
@@ -221,8 +281,8 @@ async fn a_changed_flink_version_gives_a_new_digest_and_a_new_push() {
     )
     .await;
     assert_eq!(code, 0, "{output}");
-    remove_local_image(builder.docker(), &first.image).await;
-    remove_local_image(builder.docker(), &second.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &first.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &second.image).await;
 }
 
 /// Builds a one-file context with bollard, for test fixtures.
@@ -253,7 +313,7 @@ async fn a_failing_run_reports_the_step_and_the_command_error() {
     let spec = unique_spec(&registry, "failing").with_pyflink(true);
     let builder = builder().await;
     let err = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap_err();
     let Error::BuildStepFailed {
@@ -289,14 +349,14 @@ async fn a_user_tag_is_compared_by_its_context_digest_label() {
     let spec = unique_spec(&registry, "usertag").with_tag(tag.clone());
     let builder = builder().await;
     let first = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap();
     assert_eq!(first.image, format!("{}:{tag}", spec.repository));
     assert!(first.pushed);
 
     let again = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap();
     assert!(
@@ -308,9 +368,24 @@ async fn a_user_tag_is_compared_by_its_context_digest_label() {
     changed.connector_jars[0]
         .bytes
         .extend_from_slice(b" changed");
+    let update = plan(
+        &changed,
+        &BuildContext::new(&changed).unwrap(),
+        &Credentials::Anonymous,
+    )
+    .await
+    .unwrap()
+    .operation();
+    assert_eq!(update.action, Action::Update);
+    assert_eq!(update.name, first.image);
+    assert_eq!(
+        update.observed,
+        Some(format!("context {}", first.context_digest)),
+        "the plan shows what the tag held"
+    );
     let recorder = Recorder::default();
     let third = builder
-        .ensure(&changed, &Credentials::Anonymous, &mut recorder.clone())
+        .plan_and_apply(&changed, &Credentials::Anonymous, &recorder.clone())
         .await
         .unwrap();
     assert!(
@@ -321,5 +396,5 @@ async fn a_user_tag_is_compared_by_its_context_digest_label() {
         e,
         ProgressEvent::TagHoldsOtherContent { remote_digest: Some(d), .. } if *d == first.context_digest
     )));
-    remove_local_image(builder.docker(), &third.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &third.image).await;
 }

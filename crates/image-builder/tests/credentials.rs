@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Recorder, remove_local_image, service, unique_spec};
+use common::{PlanAndApply, Recorder, remove_local_image, service, unique_spec};
 use flink_eks_image_builder::{
     CredentialResolver, CredentialSource, Credentials, DockerConfig, Error, ImageBuilder,
     ProgressEvent,
@@ -30,11 +30,11 @@ async fn assert_pushes_with(registry: &str, name: &str, credentials: &Credential
     let spec = unique_spec(registry, name);
     let builder = builder().await;
     let outcome = builder
-        .ensure(&spec, credentials, &mut Recorder::default())
+        .plan_and_apply(&spec, credentials, &Recorder::default())
         .await
         .unwrap();
     assert!(outcome.pushed);
-    remove_local_image(builder.docker(), &outcome.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &outcome.image).await;
 }
 
 #[tokio::test]
@@ -45,14 +45,14 @@ async fn push_to_an_htpasswd_registry_works_with_credentials_and_never_shows_the
     let builder = builder().await;
     let recorder = Recorder::default();
     let outcome = builder
-        .ensure(&spec, &credentials, &mut recorder.clone())
+        .plan_and_apply(&spec, &credentials, &recorder.clone())
         .await
         .unwrap();
     assert!(outcome.built && outcome.pushed, "{outcome:?}");
 
     // The same inputs again: the authenticated HEAD finds the image.
     let again = builder
-        .ensure(&spec, &credentials, &mut recorder.clone())
+        .plan_and_apply(&spec, &credentials, &recorder.clone())
         .await
         .unwrap();
     assert!(!again.built && !again.pushed);
@@ -65,7 +65,7 @@ async fn push_to_an_htpasswd_registry_works_with_credentials_and_never_shows_the
         !everything.contains(&password),
         "the password leaked: {everything}"
     );
-    remove_local_image(builder.docker(), &outcome.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &outcome.image).await;
 }
 
 #[tokio::test]
@@ -75,7 +75,7 @@ async fn without_credentials_the_push_fails_clearly_before_any_build() {
     let recorder = Recorder::default();
     let err = builder()
         .await
-        .ensure(&spec, &Credentials::Anonymous, &mut recorder.clone())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &recorder.clone())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::RegistryUnauthorized { .. }), "{err:?}");
@@ -103,10 +103,10 @@ async fn a_wrong_password_is_refused_and_not_shown() {
     let spec = unique_spec(&registry, "wrongpw");
     let err = builder()
         .await
-        .ensure(
+        .plan_and_apply(
             &spec,
             &Credentials::password(&user, &wrong),
-            &mut Recorder::default(),
+            &Recorder::default(),
         )
         .await
         .unwrap_err();

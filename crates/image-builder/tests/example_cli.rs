@@ -91,6 +91,7 @@ fn pushes_with_credentials_from_the_environment_and_prints_no_secret() {
         stderr.contains("is already in the registry: nothing to build or push"),
         "{stderr}"
     );
+    assert!(stderr.contains("plan: no change image "), "{stderr}");
     assert!(!stderr.contains("Step 1/"), "{stderr}");
     assert!(!leaks(&stderr));
 }
@@ -105,12 +106,19 @@ fn without_a_daemon_one_line_says_how_to_start_one_and_the_exit_code_is_not_zero
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout.is_empty());
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The plan, read from the registry with no daemon, then the error on one line.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
-        stderr.starts_with("error: no Docker daemon at unix:///nonexistent/flink-eks/docker.sock"),
+        lines[0].starts_with(&format!("plan: create image {repository}:sha256-")),
         "{stderr}"
     );
-    assert!(stderr.contains("start one"), "{stderr}");
+    assert!(
+        lines[1]
+            .starts_with("error: no Docker daemon at unix:///nonexistent/flink-eks/docker.sock"),
+        "{stderr}"
+    );
+    assert!(lines[1].contains("start one"), "{stderr}");
 }
 
 #[test]

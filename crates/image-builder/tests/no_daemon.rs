@@ -1,4 +1,5 @@
-//! Without a Docker daemon: one clear line saying how to start one.
+//! Without a Docker daemon: one clear line saying how to start one, at the first operation
+//! that needs the daemon (making an `ImageBuilder` sends nothing).
 
 use flink_eks_image_builder::{Error, ImageBuilder};
 
@@ -7,7 +8,10 @@ async fn a_missing_socket_gives_one_line_saying_how_to_start_a_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("no-such-docker.sock");
     let address = format!("unix://{}", socket.display());
-    let err = ImageBuilder::connect_with(&address).await.unwrap_err();
+    let builder = ImageBuilder::connect_with(&address)
+        .await
+        .expect("making a builder sends nothing");
+    let err = builder.docker().await.unwrap_err();
     assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
     let shown = err.to_string();
     eprintln!("{shown}");
@@ -29,9 +33,10 @@ async fn a_socket_nobody_listens_on_gives_the_same_clear_error() {
     let socket = dir.path().join("stale-docker.sock");
     // A socket file left behind by a daemon that is gone.
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
-    let err = ImageBuilder::connect_with(socket.to_str().unwrap())
+    let builder = ImageBuilder::connect_with(socket.to_str().unwrap())
         .await
-        .unwrap_err();
+        .unwrap();
+    let err = builder.docker().await.unwrap_err();
     assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
     let shown = err.to_string();
     eprintln!("{shown}");

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{Recorder, local_image_exists, remove_local_image, service, unique, unique_spec};
+use common::{
+    PlanAndApply, Recorder, local_image_exists, remove_local_image, service, unique, unique_spec,
+};
 use flink_eks_image_builder::{Credentials, Error, ImageBuilder, ProgressEvent, PullPolicy};
 use futures::StreamExt as _;
 
@@ -14,7 +16,7 @@ async fn builder() -> ImageBuilder {
 
 /// Puts the stand-in base in the registry under a fresh tag and removes it locally.
 async fn base_in_registry_only(builder: &ImageBuilder, registry: &str) -> String {
-    let docker = builder.docker();
+    let docker = builder.docker().await.unwrap();
     let repo = format!("{registry}/flink-eks-it/base");
     let tag = unique("base");
     docker
@@ -53,7 +55,7 @@ async fn never_fails_on_a_missing_base_without_pulling() {
         .with_base(base.clone())
         .with_pull_policy(PullPolicy::Never);
     let err = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut Recorder::default())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &Recorder::default())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::BaseImageMissing { .. }), "{err:?}");
@@ -61,7 +63,7 @@ async fn never_fails_on_a_missing_base_without_pulling() {
     eprintln!("{shown}");
     assert!(shown.contains(&base) && shown.contains("never"), "{shown}");
     assert!(
-        !local_image_exists(builder.docker(), &base).await,
+        !local_image_exists(builder.docker().await.unwrap(), &base).await,
         "nothing was pulled"
     );
 }
@@ -73,10 +75,10 @@ async fn if_missing_pulls_once_then_uses_the_local_base() {
     let base = base_in_registry_only(&builder, &registry).await;
     let recorder = Recorder::default();
     builder
-        .ensure_base(&base, PullPolicy::IfMissing, &mut recorder.clone())
+        .ensure_base(&base, PullPolicy::IfMissing, &recorder.clone())
         .await
         .unwrap();
-    assert!(local_image_exists(builder.docker(), &base).await);
+    assert!(local_image_exists(builder.docker().await.unwrap(), &base).await);
     assert_eq!(
         recorder.events().first(),
         Some(&ProgressEvent::PullingBase {
@@ -87,7 +89,7 @@ async fn if_missing_pulls_once_then_uses_the_local_base() {
     let recorder = Recorder::default();
     let spec = unique_spec(&registry, "ifmissing").with_base(base.clone());
     let outcome = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut recorder.clone())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &recorder.clone())
         .await
         .unwrap();
     assert!(outcome.built);
@@ -104,7 +106,7 @@ async fn if_missing_pulls_once_then_uses_the_local_base() {
             .iter()
             .any(|e| matches!(e, ProgressEvent::PullingBase { .. }))
     );
-    remove_local_image(builder.docker(), &outcome.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &outcome.image).await;
 }
 
 #[tokio::test]
@@ -113,7 +115,7 @@ async fn always_pulls_even_when_the_base_is_present() {
     let builder = builder().await;
     let base = base_in_registry_only(&builder, &registry).await;
     builder
-        .ensure_base(&base, PullPolicy::IfMissing, &mut Recorder::default())
+        .ensure_base(&base, PullPolicy::IfMissing, &Recorder::default())
         .await
         .unwrap();
     let recorder = Recorder::default();
@@ -121,14 +123,14 @@ async fn always_pulls_even_when_the_base_is_present() {
         .with_base(base.clone())
         .with_pull_policy(PullPolicy::Always);
     let outcome = builder
-        .ensure(&spec, &Credentials::Anonymous, &mut recorder.clone())
+        .plan_and_apply(&spec, &Credentials::Anonymous, &recorder.clone())
         .await
         .unwrap();
     assert!(outcome.built && outcome.pushed);
     assert!(recorder.events().contains(&ProgressEvent::PullingBase {
         image: base.clone()
     }));
-    remove_local_image(builder.docker(), &outcome.image).await;
+    remove_local_image(builder.docker().await.unwrap(), &outcome.image).await;
 }
 
 #[tokio::test]
@@ -137,7 +139,7 @@ async fn a_base_that_cannot_be_pulled_is_named() {
     let missing = format!("{registry}/flink-eks-it/no-such-base:{}", unique("x"));
     let err = builder()
         .await
-        .ensure_base(&missing, PullPolicy::IfMissing, &mut Recorder::default())
+        .ensure_base(&missing, PullPolicy::IfMissing, &Recorder::default())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::PullFailed { .. }), "{err:?}");

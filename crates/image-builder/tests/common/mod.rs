@@ -1,11 +1,13 @@
 //! Shared helpers of the integration tests: the services `cargo xtask test` starts.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, async_fn_in_trait)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use flink_eks_image_builder::{ConnectorJar, ImageSpec, ProgressEvent, ProgressSink};
+use flink_eks_image_builder::{
+    BuildContext, ConnectorJar, Credentials, ImageBuilder, ImageSpec, Outcome, ProgressEvent,
+};
 
 /// The value of a test service variable; fails (never skips) when it is missing.
 pub fn service(name: &str) -> String {
@@ -37,8 +39,8 @@ pub fn unique_spec(registry: &str, label: &str) -> ImageSpec {
 #[derive(Clone, Default)]
 pub struct Recorder(pub Arc<Mutex<Vec<ProgressEvent>>>);
 
-impl ProgressSink for Recorder {
-    fn event(&mut self, event: &ProgressEvent) {
+impl flink_eks_plan::Progress<ProgressEvent> for Recorder {
+    fn event(&self, event: &ProgressEvent) {
         eprintln!("{event:?}");
         self.0.lock().unwrap().push(event.clone());
     }
@@ -52,6 +54,31 @@ impl Recorder {
     /// Every event as text (Debug), to search for leaked secrets.
     pub fn text(&self) -> String {
         format!("{:?}", self.events())
+    }
+}
+
+/// Plan, then apply that plan: what a deploy does for the image.
+pub trait PlanAndApply {
+    /// Packs the context, plans against the registry, and applies the plan.
+    async fn plan_and_apply(
+        &self,
+        spec: &ImageSpec,
+        credentials: &Credentials,
+        progress: &Recorder,
+    ) -> flink_eks_image_builder::Result<Outcome>;
+}
+
+impl PlanAndApply for ImageBuilder {
+    async fn plan_and_apply(
+        &self,
+        spec: &ImageSpec,
+        credentials: &Credentials,
+        progress: &Recorder,
+    ) -> flink_eks_image_builder::Result<Outcome> {
+        let context = BuildContext::new(spec)?;
+        let plan = flink_eks_image_builder::plan(spec, &context, credentials).await?;
+        self.apply(&plan, spec, &context, credentials, progress)
+            .await
     }
 }
 
