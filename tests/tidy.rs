@@ -18,7 +18,7 @@ const LIBRARY_CRATES: &[&str] = &[
 fn packages() -> Vec<PathBuf> {
     let root = workspace_root();
     let mut dirs: Vec<PathBuf> = LIBRARY_CRATES.iter().map(|c| root.join(c)).collect();
-    dirs.extend(["xtask", "tests", "tests/kube-standin"].map(|d| root.join(d)));
+    dirs.extend(["xtask", "tests", "tests/kube-standin", "tests/devtools"].map(|d| root.join(d)));
     dirs
 }
 
@@ -226,4 +226,142 @@ fn ci_runs_the_readme_test_command() {
         readme.contains("cargo xtask deploy --dry-run --config examples/deploy.toml"),
         "README.md must give the dry run on the example config"
     );
+}
+
+/// The packages that ship: the deploy binary and the pipeline library behind it.
+const SHIPPED_PACKAGES: &[&str] = &["xtask", "flink-eks-deploy"];
+
+/// The test helpers and the dev tooling, which nothing that ships may link.
+const TEST_ONLY_PACKAGES: &[&str] = &["flink-eks-tests", "kube-standin", "flink-eks-devtools"];
+
+/// The packages that `from` links, by name, each with the chain of names that reaches it:
+/// normal dependencies only (what `cargo tree -e normal` shows), from `cargo metadata`.
+fn normal_dependencies(metadata: &serde_json::Value, from: &str) -> Vec<(String, Vec<String>)> {
+    let name_of = |id: &str| -> String {
+        metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["id"] == id)
+            .and_then(|p| p["name"].as_str())
+            .unwrap_or(id)
+            .to_owned()
+    };
+    let nodes: Vec<&serde_json::Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let Some(start) = nodes
+        .iter()
+        .find(|n| n["id"].as_str().map(name_of).as_deref() == Some(from))
+    else {
+        return Vec::new();
+    };
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    let mut queue = vec![(
+        start["id"].as_str().unwrap_or_default().to_owned(),
+        vec![from.to_owned()],
+    )];
+    while let Some((id, chain)) = queue.pop() {
+        let Some(node) = nodes.iter().find(|n| n["id"] == id.as_str()) else {
+            continue;
+        };
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null());
+            let Some(dep_id) = dep["pkg"].as_str().filter(|_| normal) else {
+                continue;
+            };
+            let name = name_of(dep_id);
+            if seen.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let mut dep_chain = chain.clone();
+            dep_chain.push(name.clone());
+            seen.push((name, dep_chain.clone()));
+            queue.push((dep_id.to_owned(), dep_chain));
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_deploy_binary_links_no_test_or_dev_crate() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["metadata", "--format-version", "1"])
+        .output()
+        .expect("cannot run cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("cargo metadata printed no JSON");
+    let mut problems = Vec::new();
+    for shipped in SHIPPED_PACKAGES {
+        let linked = normal_dependencies(&metadata, shipped);
+        if *shipped == "xtask" {
+            // The walk itself works: xtask is there and links the crates it deploys with.
+            assert!(
+                linked.iter().any(|(name, _)| name == "flink-eks-manifest"),
+                "xtask's normal dependencies as read from cargo metadata lack flink-eks-manifest: {linked:?}"
+            );
+        }
+        for (name, chain) in linked {
+            if TEST_ONLY_PACKAGES.contains(&name.as_str()) {
+                problems.push(format!("{shipped} links {name}: {}", chain.join(" -> ")));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_dependency_walk_follows_normal_edges_only() {
+    let metadata = serde_json::json!({
+        "packages": [
+            {"id": "a", "name": "xtask"},
+            {"id": "b", "name": "flink-eks-deploy"},
+            {"id": "c", "name": "flink-eks-tests"},
+            {"id": "d", "name": "cc"},
+            {"id": "e", "name": "kube-standin"},
+        ],
+        "resolve": {"nodes": [
+            {"id": "a", "deps": [
+                {"pkg": "b", "dep_kinds": [{"kind": null}]},
+                {"pkg": "e", "dep_kinds": [{"kind": "dev"}]},
+            ]},
+            {"id": "b", "deps": [
+                {"pkg": "c", "dep_kinds": [{"kind": null}]},
+                {"pkg": "d", "dep_kinds": [{"kind": "build"}]},
+            ]},
+            {"id": "c", "deps": []},
+            {"id": "d", "deps": []},
+            {"id": "e", "deps": []},
+        ]},
+    });
+    let linked = normal_dependencies(&metadata, "xtask");
+    assert_eq!(
+        linked,
+        [
+            (
+                "flink-eks-deploy".to_owned(),
+                vec!["xtask".to_owned(), "flink-eks-deploy".to_owned()]
+            ),
+            (
+                "flink-eks-tests".to_owned(),
+                ["xtask", "flink-eks-deploy", "flink-eks-tests"]
+                    .map(String::from)
+                    .to_vec()
+            ),
+        ]
+    );
+    assert!(normal_dependencies(&metadata, "absent").is_empty());
 }

@@ -100,9 +100,9 @@ pub const XTASK_ENV: &str = "FLINK_EKS_TEST_XTASK";
 /// The `xtask` binary of this build, beside the test binaries (`target/debug/xtask`).
 ///
 /// A test cannot build it (`cargo test` holds the build lock while tests run), so it must be
-/// there already: `cargo xtask test` runs from it, and `cargo build -p xtask` builds it. A binary
-/// older than one of the sources it was built from (as cargo's `xtask.d` lists them) is refused
-/// too, so that a test never passes on yesterday's code.
+/// there already: `cargo xtask test` builds it before the tests run, and so does
+/// `cargo build -p xtask`. A binary older than one of the sources it was built from (as cargo's
+/// `xtask.d` lists them) is refused too, so that a test never passes on yesterday's code.
 ///
 /// [`XTASK_ENV`] names another binary instead (a release build, or a copy that other builds
 /// in a shared tree do not replace mid-run); that one is used as it is.
@@ -126,7 +126,7 @@ pub fn xtask_binary() -> Result<PathBuf> {
         .map_err(|_| {
             anyhow::anyhow!(
                 "{} does not exist: build it with `cargo build -p xtask` (or run the tests through \
-                 `cargo xtask test`, which runs from it)",
+                 `cargo xtask test`, which builds it)",
                 binary.display()
             )
         })?;
