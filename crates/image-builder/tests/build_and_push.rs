@@ -13,10 +13,13 @@ use flink_eks_image_builder::{
 };
 use flink_eks_plan::Action;
 
+/// A builder whose daemon has answered (making one alone sends nothing).
 async fn builder() -> ImageBuilder {
-    ImageBuilder::connect().await.unwrap_or_else(|e| {
+    let builder = ImageBuilder::connect().await.unwrap();
+    if let Err(e) = builder.docker().await {
         panic!("{e} (the Docker daemon is one of the services `cargo xtask test` starts)")
-    })
+    }
+    builder
 }
 
 #[tokio::test]

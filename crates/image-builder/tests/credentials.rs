@@ -18,10 +18,13 @@ fn auth_registry() -> (String, String, String) {
     )
 }
 
+/// A builder whose daemon has answered (making one alone sends nothing).
 async fn builder() -> ImageBuilder {
-    ImageBuilder::connect().await.unwrap_or_else(|e| {
+    let builder = ImageBuilder::connect().await.unwrap();
+    if let Err(e) = builder.docker().await {
         panic!("{e} (the Docker daemon is one of the services `cargo xtask test` starts)")
-    })
+    }
+    builder
 }
 
 /// A fresh image pushed to `registry` with `credentials` is pushed; the local copy is
@@ -73,8 +76,10 @@ async fn without_credentials_the_push_fails_clearly_before_any_build() {
     let (registry, _, _) = auth_registry();
     let spec = unique_spec(&registry, "noauth");
     let recorder = Recorder::default();
-    let err = builder()
+    // The plan is refused by the registry: no daemon is needed to find out.
+    let err = ImageBuilder::connect()
         .await
+        .unwrap()
         .plan_and_apply(&spec, &Credentials::Anonymous, &recorder.clone())
         .await
         .unwrap_err();
@@ -101,8 +106,9 @@ async fn a_wrong_password_is_refused_and_not_shown() {
     let (registry, user, password) = auth_registry();
     let wrong = format!("{password}-wrong");
     let spec = unique_spec(&registry, "wrongpw");
-    let err = builder()
+    let err = ImageBuilder::connect()
         .await
+        .unwrap()
         .plan_and_apply(
             &spec,
             &Credentials::password(&user, &wrong),

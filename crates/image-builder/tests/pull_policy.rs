@@ -8,10 +8,13 @@ use common::{
 use flink_eks_image_builder::{Credentials, Error, ImageBuilder, ProgressEvent, PullPolicy};
 use futures::StreamExt as _;
 
+/// A builder whose daemon has answered (making one alone sends nothing).
 async fn builder() -> ImageBuilder {
-    ImageBuilder::connect().await.unwrap_or_else(|e| {
+    let builder = ImageBuilder::connect().await.unwrap();
+    if let Err(e) = builder.docker().await {
         panic!("{e} (the Docker daemon is one of the services `cargo xtask test` starts)")
-    })
+    }
+    builder
 }
 
 /// Puts the stand-in base in the registry under a fresh tag and removes it locally.
