@@ -31,6 +31,7 @@
 
 mod api;
 mod apply;
+mod cluster;
 mod discovery;
 mod error;
 mod faults;
@@ -38,7 +39,6 @@ mod kubeconfig;
 mod logs;
 mod meta;
 mod openapi;
-mod operator;
 mod patch;
 mod resources;
 mod schema;
@@ -152,7 +152,7 @@ impl StandIn {
                 tracing::error!("kube-standin server failed: {e}");
             }
         });
-        tokio::spawn(operator::run(Arc::clone(&shared)));
+        tokio::spawn(cluster::run(Arc::clone(&shared)));
         tracing::info!("kube-standin listening on http://{addr}");
         Ok(StandIn { shared, addr })
     }

@@ -1,0 +1,516 @@
+//! The Flink Kubernetes Operator's part: for each new generation of a FlinkDeployment it
+//! walks the status through the operator's sequence (values from the CRD's README, see
+//! `crds/README.md`), one step per transition delay, deploying the cluster on the way, or
+//! stops at the failure a fault scripts, with the operator's `status.error` and Events; on
+//! deletion it removes the cluster and then its finalizer.
+//!
+//! | step | reconciliationStatus | lifecycleState | jobManagerDeploymentStatus | jobStatus.state |
+//! |------|----------------------|----------------|----------------------------|-----------------|
+//! | A    | UPGRADING            | CREATED / UPGRADING | DEPLOYING             | RECONCILING     |
+//! | B    | DEPLOYED (+ lastReconciledSpec, observedGeneration) | DEPLOYED | DEPLOYED_NOT_READY | CREATED |
+//! | C    | DEPLOYED             | DEPLOYED       | READY                      | RUNNING         |
+//! | D    | DEPLOYED (+ lastStableSpec) | STABLE  | READY                      | RUNNING         |
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::controller_manager::{create_jobmanager_pod, set_deployment_status};
+use super::flink_cluster::{
+    ClusterSpec, create_taskmanager_pod, deploy_cluster_objects, flink_log_line,
+    jobmanager_startup_log, remove_old_pods,
+};
+use super::kubelet::{PodState, fetch_log, find_container, set_pod_state};
+use super::{MAIN_CONTAINER, Stop, delete_quietly, emit_event, pause};
+use crate::Shared;
+use crate::apply::Part;
+use crate::faults::Fault;
+use crate::logs::ContainerRun;
+use crate::meta;
+use crate::patch::merge_patch;
+use crate::resources::{DEPLOYMENTS, FLINK_DEPLOYMENTS, PODS};
+
+/// The operator's field manager.
+pub(super) const MANAGER: &str = "flink-kubernetes-operator";
+
+/// The finalizer the operator puts on every FlinkDeployment.
+pub(crate) const FINALIZER: &str = "flinkdeployments.flink.apache.org/finalizer";
+
+/// The FlinkDeployment generation a task works on.
+#[derive(Clone, Debug)]
+pub(super) struct Target {
+    pub(super) namespace: String,
+    pub(super) name: String,
+    pub(super) uid: String,
+    pub(super) generation: i64,
+}
+
+pub(super) fn log_outcome(target: &Target, outcome: Result<(), Stop>) {
+    match outcome {
+        Ok(()) | Err(Stop::Superseded) => {}
+        // The deployment went away under the operator (deleted before it got its finalizer).
+        Err(Stop::Api(e)) if e.code == 404 => {}
+        Err(Stop::Api(e)) => tracing::warn!(
+            namespace = %target.namespace, name = %target.name, code = e.code,
+            "operator stopped: {}", e.message
+        ),
+    }
+}
+
+fn now_millis() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Writes `patch` into the FlinkDeployment's status if it is still at the target generation.
+fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), Stop> {
+    let mut superseded = false;
+    // Before the commit, which wakes the watches: no watcher sees the change earlier.
+    let at = jiff::Timestamp::now().as_microsecond();
+    let outcome = shared.api.upsert(
+        &FLINK_DEPLOYMENTS,
+        &target.namespace,
+        &target.name,
+        Part::Status,
+        MANAGER,
+        |live| {
+            let current = live.filter(|l| {
+                meta::uid(l) == target.uid
+                    && meta::generation(l) == target.generation
+                    && !meta::is_deleting(l)
+            });
+            let Some(live) = current else {
+                superseded = true;
+                return None;
+            };
+            let mut new = live.clone();
+            merge_patch(&mut new, &json!({"status": patch}));
+            Some(new)
+        },
+    )?;
+    if let Some(outcome) = outcome.filter(|o| o.changed) {
+        shared.faults.record_status_change(&outcome.object, at);
+    }
+    if superseded {
+        Err(Stop::Superseded)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reconciles one generation: the whole status sequence, or the scripted failure.
+pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), Stop> {
+    let fd = shared
+        .api
+        .get(&FLINK_DEPLOYMENTS, &target.namespace, &target.name)?;
+    if meta::uid(&fd) != target.uid || meta::generation(&fd) != target.generation {
+        return Err(Stop::Superseded);
+    }
+    let cluster = ClusterSpec::new(shared, &fd, target);
+    let delay = cluster.delay(shared);
+    let (ns, name) = (target.namespace.as_str(), target.name.as_str());
+    let first_deployment = meta::get_path(
+        &fd,
+        &["status", "reconciliationStatus", "lastReconciledSpec"],
+    )
+    .is_none();
+
+    // Step A: the operator sees the new spec and starts deploying it.
+    if !meta::finalizers(&fd).iter().any(|f| f == FINALIZER) {
+        shared
+            .api
+            .upsert(&FLINK_DEPLOYMENTS, ns, name, Part::Main, MANAGER, |live| {
+                let mut new = live
+                    .filter(|l| meta::uid(l) == target.uid && !meta::is_deleting(l))?
+                    .clone();
+                let mut finalizers = meta::finalizers(&new);
+                finalizers.push(FINALIZER.to_owned());
+                meta::metadata_mut(&mut new).insert("finalizers".into(), json!(finalizers));
+                Some(new)
+            })?;
+    }
+    let (reason, message) = if first_deployment {
+        ("Submit", "Starting deployment")
+    } else {
+        (
+            "SpecChanged",
+            "Detected spec change, starting reconciliation.",
+        )
+    };
+    emit_event(shared, &fd, "Normal", reason, message);
+    write_status(
+        shared,
+        target,
+        json!({
+            "lifecycleState": if first_deployment { "CREATED" } else { "UPGRADING" },
+            "reconciliationStatus": {"state": "UPGRADING", "reconciliationTimestamp": now_millis()},
+            "jobManagerDeploymentStatus": "DEPLOYING",
+            "jobStatus": {"state": "RECONCILING", "jobName": name, "jobId": null, "startTime": null, "updateTime": now_millis().to_string()},
+            "error": null,
+        }),
+    )?;
+    remove_old_pods(shared, ns, name, &cluster.template_hash);
+    deploy_cluster_objects(shared, &fd, &cluster)?;
+    let deployment = shared.api.get(&DEPLOYMENTS, ns, name)?;
+    let Some(jm_pod) = create_jobmanager_pod(shared, &fd, &deployment, &cluster)? else {
+        // The pod could not be created (its service account is missing): FailedCreate.
+        pause(delay).await;
+        return fail_deployment(
+            shared,
+            target,
+            &fd,
+            "FailedCreate",
+            &format!(
+                "pods \"{name}-{}-\" is forbidden: error looking up service account {ns}/{}: serviceaccount \"{}\" not found",
+                cluster.template_hash, cluster.service_account, cluster.service_account
+            ),
+            first_deployment,
+            &cluster,
+        );
+    };
+    pause(delay).await;
+
+    // Step B: init containers ran; the JobManager container starts (or not).
+    let init_names = meta::container_names(&jm_pod, "initContainers");
+    if let Some(Fault::InitContainerFailure { message }) =
+        cluster.fault(|f| matches!(f, Fault::InitContainerFailure { .. }))
+    {
+        let failing = init_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "init".to_owned());
+        let lines: Vec<&str> = message.lines().collect();
+        shared
+            .logs
+            .append(ns, meta::name(&jm_pod), &failing, &lines);
+        shared
+            .logs
+            .set_run(ns, meta::name(&jm_pod), &failing, ContainerRun::Terminated);
+        set_pod_state(
+            shared,
+            &jm_pod,
+            PodState::InitFailed {
+                container: &failing,
+                message,
+                backoff: false,
+            },
+        )?;
+        pause(delay).await;
+        set_pod_state(
+            shared,
+            &jm_pod,
+            PodState::InitFailed {
+                container: &failing,
+                message,
+                backoff: true,
+            },
+        )?;
+        let error = format!(
+            "back-off 10s restarting failed container={failing} pod={}",
+            meta::name(&jm_pod)
+        );
+        return fail_deployment(
+            shared,
+            target,
+            &fd,
+            "CrashLoopBackOff",
+            &error,
+            first_deployment,
+            &cluster,
+        );
+    }
+    for init in &init_names {
+        let init_spec = find_container(&jm_pod, "initContainers", init);
+        shared
+            .logs
+            .append(ns, meta::name(&jm_pod), init, &fetch_log(init_spec));
+        shared
+            .logs
+            .set_run(ns, meta::name(&jm_pod), init, ContainerRun::Terminated);
+    }
+    let deployed_status = json!({
+        "lifecycleState": "DEPLOYED",
+        "observedGeneration": target.generation,
+        "reconciliationStatus": {
+            "state": "DEPLOYED",
+            "lastReconciledSpec": last_reconciled_spec(&cluster.spec, target.generation, first_deployment),
+            "reconciliationTimestamp": now_millis(),
+        },
+        "clusterInfo": {"flink-version": cluster.flink_version, "total-cpu": "2.0", "total-memory": "4294967296"},
+    });
+    if cluster
+        .fault(|f| matches!(f, Fault::ImagePullFailure))
+        .is_some()
+    {
+        let pull_error = format!(
+            "failed to pull and unpack image \"{}\": not found",
+            cluster.image
+        );
+        set_pod_state(
+            shared,
+            &jm_pod,
+            PodState::ImagePull {
+                backoff: false,
+                message: &pull_error,
+            },
+        )?;
+        shared.logs.set_run(
+            ns,
+            meta::name(&jm_pod),
+            MAIN_CONTAINER,
+            ContainerRun::Waiting("ErrImagePull".into()),
+        );
+        let mut status = deployed_status.clone();
+        merge_patch(
+            &mut status,
+            &json!({"jobManagerDeploymentStatus": "DEPLOYING"}),
+        );
+        write_status(shared, target, status)?;
+        emit_event(
+            shared,
+            &jm_pod,
+            "Warning",
+            "Failed",
+            &format!("Failed to pull image \"{}\": {pull_error}", cluster.image),
+        );
+        pause(delay).await;
+        let backoff = format!("Back-off pulling image \"{}\"", cluster.image);
+        set_pod_state(
+            shared,
+            &jm_pod,
+            PodState::ImagePull {
+                backoff: true,
+                message: &backoff,
+            },
+        )?;
+        shared.logs.set_run(
+            ns,
+            meta::name(&jm_pod),
+            MAIN_CONTAINER,
+            ContainerRun::Waiting("ImagePullBackOff".into()),
+        );
+        return fail_deployment(
+            shared,
+            target,
+            &fd,
+            "ImagePullBackOff",
+            &backoff,
+            false,
+            &cluster,
+        );
+    }
+    shared.logs.append(
+        ns,
+        meta::name(&jm_pod),
+        MAIN_CONTAINER,
+        &jobmanager_startup_log(&cluster, name),
+    );
+    shared.logs.set_run(
+        ns,
+        meta::name(&jm_pod),
+        MAIN_CONTAINER,
+        ContainerRun::Running,
+    );
+    set_pod_state(shared, &jm_pod, PodState::Running { ready: false })?;
+    set_deployment_status(shared, ns, name, false)?;
+    let job_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut status = deployed_status;
+    merge_patch(
+        &mut status,
+        &json!({
+            "jobManagerDeploymentStatus": "DEPLOYED_NOT_READY",
+            "jobStatus": {"state": "CREATED", "jobName": name, "jobId": job_id, "updateTime": now_millis().to_string()},
+        }),
+    );
+    write_status(shared, target, status)?;
+    emit_event(
+        shared,
+        &fd,
+        "Normal",
+        "JobStatusChanged",
+        "Job status changed from RECONCILING to CREATED",
+    );
+    pause(delay).await;
+
+    // Step C: the JobManager is ready, the job runs, a TaskManager registers.
+    set_pod_state(shared, &jm_pod, PodState::Running { ready: true })?;
+    set_deployment_status(shared, ns, name, true)?;
+    create_taskmanager_pod(shared, &fd, &deployment, &cluster)?;
+    let mut lines = vec![
+        flink_log_line(
+            "org.apache.flink.runtime.resourcemanager.slotmanager.FineGrainedSlotManager",
+            &format!(
+                "Registering task executor {name}-taskmanager-1-1 under resource id {name}-taskmanager-1-1 to the slot manager."
+            ),
+        ),
+        flink_log_line(
+            "org.apache.flink.runtime.executiongraph.ExecutionGraph",
+            &format!("Job {name} ({job_id}) switched from state CREATED to RUNNING."),
+        ),
+    ];
+    lines.extend(
+        cluster
+            .job_output
+            .iter()
+            .map(|l| flink_log_line("org.apache.flink.client.python.PythonDriver", l)),
+    );
+    shared
+        .logs
+        .append(ns, meta::name(&jm_pod), MAIN_CONTAINER, &lines);
+    let start = now_millis().to_string();
+    write_status(
+        shared,
+        target,
+        json!({
+            "jobManagerDeploymentStatus": "READY",
+            "jobStatus": {"state": "RUNNING", "startTime": start, "updateTime": start},
+            "taskManager": {"labelSelector": format!("component=taskmanager,app={name}"), "replicas": 1},
+        }),
+    )?;
+    emit_event(
+        shared,
+        &fd,
+        "Normal",
+        "JobStatusChanged",
+        "Job status changed from CREATED to RUNNING",
+    );
+    pause(delay).await;
+
+    // Step D: stable, or the scripted job failure.
+    if let Some(Fault::JobFailed { message }) =
+        cluster.fault(|f| matches!(f, Fault::JobFailed { .. }))
+    {
+        shared.logs.append(
+            ns,
+            meta::name(&jm_pod),
+            MAIN_CONTAINER,
+            &[
+                flink_log_line(
+                    "org.apache.flink.runtime.executiongraph.ExecutionGraph",
+                    &format!("Job {name} ({job_id}) switched from state RUNNING to FAILED."),
+                ),
+                format!("org.apache.flink.runtime.JobException: {message}"),
+            ],
+        );
+        let error = json!({"type": "org.apache.flink.runtime.JobException", "message": message, "throwableList": []});
+        write_status(
+            shared,
+            target,
+            json!({
+                "lifecycleState": "FAILED",
+                "jobStatus": {"state": "FAILED", "updateTime": now_millis().to_string()},
+                "error": error.to_string(),
+            }),
+        )?;
+        emit_event(
+            shared,
+            &fd,
+            "Warning",
+            "JobStatusChanged",
+            "Job status changed from RUNNING to FAILED",
+        );
+        return Ok(());
+    }
+    let stable = last_reconciled_spec(&cluster.spec, target.generation, first_deployment);
+    write_status(
+        shared,
+        target,
+        json!({
+            "lifecycleState": "STABLE",
+            "reconciliationStatus": {"lastStableSpec": stable},
+        }),
+    )?;
+    Ok(())
+}
+
+/// Ends a reconcile with the JobManager deployment in ERROR, as the operator's
+/// `DeploymentFailedException` does.
+fn fail_deployment(
+    shared: &Shared,
+    target: &Target,
+    fd: &Value,
+    reason: &str,
+    message: &str,
+    first_deployment: bool,
+    cluster: &ClusterSpec,
+) -> Result<(), Stop> {
+    let error = json!({
+        "type": "org.apache.flink.kubernetes.operator.exception.DeploymentFailedException",
+        "message": message,
+        "additionalMetadata": {"reason": reason},
+        "throwableList": [],
+    });
+    write_status(
+        shared,
+        target,
+        json!({
+            "lifecycleState": "DEPLOYED",
+            "observedGeneration": target.generation,
+            "reconciliationStatus": {
+                "state": "DEPLOYED",
+                "lastReconciledSpec": last_reconciled_spec(&cluster.spec, target.generation, first_deployment),
+                "reconciliationTimestamp": now_millis(),
+            },
+            "jobManagerDeploymentStatus": "ERROR",
+            "error": error.to_string(),
+        }),
+    )?;
+    emit_event(shared, fd, "Warning", reason, message);
+    Ok(())
+}
+
+/// The operator's `lastReconciledSpec`: the spec plus resource metadata, as a JSON string.
+fn last_reconciled_spec(spec: &Value, generation: i64, first_deployment: bool) -> String {
+    json!({
+        "spec": spec,
+        "resource_metadata": {
+            "apiVersion": "flink.apache.org/v1beta1",
+            "metadata": {"generation": generation},
+            "firstDeployment": first_deployment,
+        },
+    })
+    .to_string()
+}
+
+/// The operator's cleanup of a deleted FlinkDeployment: delete the cluster, then release
+/// the finalizer so the deletion completes.
+pub(super) async fn cleanup(shared: &Shared, target: &Target) -> Result<(), Stop> {
+    let (ns, name) = (target.namespace.as_str(), target.name.as_str());
+    let fd = shared.api.get(&FLINK_DEPLOYMENTS, ns, name)?;
+    emit_event(
+        shared,
+        &fd,
+        "Normal",
+        "Cleanup",
+        "Cleaning up FlinkDeployment",
+    );
+    let delay = shared
+        .faults
+        .for_deployment(ns, name, Some(&fd))
+        .iter()
+        .find_map(|f| match f {
+            Fault::SlowTransitions { millis } => Some(Duration::from_millis(*millis)),
+            _ => None,
+        })
+        .unwrap_or(shared.config.transition_delay);
+    pause(delay).await;
+    delete_quietly(shared, &DEPLOYMENTS, ns, name);
+    let leftovers = shared.api.store.tx().list(&PODS, Some(ns));
+    for pod in leftovers.iter().filter(|p| {
+        meta::label(p, "app") == Some(name)
+            && meta::label(p, "type") == Some("flink-native-kubernetes")
+    }) {
+        delete_quietly(shared, &PODS, ns, meta::name(pod));
+    }
+    shared
+        .api
+        .upsert(&FLINK_DEPLOYMENTS, ns, name, Part::Main, MANAGER, |live| {
+            let mut new = live.filter(|l| meta::uid(l) == target.uid)?.clone();
+            let finalizers: Vec<String> = meta::finalizers(&new)
+                .into_iter()
+                .filter(|f| f != FINALIZER)
+                .collect();
+            meta::metadata_mut(&mut new).insert("finalizers".into(), json!(finalizers));
+            Some(new)
+        })?;
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! The cluster's moving parts besides the API server, each in a module named after the real
+//! component it plays:
+//!
+//! - [`flink_operator`]: the Flink Kubernetes Operator, reconciling FlinkDeployments (the
+//!   status sequence, its errors, cleanup on deletion), with [`flink_cluster`]: what Flink's
+//!   native Kubernetes mode creates for a deployment and what its processes log;
+//! - [`controller_manager`]: the Deployment and ReplicaSet controllers of
+//!   kube-controller-manager;
+//! - [`kubelet`]: pod phases, container states, which containers run (for their logs);
+//! - [`pod_identity_webhook`]: the EKS pod identity webhook's mutation of pods.
+//!
+//! [`run`] drives them from the store as a controller's informer does: on every change it
+//! lists FlinkDeployments and starts a reconcile for each new generation, or a cleanup for
+//! each deletion, cancelling the one in flight; then the garbage collector sweeps.
+
+mod controller_manager;
+mod flink_cluster;
+mod flink_operator;
+mod kubelet;
+mod pod_identity_webhook;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::Shared;
+use crate::api::DeleteOptions;
+use crate::apply::Part;
+use crate::error::ApiError;
+use crate::meta;
+use crate::patch::merge_patch;
+use crate::resources::{EVENTS, FLINK_DEPLOYMENTS};
+use flink_operator::{MANAGER, Target, cleanup, log_outcome, reconcile};
+
+/// The main container of Flink pods.
+const MAIN_CONTAINER: &str = "flink-main-container";
+
+/// The operator's reconcile or cleanup in flight for one FlinkDeployment, and what it is for.
+struct Task {
+    uid: String,
+    generation: i64,
+    deleting: bool,
+    handle: JoinHandle<()>,
+}
+
+/// Runs the cluster's controllers until the stand-in shuts down.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut changes = shared.api.store.subscribe();
+    let mut tasks: HashMap<(String, String), Task> = HashMap::new();
+    loop {
+        let deployments = shared.api.store.tx().list(&FLINK_DEPLOYMENTS, None);
+        let mut seen = HashSet::new();
+        for fd in deployments {
+            let key = (meta::namespace(&fd).to_owned(), meta::name(&fd).to_owned());
+            seen.insert(key.clone());
+            let (uid, generation, deleting) = (
+                meta::uid(&fd).to_owned(),
+                meta::generation(&fd),
+                meta::is_deleting(&fd),
+            );
+            if tasks.get(&key).is_some_and(|t| {
+                t.uid == uid && t.generation == generation && t.deleting == deleting
+            }) {
+                continue;
+            }
+            if let Some(old) = tasks.remove(&key) {
+                old.handle.abort();
+            }
+            let target = Target {
+                namespace: key.0.clone(),
+                name: key.1.clone(),
+                uid: uid.clone(),
+                generation,
+            };
+            let shared = Arc::clone(&shared);
+            let handle = if deleting {
+                tokio::spawn(async move {
+                    log_outcome(&target.clone(), cleanup(&shared, &target).await)
+                })
+            } else {
+                tokio::spawn(async move {
+                    log_outcome(&target.clone(), reconcile(&shared, &target).await)
+                })
+            };
+            tasks.insert(
+                key,
+                Task {
+                    uid,
+                    generation,
+                    deleting,
+                    handle,
+                },
+            );
+        }
+        tasks.retain(|key, task| {
+            let keep = seen.contains(key);
+            if !keep {
+                task.handle.abort();
+            }
+            keep
+        });
+        shared.api.collect_garbage();
+        kubelet::forget_logs_of_deleted_pods(&shared);
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { break },
+            () = shared.shutdown.cancelled() => break,
+        }
+    }
+    for task in tasks.into_values() {
+        task.handle.abort();
+    }
+}
+
+/// Why a task stopped early.
+#[derive(Debug)]
+enum Stop {
+    /// A newer generation or a deletion took over.
+    Superseded,
+    /// A write failed.
+    Api(ApiError),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Stop {
+        Stop::Api(e)
+    }
+}
+
+fn owner_reference(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
+    json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})
+}
+
+/// Records a core/v1 Event about an object.
+fn emit_event(shared: &Shared, involved: &Value, event_type: &str, reason: &str, message: &str) {
+    let namespace = meta::namespace(involved).to_owned();
+    let name = format!("{}.{}", meta::name(involved), meta::random_suffix(16));
+    let now = meta::now_rfc3339();
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
+            "kind": involved.get("kind").cloned().unwrap_or(Value::Null),
+            "name": meta::name(involved),
+            "namespace": namespace,
+            "uid": meta::uid(involved),
+            "resourceVersion": meta::meta_str(involved, "resourceVersion").unwrap_or(""),
+        },
+        "reason": reason,
+        "message": message,
+        "type": event_type,
+        "source": {"component": "flink-kubernetes-operator"},
+        "reportingComponent": "flink-kubernetes-operator",
+        "reportingInstance": "kube-standin",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    if let Err(e) = shared
+        .api
+        .upsert(&EVENTS, &namespace, &name, Part::Main, MANAGER, |_| {
+            Some(event)
+        })
+    {
+        tracing::debug!("event not recorded: {}", e.message);
+    }
+}
+
+/// Writes an object as the stand-in's controllers do: the given top-level fields replace the
+/// stored ones, except `metadata`, which is merged.
+fn put(
+    shared: &Shared,
+    res: &'static crate::resources::ResourceDef,
+    namespace: &str,
+    name: &str,
+    part: Part,
+    manager: &str,
+    object: Value,
+) -> Result<(), Stop> {
+    shared
+        .api
+        .upsert(res, namespace, name, part, manager, |live| {
+            let mut new = live.cloned().unwrap_or_else(|| json!({}));
+            if let Value::Object(fields) = object {
+                for (key, value) in fields {
+                    if key == "metadata" {
+                        let mut metadata =
+                            new.get("metadata").cloned().unwrap_or_else(|| json!({}));
+                        merge_patch(&mut metadata, &value);
+                        new["metadata"] = metadata;
+                    } else {
+                        new[key.as_str()] = value;
+                    }
+                }
+            }
+            Some(new)
+        })
+        .map(|_| ())
+        .map_err(Stop::from)
+}
+
+fn delete_quietly(
+    shared: &Shared,
+    res: &'static crate::resources::ResourceDef,
+    namespace: &str,
+    name: &str,
+) {
+    match shared
+        .api
+        .delete(res, namespace, name, &DeleteOptions::default())
+    {
+        Ok(_) => shared.logs.remove_pod(namespace, name),
+        Err(e) if e.code == 404 => {}
+        Err(e) => tracing::debug!(
+            "delete of {} {namespace}/{name} failed: {}",
+            res.plural,
+            e.message
+        ),
+    }
+}
+
+async fn pause(delay: Duration) {
+    tokio::time::sleep(delay).await;
+}
