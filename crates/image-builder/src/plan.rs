@@ -167,6 +167,7 @@ pub async fn plan_with_client(
     })
 }
 
+/// The plan [`plan`] makes when the registry answers `registry`, for unit tests.
 #[cfg(test)]
 pub(crate) fn test_plan(
     spec: &ImageSpec,
@@ -174,9 +175,12 @@ pub(crate) fn test_plan(
     registry: RegistryState,
 ) -> ImagePlan {
     let tag = image_tag(spec, context);
+    let repository = spec
+        .parsed_repository()
+        .expect("test specs name valid repositories");
     ImagePlan {
-        image: format!("{}:{tag}", spec.repository),
-        repository: spec.repository.clone(),
+        image: format!("{}:{tag}", repository.as_str()),
+        repository: repository.as_str().to_owned(),
         tag,
         context_digest: context.digest.clone(),
         tag_from_digest: spec.tag.is_none(),
