@@ -3,14 +3,16 @@
 
 mod common;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use flink_eks_manifest::{
     FETCH_CONTAINER, FlinkDeployment, JobState, LifecycleState, PyFlinkJob, S3Location,
 };
+use flink_eks_plan::{Action, Silent};
 use flink_eks_submit::{
-    Change, Deletion, ObservedState, Phase, ScriptSync, SubmitError, Submitter, Uploader,
-    sha256_hex,
+    Applied, ApplyPlan, Deletion, Error, ObservedState, Phase, Running, ScriptSync, Submitter,
+    Uploader, WatchEvent, sha256_hex,
 };
 use futures::StreamExt as _;
 use kube_standin::{Config, Fault, JOB_OUTPUT_ANNOTATION, StandIn};
@@ -59,35 +61,80 @@ impl Env {
         deployment
     }
 
+    /// Upload and apply, each planned and then applied, as a deploy does.
+    async fn upload_and_apply(&self, name: &str, script: &[u8]) -> (Action, ApplyPlan, Applied) {
+        let uploaded = common::upload(&self.uploader, &self.location, script)
+            .await
+            .expect("upload");
+        let plan = self
+            .submitter
+            .plan(&self.deployment(name, &uploaded.sha256))
+            .await
+            .expect("plan the apply");
+        let applied = self.submitter.apply(&plan).await.expect("apply");
+        (uploaded.action, plan, applied)
+    }
+
     /// Upload, apply and wait, as `cargo xtask submit` does; the states seen on the way.
     async fn submit(
         &self,
         name: &str,
         script: &[u8],
     ) -> (
-        Change,
-        flink_eks_submit::Applied,
-        Result<flink_eks_submit::Running, SubmitError>,
+        Action,
+        ApplyPlan,
+        Applied,
+        Result<Running, Error>,
         Vec<ObservedState>,
     ) {
-        let uploaded = self
-            .uploader
-            .upload(&self.location, script)
-            .await
-            .expect("upload");
-        let applied = self
-            .submitter
-            .apply(&self.deployment(name, &uploaded.sha256))
-            .await
-            .expect("apply");
-        let mut seen = Vec::new();
+        let (upload, plan, applied) = self.upload_and_apply(name, script).await;
+        let (result, seen) = self.wait(name, applied.generation, WAIT).await;
+        (upload, plan, applied, result, seen)
+    }
+
+    /// Waits for `generation` of `name`; the states seen on the way.
+    async fn wait(
+        &self,
+        name: &str,
+        generation: i64,
+        timeout: Duration,
+    ) -> (Result<Running, Error>, Vec<ObservedState>) {
+        let seen = Mutex::new(Vec::new());
+        let record = |event: &WatchEvent| {
+            if let WatchEvent::State(state) = event {
+                seen.lock().unwrap().push(state.clone());
+            }
+        };
         let result = self
             .submitter
-            .wait_until_running("default", name, applied.generation, WAIT, |s| {
-                seen.push(s.clone())
-            })
+            .wait_until_running("default", name, generation, timeout, &record)
             .await;
-        (uploaded.action, applied, result, seen)
+        (result, seen.into_inner().unwrap())
+    }
+
+    /// The live FlinkDeployment, as `kubectl get` shows it.
+    async fn live(&self, name: &str) -> FlinkDeployment {
+        kube::Api::<FlinkDeployment>::namespaced(self.submitter.client().clone(), "default")
+            .get(name)
+            .await
+            .expect("read the FlinkDeployment")
+    }
+
+    /// Another writer (`kubectl apply --server-side --force-conflicts`) sets the image.
+    async fn apply_image_as_someone_else(&self, name: &str, image: &str) {
+        let patch = serde_json::json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"image": image}
+        });
+        kube::Api::<FlinkDeployment>::namespaced(self.submitter.client().clone(), "default")
+            .patch(
+                name,
+                &kube::api::PatchParams::apply("someone-else").force(),
+                &kube::api::Patch::Apply(&patch),
+            )
+            .await
+            .expect("the other writer's apply");
     }
 
     async fn log_lines(&self, name: &str) -> Vec<String> {
@@ -109,11 +156,15 @@ fn is_stable_running(state: &ObservedState) -> bool {
 #[tokio::test]
 async fn a_first_submit_reaches_stable_and_running_and_shows_the_job_log() {
     let env = Env::start("first-submit").await;
-    let (upload, applied, result, seen) = env.submit("python-example-s3", SCRIPT_V1).await;
-    assert_eq!(upload, Change::Create);
-    assert_eq!(applied.action, Change::Create);
-    assert!(applied.changed);
-    assert_eq!((applied.generation, applied.previous_generation), (1, None));
+    let (upload, plan, applied, result, seen) = env.submit("python-example-s3", SCRIPT_V1).await;
+    assert_eq!(upload, Action::Create);
+    assert_eq!(plan.action(), Action::Create);
+    assert_eq!(applied.action, Action::Create);
+    assert_eq!((applied.generation, plan.live_generation()), (1, None));
+    let operation = plan.operation();
+    assert_eq!(operation.kind, "flink-deployment");
+    assert_eq!(operation.name, "default/python-example-s3");
+    assert_eq!(operation.observed, None);
 
     let running = result.expect("the job runs");
     assert_eq!(running.generation, 1);
@@ -161,42 +212,121 @@ async fn a_first_submit_reaches_stable_and_running_and_shows_the_job_log() {
 #[tokio::test]
 async fn a_resubmit_of_the_same_script_writes_nothing_and_keeps_the_generation() {
     let env = Env::start("resubmit-same").await;
-    let (_, first, result, _) = env.submit("job-same", SCRIPT_V1).await;
+    let (_, _, first, result, _) = env.submit("job-same", SCRIPT_V1).await;
     result.expect("the first submit runs");
-    let writes_before = env.standin.stats();
 
     let sha = sha256_hex(SCRIPT_V1);
     let deployment = env.deployment("job-same", &sha);
+    let upload = env.uploader.plan(&env.location, SCRIPT_V1).await.unwrap();
+    assert_eq!(upload.action(), Action::NoChange);
+    let plan = env.submitter.plan(&deployment).await.unwrap();
+    assert_eq!(plan.action(), Action::NoChange);
+    assert_eq!(plan.live_generation(), Some(first.generation));
+    assert!(plan.already_running(), "{:?}", plan.live_state());
+    let live = env.live("job-same").await;
     assert_eq!(
-        env.uploader.plan(&env.location, SCRIPT_V1).await.unwrap(),
-        Change::NoChange
+        plan.operation().observed,
+        Some(format!(
+            "resourceVersion {}",
+            live.metadata.resource_version.unwrap()
+        ))
     );
-    assert_eq!(
-        env.submitter.plan_apply(&deployment).await.unwrap(),
-        Change::NoChange
-    );
-    let (upload, applied, result, _) = env.submit("job-same", SCRIPT_V1).await;
-    assert_eq!(upload, Change::NoChange);
+
+    // Applying a no-change plan sends nothing at all: no request, not even a no-op apply.
+    let writes_before = env.standin.stats();
+    let uploaded = env.uploader.apply(&upload, SCRIPT_V1).await.unwrap();
+    let applied = env.submitter.apply(&plan).await.unwrap();
+    assert_eq!(uploaded.action, Action::NoChange);
     assert_eq!(
         common::versions(&env.s3, env.location.bucket(), env.location.key()).await,
         1
     );
     assert_eq!(applied.generation, first.generation);
-    assert!(!applied.changed);
-    assert_eq!(applied.action, Change::NoChange);
-    let running = result.expect("still running");
-    assert_eq!(running.generation, first.generation);
+    assert_eq!(applied.action, Action::NoChange);
     let writes_after = env.standin.stats();
     assert_eq!(
-        writes_after.effective_writes, writes_before.effective_writes,
-        "the no-op apply changed no object"
+        (writes_after.writes, writes_after.effective_writes),
+        (writes_before.writes, writes_before.effective_writes),
+        "the no-change apply sent no write"
+    );
+
+    let (result, _) = env.wait("job-same", applied.generation, WAIT).await;
+    let running = result.expect("still running");
+    assert_eq!(running.generation, first.generation);
+}
+
+#[tokio::test]
+async fn a_deployment_changed_between_plan_and_apply_is_stale_and_kept() {
+    let env = Env::start("stale-update").await;
+    let (_, _, first, result, _) = env.submit("job-stale", SCRIPT_V1).await;
+    result.expect("the first submit runs");
+
+    let uploaded = common::upload(&env.uploader, &env.location, SCRIPT_V2)
+        .await
+        .unwrap();
+    let plan = env
+        .submitter
+        .plan(&env.deployment("job-stale", &uploaded.sha256))
+        .await
+        .unwrap();
+    assert_eq!(plan.action(), Action::Update);
+    // Someone else applies another spec in between: a new resourceVersion.
+    env.apply_image_as_someone_else("job-stale", "registry.example/other:1")
+        .await;
+
+    let err = env.submitter.apply(&plan).await.unwrap_err();
+    let Error::Stale(stale) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(stale.kind, "flink-deployment");
+    assert_eq!(stale.name, "default/job-stale");
+    assert_eq!(
+        stale.planned,
+        format!("resourceVersion {}", plan.resource_version().unwrap())
+    );
+    // Left as the other writer left it: their image, the old script, the same generation + 1.
+    let live = env.live("job-stale").await;
+    assert_eq!(live.spec.image.as_deref(), Some("registry.example/other:1"));
+    assert_eq!(
+        flink_eks_submit::deployed_script_sha256(&live),
+        Some(sha256_hex(SCRIPT_V1))
+    );
+    assert_eq!(live.metadata.generation, Some(first.generation + 1));
+}
+
+#[tokio::test]
+async fn a_deployment_created_by_someone_else_after_the_plan_is_stale_and_kept() {
+    let env = Env::start("stale-create").await;
+    let uploaded = common::upload(&env.uploader, &env.location, SCRIPT_V1)
+        .await
+        .unwrap();
+    let deployment = env.deployment("job-raced", &uploaded.sha256);
+    let plan = env.submitter.plan(&deployment).await.unwrap();
+    assert_eq!(plan.action(), Action::Create);
+    // Someone else creates it first, with another image.
+    let mut theirs = deployment.clone();
+    theirs.spec.image = Some("registry.example/other:1".into());
+    kube::Api::<FlinkDeployment>::namespaced(env.submitter.client().clone(), "default")
+        .patch(
+            "job-raced",
+            &kube::api::PatchParams::apply("someone-else"),
+            &kube::api::Patch::Apply(&theirs),
+        )
+        .await
+        .expect("the other writer's create");
+
+    let err = env.submitter.apply(&plan).await.unwrap_err();
+    assert!(matches!(err, Error::Stale(_)), "{err:?}");
+    assert_eq!(
+        env.live("job-raced").await.spec.image.as_deref(),
+        Some("registry.example/other:1")
     );
 }
 
 #[tokio::test]
 async fn a_changed_script_is_uploaded_and_the_wait_is_for_the_new_generation() {
     let env = Env::start("resubmit-changed").await;
-    let (_, first, result, _) = env.submit("job-changed", SCRIPT_V1).await;
+    let (_, _, first, result, _) = env.submit("job-changed", SCRIPT_V1).await;
     result.expect("the first submit runs");
     env.standin.set_fault(
         "default",
@@ -206,49 +336,47 @@ async fn a_changed_script_is_uploaded_and_the_wait_is_for_the_new_generation() {
 
     let sha2 = sha256_hex(SCRIPT_V2);
     assert_eq!(
-        env.uploader.plan(&env.location, SCRIPT_V2).await.unwrap(),
-        Change::Update
-    );
-    assert_eq!(
-        env.submitter
-            .plan_apply(&env.deployment("job-changed", &sha2))
+        env.uploader
+            .plan(&env.location, SCRIPT_V2)
             .await
-            .unwrap(),
-        Change::Update
+            .unwrap()
+            .action(),
+        Action::Update
     );
+    let plan = env
+        .submitter
+        .plan(&env.deployment("job-changed", &sha2))
+        .await
+        .unwrap();
+    assert_eq!(plan.action(), Action::Update);
+    assert!(!plan.already_running());
     // The watch for the next generation starts while the old one is still STABLE and
     // RUNNING, before the new spec reaches the API server: that must not end the wait.
     let next = first.generation + 1;
-    let mut seen = Vec::new();
+    let seen = Mutex::new(Vec::new());
     let first_state_seen = tokio::sync::Notify::new();
+    let record = |event: &WatchEvent| {
+        if let WatchEvent::State(state) = event {
+            seen.lock().unwrap().push(state.clone());
+            first_state_seen.notify_one();
+        }
+    };
     let wait = env
         .submitter
-        .wait_until_running("default", "job-changed", next, WAIT, |s| {
-            seen.push(s.clone());
-            first_state_seen.notify_one();
-        });
+        .wait_until_running("default", "job-changed", next, WAIT, &record);
     let resubmit = async {
         first_state_seen.notified().await;
-        let uploaded = env
-            .uploader
-            .upload(&env.location, SCRIPT_V2)
-            .await
-            .expect("upload");
-        let applied = env
-            .submitter
-            .apply(&env.deployment("job-changed", &uploaded.sha256))
-            .await
-            .expect("apply");
-        (uploaded, applied)
+        env.upload_and_apply("job-changed", SCRIPT_V2).await
     };
-    let (result, (uploaded, applied)) = tokio::join!(wait, resubmit);
-    assert_eq!(uploaded.action, Change::Update);
+    let (result, (uploaded, _, applied)) = tokio::join!(wait, resubmit);
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(uploaded, Action::Update);
     assert_eq!(
         common::body(&env.s3, env.location.bucket(), env.location.key()).await,
         SCRIPT_V2
     );
     assert_eq!(applied.generation, next);
-    assert!(applied.changed);
+    assert_eq!(applied.action, Action::Update);
 
     let running = result.expect("the new generation runs");
     assert_eq!(running.generation, next);
@@ -284,9 +412,9 @@ async fn a_failed_job_ends_with_the_operator_error_and_the_log_tail() {
             message: "ZeroDivisionError: division by zero".into(),
         },
     );
-    let (_, _, result, _) = env.submit("job-fails", SCRIPT_V1).await;
+    let (_, _, _, result, _) = env.submit("job-fails", SCRIPT_V1).await;
     let err = result.expect_err("the job fails");
-    let SubmitError::Failed(failure) = &err else {
+    let Error::Failed(failure) = &err else {
         panic!("{err:?}")
     };
     assert!(
@@ -310,9 +438,11 @@ async fn a_failed_job_ends_with_the_operator_error_and_the_log_tail() {
         "{message}"
     );
     assert!(message.contains("ZeroDivisionError"), "{message}");
+    assert!(!message.contains('\n'), "one line: {message}");
+    let report = failure.to_string();
     assert!(
-        message.contains("last lines of the JobManager log"),
-        "{message}"
+        report.contains("last lines of the JobManager log"),
+        "{report}"
     );
 }
 
@@ -326,9 +456,9 @@ async fn a_failed_script_fetch_shows_the_init_container_log() {
             message: "fatal error: An error occurred (403) when calling the HeadObject operation: Forbidden".into(),
         },
     );
-    let (_, _, result, _) = env.submit("fetch-fails", SCRIPT_V1).await;
+    let (_, _, _, result, _) = env.submit("fetch-fails", SCRIPT_V1).await;
     let err = result.expect_err("the fetch fails");
-    let SubmitError::Failed(failure) = &err else {
+    let Error::Failed(failure) = &err else {
         panic!("{err:?}")
     };
     assert_eq!(
@@ -350,9 +480,10 @@ async fn a_failed_script_fetch_shows_the_init_container_log() {
         message.contains("could not fetch the script from S3"),
         "{message}"
     );
+    let report = failure.to_string();
     assert!(
-        message.contains(&format!("last lines of initContainer {FETCH_CONTAINER}")),
-        "{message}"
+        report.contains(&format!("last lines of initContainer {FETCH_CONTAINER}")),
+        "{report}"
     );
 }
 
@@ -361,9 +492,9 @@ async fn an_image_that_cannot_be_pulled_is_named() {
     let env = Env::start("image-pull").await;
     env.standin
         .set_fault("default", "no-image", Fault::ImagePullFailure);
-    let (_, _, result, _) = env.submit("no-image", SCRIPT_V1).await;
+    let (_, _, _, result, _) = env.submit("no-image", SCRIPT_V1).await;
     let err = result.expect_err("the image cannot be pulled");
-    let SubmitError::Failed(failure) = &err else {
+    let Error::Failed(failure) = &err else {
         panic!("{err:?}")
     };
     assert_eq!(failure.error.reason.as_deref(), Some("ImagePullBackOff"));
@@ -397,7 +528,7 @@ async fn a_dropped_watch_is_resumed() {
         "job-drop",
         Fault::SlowTransitions { millis: 150 },
     );
-    let (_, _, result, seen) = env.submit("job-drop", SCRIPT_V1).await;
+    let (_, _, _, result, seen) = env.submit("job-drop", SCRIPT_V1).await;
     let running = result.expect("the job runs despite the cut watches");
     assert!(is_stable_running(&running.state));
     assert!(seen.len() >= 3, "{seen:#?}");
@@ -421,19 +552,13 @@ async fn a_watch_resumed_after_compaction_relists() {
         "job-compact",
         Fault::SlowTransitions { millis: 150 },
     );
-    let uploaded = env.uploader.upload(&env.location, SCRIPT_V1).await.unwrap();
-    let applied = env
-        .submitter
-        .apply(&env.deployment("job-compact", &uploaded.sha256))
-        .await
-        .unwrap();
+    let (_, _, applied) = env.upload_and_apply("job-compact", SCRIPT_V1).await;
     let standin = &env.standin;
+    let compact = |_: &WatchEvent| standin.compact();
     // Each change compacts the event log, so each resumed watch gets 410 Gone and re-lists.
     let running = env
         .submitter
-        .wait_until_running("default", "job-compact", applied.generation, WAIT, |_| {
-            standin.compact()
-        })
+        .wait_until_running("default", "job-compact", applied.generation, WAIT, &compact)
         .await
         .expect("the job runs despite 410 Gone");
     assert!(is_stable_running(&running.state));
@@ -447,12 +572,7 @@ async fn a_timeout_names_the_last_states_seen() {
         "job-slow",
         Fault::SlowTransitions { millis: 120_000 },
     );
-    let uploaded = env.uploader.upload(&env.location, SCRIPT_V1).await.unwrap();
-    let applied = env
-        .submitter
-        .apply(&env.deployment("job-slow", &uploaded.sha256))
-        .await
-        .unwrap();
+    let (_, _, applied) = env.upload_and_apply("job-slow", SCRIPT_V1).await;
     let err = env
         .submitter
         .wait_until_running(
@@ -460,11 +580,11 @@ async fn a_timeout_names_the_last_states_seen() {
             "job-slow",
             applied.generation,
             Duration::from_secs(2),
-            |_| {},
+            &Silent,
         )
         .await
         .expect_err("too slow");
-    let SubmitError::Timeout(timeout) = &err else {
+    let Error::Timeout(timeout) = &err else {
         panic!("{err:?}")
     };
     assert!(!timeout.last_states.is_empty());
@@ -473,8 +593,9 @@ async fn a_timeout_names_the_last_states_seen() {
         message.contains("default/job-slow generation 1 was not running and stable after"),
         "{message}"
     );
-    assert!(message.contains("last states seen"), "{message}");
     assert!(message.contains("JobManager DEPLOYING"), "{message}");
+    let report = timeout.to_string();
+    assert!(report.contains("last states seen"), "{report}");
 }
 
 #[tokio::test]
@@ -488,15 +609,10 @@ async fn a_missing_namespace_is_a_clear_error() {
         "1.20.0",
     );
     job.namespace = "flink-jobs".into();
-    let err = env
-        .submitter
-        .apply(&job.build().unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, SubmitError::NamespaceNotFound { .. }),
-        "{err:?}"
-    );
+    let plan = env.submitter.plan(&job.build().unwrap()).await.unwrap();
+    assert_eq!(plan.action(), Action::Create);
+    let err = env.submitter.apply(&plan).await.unwrap_err();
+    assert!(matches!(err, Error::NamespaceNotFound { .. }), "{err:?}");
     assert!(
         err.to_string()
             .contains("kubectl create namespace flink-jobs"),
@@ -517,11 +633,7 @@ async fn logs_follow_new_lines_until_the_pod_goes() {
         "job-follow",
         Fault::SlowTransitions { millis: 300 },
     );
-    let uploaded = env.uploader.upload(&env.location, SCRIPT_V1).await.unwrap();
-    env.submitter
-        .apply(&env.deployment("job-follow", &uploaded.sha256))
-        .await
-        .unwrap();
+    env.upload_and_apply("job-follow", SCRIPT_V1).await;
 
     // Open the log as soon as the JobManager container has started.
     let mut stream = tokio::time::timeout(WAIT, async {
@@ -569,7 +681,7 @@ async fn logs_follow_new_lines_until_the_pod_goes() {
 #[tokio::test]
 async fn delete_waits_until_the_deployment_is_gone() {
     let env = Env::start("delete").await;
-    let (_, _, result, _) = env.submit("job-delete", SCRIPT_V1).await;
+    let (_, _, _, result, _) = env.submit("job-delete", SCRIPT_V1).await;
     result.expect("runs");
     assert_eq!(
         env.submitter
@@ -584,16 +696,13 @@ async fn delete_waits_until_the_deployment_is_gone() {
         .status("default", "job-delete", None)
         .await
         .unwrap_err();
-    assert!(matches!(err, SubmitError::NotFound { .. }), "{err:?}");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     let pods = env
         .submitter
         .job_manager_pod("default", "job-delete")
         .await
         .unwrap_err();
-    assert!(
-        matches!(pods, SubmitError::NoJobManagerPod { .. }),
-        "{pods:?}"
-    );
+    assert!(matches!(pods, Error::NoJobManagerPod { .. }), "{pods:?}");
     assert_eq!(
         env.submitter
             .delete("default", "job-delete", WAIT)

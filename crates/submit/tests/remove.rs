@@ -22,7 +22,9 @@ async fn the_uploaded_script_is_deleted_and_a_second_delete_finds_nothing() {
     let bucket = common::versioned_bucket(&s3, "remove-ours").await;
     let location = S3Location::new(&bucket, "jobs/python_demo_s3.py").unwrap();
     let uploader = Uploader::new(s3.clone());
-    uploader.upload(&location, SCRIPT_V1).await.unwrap();
+    common::upload(&uploader, &location, SCRIPT_V1)
+        .await
+        .unwrap();
 
     let removal = uploader
         .delete(&location, &sha256_hex(SCRIPT_V1))
@@ -49,9 +51,13 @@ async fn an_object_replaced_by_another_script_is_kept() {
     let bucket = common::versioned_bucket(&s3, "remove-replaced").await;
     let location = S3Location::new(&bucket, "jobs/job.py").unwrap();
     let uploader = Uploader::new(s3.clone());
-    uploader.upload(&location, SCRIPT_V1).await.unwrap();
+    common::upload(&uploader, &location, SCRIPT_V1)
+        .await
+        .unwrap();
     // Someone else deploys another script to the same key.
-    uploader.upload(&location, SCRIPT_V2).await.unwrap();
+    common::upload(&uploader, &location, SCRIPT_V2)
+        .await
+        .unwrap();
 
     let removal = uploader
         .delete(&location, &sha256_hex(SCRIPT_V1))

@@ -124,3 +124,13 @@ pub async fn body(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
         .into_bytes()
         .to_vec()
 }
+
+/// Plans and applies the upload of `script` to `location`, as a deploy does.
+pub async fn upload(
+    uploader: &flink_eks_submit::Uploader,
+    location: &flink_eks_manifest::S3Location,
+    script: &[u8],
+) -> flink_eks_submit::Result<flink_eks_submit::UploadOutcome> {
+    let plan = uploader.plan(location, script).await?;
+    uploader.apply(&plan, script).await
+}
