@@ -99,105 +99,234 @@ fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), St
 
 /// Reconciles one generation: the whole status sequence, or the scripted failure.
 pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), Stop> {
-    let fd = shared
-        .api
-        .get(&FLINK_DEPLOYMENTS, &target.namespace, &target.name)?;
-    if meta::uid(&fd) != target.uid || meta::generation(&fd) != target.generation {
-        return Err(Stop::Superseded);
-    }
-    let cluster = ClusterSpec::new(shared, &fd, target);
-    let delay = cluster.delay(shared);
-    let (ns, name) = (target.namespace.as_str(), target.name.as_str());
-    let first_deployment = meta::get_path(
-        &fd,
-        &["status", "reconciliationStatus", "lastReconciledSpec"],
-    )
-    .is_none();
-
-    // Step A: the operator sees the new spec and starts deploying it.
-    if !meta::finalizers(&fd).iter().any(|f| f == FINALIZER) {
-        shared
-            .api
-            .upsert(&FLINK_DEPLOYMENTS, ns, name, Part::Main, MANAGER, |live| {
-                let mut new = live
-                    .filter(|l| meta::uid(l) == target.uid && !meta::is_deleting(l))?
-                    .clone();
-                let mut finalizers = meta::finalizers(&new);
-                finalizers.push(FINALIZER.to_owned());
-                meta::metadata_mut(&mut new).insert("finalizers".into(), json!(finalizers));
-                Some(new)
-            })?;
-    }
-    let (reason, message) = if first_deployment {
-        ("Submit", "Starting deployment")
-    } else {
-        (
-            "SpecChanged",
-            "Detected spec change, starting reconciliation.",
-        )
+    let run = Reconcile::start(shared, target)?;
+    let Some(deployed) = run.deploy().await? else {
+        return Ok(());
     };
-    emit_event(shared, &fd, "Normal", reason, message);
-    write_status(
-        shared,
-        target,
-        json!({
-            "lifecycleState": if first_deployment { "CREATED" } else { "UPGRADING" },
-            "reconciliationStatus": {"state": "UPGRADING", "reconciliationTimestamp": now_millis()},
-            "jobManagerDeploymentStatus": "DEPLOYING",
-            "jobStatus": {"state": "RECONCILING", "jobName": name, "jobId": null, "startTime": null, "updateTime": now_millis().to_string()},
-            "error": null,
-        }),
-    )?;
-    remove_old_pods(shared, ns, name, &cluster.template_hash);
-    deploy_cluster_objects(shared, &fd, &cluster)?;
-    let deployment = shared.api.get(&DEPLOYMENTS, ns, name)?;
-    let Some(jm_pod) = create_jobmanager_pod(shared, &fd, &deployment, &cluster)? else {
-        // The pod could not be created (its service account is missing): FailedCreate.
-        pause(delay).await;
-        return fail_deployment(
+    pause(run.delay).await;
+    let Some(job_id) = run.start_jobmanager(&deployed.jm_pod).await? else {
+        return Ok(());
+    };
+    pause(run.delay).await;
+    run.run_job(&deployed, &job_id)?;
+    pause(run.delay).await;
+    run.settle(&deployed.jm_pod, &job_id)
+}
+
+/// What every step of one generation's reconcile reads. A step answers `Ok(None)` when it
+/// ended the reconcile with a failure reported in the status.
+struct Reconcile<'a> {
+    shared: &'a Shared,
+    target: &'a Target,
+    /// The FlinkDeployment as the reconcile found it.
+    fd: Value,
+    cluster: ClusterSpec,
+    /// The delay between steps.
+    delay: Duration,
+    /// No spec was reconciled before: `Submit` and `CREATED` rather than `SpecChanged` and
+    /// `UPGRADING`.
+    first_deployment: bool,
+}
+
+/// The JobManager's Deployment and pod, once step A made them.
+struct Deployed {
+    deployment: Value,
+    jm_pod: Value,
+}
+
+impl<'a> Reconcile<'a> {
+    /// Reads the generation to reconcile, unless a newer one or a deletion took over.
+    fn start(shared: &'a Shared, target: &'a Target) -> Result<Reconcile<'a>, Stop> {
+        let fd = shared
+            .api
+            .get(&FLINK_DEPLOYMENTS, &target.namespace, &target.name)?;
+        if meta::uid(&fd) != target.uid || meta::generation(&fd) != target.generation {
+            return Err(Stop::Superseded);
+        }
+        let cluster = ClusterSpec::new(shared, &fd, target);
+        let first_deployment = meta::get_path(
+            &fd,
+            &["status", "reconciliationStatus", "lastReconciledSpec"],
+        )
+        .is_none();
+        Ok(Reconcile {
             shared,
             target,
-            &fd,
-            "FailedCreate",
-            &format!(
-                "pods \"{name}-{}-\" is forbidden: error looking up service account {ns}/{}: serviceaccount \"{}\" not found",
-                cluster.template_hash, cluster.service_account, cluster.service_account
-            ),
+            delay: cluster.delay(shared),
+            fd: (*fd).clone(),
+            cluster,
             first_deployment,
-            &cluster,
-        );
-    };
-    pause(delay).await;
+        })
+    }
 
-    // Step B: init containers ran; the JobManager container starts (or not).
-    let init_names = meta::container_names(&jm_pod, "initContainers");
-    if let Some(Fault::InitContainerFailure { message }) =
-        cluster.fault(|f| matches!(f, Fault::InitContainerFailure { .. }))
-    {
-        let failing = init_names
+    fn names(&self) -> (&'a str, &'a str) {
+        (self.target.namespace.as_str(), self.target.name.as_str())
+    }
+
+    /// Step A: the operator sees the new spec and starts deploying it: finalizer, status
+    /// `UPGRADING`/`DEPLOYING`, the cluster's objects, the JobManager pod (or `FailedCreate`).
+    async fn deploy(&self) -> Result<Option<Deployed>, Stop> {
+        let (shared, target, fd) = (self.shared, self.target, &self.fd);
+        let (ns, name) = self.names();
+        if !meta::finalizers(fd).iter().any(|f| f == FINALIZER) {
+            shared
+                .api
+                .upsert(&FLINK_DEPLOYMENTS, ns, name, Part::Main, MANAGER, |live| {
+                    let mut new = live
+                        .filter(|l| meta::uid(l) == target.uid && !meta::is_deleting(l))?
+                        .clone();
+                    let mut finalizers = meta::finalizers(&new);
+                    finalizers.push(FINALIZER.to_owned());
+                    meta::metadata_mut(&mut new).insert("finalizers".into(), json!(finalizers));
+                    Some(new)
+                })?;
+        }
+        let (reason, message) = if self.first_deployment {
+            ("Submit", "Starting deployment")
+        } else {
+            (
+                "SpecChanged",
+                "Detected spec change, starting reconciliation.",
+            )
+        };
+        emit_event(shared, fd, "Normal", reason, message);
+        write_status(
+            shared,
+            target,
+            json!({
+                "lifecycleState": if self.first_deployment { "CREATED" } else { "UPGRADING" },
+                "reconciliationStatus": {"state": "UPGRADING", "reconciliationTimestamp": now_millis()},
+                "jobManagerDeploymentStatus": "DEPLOYING",
+                "jobStatus": {"state": "RECONCILING", "jobName": name, "jobId": null, "startTime": null, "updateTime": now_millis().to_string()},
+                "error": null,
+            }),
+        )?;
+        remove_old_pods(shared, ns, name, &self.cluster.template_hash);
+        deploy_cluster_objects(shared, fd, &self.cluster)?;
+        let deployment = (*shared.api.get(&DEPLOYMENTS, ns, name)?).clone();
+        let Some(jm_pod) = create_jobmanager_pod(shared, fd, &deployment, &self.cluster)? else {
+            // The pod could not be created (its service account is missing): FailedCreate.
+            pause(self.delay).await;
+            let account = &self.cluster.service_account;
+            self.fail_deployment(
+                "FailedCreate",
+                &format!(
+                    "pods \"{name}-{}-\" is forbidden: error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found",
+                    self.cluster.template_hash
+                ),
+                self.first_deployment,
+            )?;
+            return Ok(None);
+        };
+        Ok(Some(Deployed { deployment, jm_pod }))
+    }
+
+    /// Step B: the init containers ran (or one failed); the JobManager container starts (or
+    /// its image cannot be pulled); status `DEPLOYED_NOT_READY`, job `CREATED`. Answers the
+    /// job's id.
+    async fn start_jobmanager(&self, jm_pod: &Value) -> Result<Option<String>, Stop> {
+        let shared = self.shared;
+        let (ns, name) = self.names();
+        if let Some(Fault::InitContainerFailure { message }) = self
+            .cluster
+            .fault(|f| matches!(f, Fault::InitContainerFailure { .. }))
+        {
+            self.fail_init_container(jm_pod, message).await?;
+            return Ok(None);
+        }
+        for init in &meta::container_names(jm_pod, "initContainers") {
+            let init_spec = find_container(jm_pod, "initContainers", init);
+            shared
+                .logs
+                .append(ns, meta::name(jm_pod), init, &fetch_log(init_spec));
+            shared
+                .logs
+                .set_run(ns, meta::name(jm_pod), init, ContainerRun::Terminated);
+        }
+        if self
+            .cluster
+            .fault(|f| matches!(f, Fault::ImagePullFailure))
+            .is_some()
+        {
+            self.fail_image_pull(jm_pod).await?;
+            return Ok(None);
+        }
+        shared.logs.append(
+            ns,
+            meta::name(jm_pod),
+            MAIN_CONTAINER,
+            &jobmanager_startup_log(&self.cluster, name),
+        );
+        shared.logs.set_run(
+            ns,
+            meta::name(jm_pod),
+            MAIN_CONTAINER,
+            ContainerRun::Running,
+        );
+        set_pod_state(shared, jm_pod, PodState::Running { ready: false })?;
+        set_deployment_status(shared, ns, name, false)?;
+        let job_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut status = self.deployed_status();
+        merge_patch(
+            &mut status,
+            &json!({
+                "jobManagerDeploymentStatus": "DEPLOYED_NOT_READY",
+                "jobStatus": {"state": "CREATED", "jobName": name, "jobId": job_id, "updateTime": now_millis().to_string()},
+            }),
+        );
+        write_status(shared, self.target, status)?;
+        emit_event(
+            shared,
+            &self.fd,
+            "Normal",
+            "JobStatusChanged",
+            "Job status changed from RECONCILING to CREATED",
+        );
+        Ok(Some(job_id))
+    }
+
+    /// The status of a generation deployed: `DEPLOYED`, with `lastReconciledSpec` and
+    /// `observedGeneration`.
+    fn deployed_status(&self) -> Value {
+        json!({
+            "lifecycleState": "DEPLOYED",
+            "observedGeneration": self.target.generation,
+            "reconciliationStatus": {
+                "state": "DEPLOYED",
+                "lastReconciledSpec": last_reconciled_spec(&self.cluster.spec, self.target.generation, self.first_deployment),
+                "reconciliationTimestamp": now_millis(),
+            },
+            "clusterInfo": {"flink-version": self.cluster.flink_version, "total-cpu": "2.0", "total-memory": "4294967296"},
+        })
+    }
+
+    /// The scripted init container failure: it exits 1 with `message`, then waits in
+    /// `CrashLoopBackOff`; the deployment goes to `ERROR`.
+    async fn fail_init_container(&self, jm_pod: &Value, message: &str) -> Result<(), Stop> {
+        let shared = self.shared;
+        let (ns, _) = self.names();
+        let failing = meta::container_names(jm_pod, "initContainers")
             .first()
             .cloned()
             .unwrap_or_else(|| "init".to_owned());
         let lines: Vec<&str> = message.lines().collect();
+        shared.logs.append(ns, meta::name(jm_pod), &failing, &lines);
         shared
             .logs
-            .append(ns, meta::name(&jm_pod), &failing, &lines);
-        shared
-            .logs
-            .set_run(ns, meta::name(&jm_pod), &failing, ContainerRun::Terminated);
+            .set_run(ns, meta::name(jm_pod), &failing, ContainerRun::Terminated);
         set_pod_state(
             shared,
-            &jm_pod,
+            jm_pod,
             PodState::InitFailed {
                 container: &failing,
                 message,
                 backoff: false,
             },
         )?;
-        pause(delay).await;
+        pause(self.delay).await;
         set_pod_state(
             shared,
-            &jm_pod,
+            jm_pod,
             PodState::InitFailed {
                 container: &failing,
                 message,
@@ -206,48 +335,20 @@ pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), St
         )?;
         let error = format!(
             "back-off 10s restarting failed container={failing} pod={}",
-            meta::name(&jm_pod)
+            meta::name(jm_pod)
         );
-        return fail_deployment(
-            shared,
-            target,
-            &fd,
-            "CrashLoopBackOff",
-            &error,
-            first_deployment,
-            &cluster,
-        );
+        self.fail_deployment("CrashLoopBackOff", &error, self.first_deployment)
     }
-    for init in &init_names {
-        let init_spec = find_container(&jm_pod, "initContainers", init);
-        shared
-            .logs
-            .append(ns, meta::name(&jm_pod), init, &fetch_log(init_spec));
-        shared
-            .logs
-            .set_run(ns, meta::name(&jm_pod), init, ContainerRun::Terminated);
-    }
-    let deployed_status = json!({
-        "lifecycleState": "DEPLOYED",
-        "observedGeneration": target.generation,
-        "reconciliationStatus": {
-            "state": "DEPLOYED",
-            "lastReconciledSpec": last_reconciled_spec(&cluster.spec, target.generation, first_deployment),
-            "reconciliationTimestamp": now_millis(),
-        },
-        "clusterInfo": {"flink-version": cluster.flink_version, "total-cpu": "2.0", "total-memory": "4294967296"},
-    });
-    if cluster
-        .fault(|f| matches!(f, Fault::ImagePullFailure))
-        .is_some()
-    {
-        let pull_error = format!(
-            "failed to pull and unpack image \"{}\": not found",
-            cluster.image
-        );
+
+    /// The scripted image pull failure: `ErrImagePull`, then `ImagePullBackOff`; the
+    /// deployment goes to `ERROR`.
+    async fn fail_image_pull(&self, jm_pod: &Value) -> Result<(), Stop> {
+        let (shared, image) = (self.shared, &self.cluster.image);
+        let (ns, _) = self.names();
+        let pull_error = format!("failed to pull and unpack image \"{image}\": not found");
         set_pod_state(
             shared,
-            &jm_pod,
+            jm_pod,
             PodState::ImagePull {
                 backoff: false,
                 message: &pull_error,
@@ -255,28 +356,28 @@ pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), St
         )?;
         shared.logs.set_run(
             ns,
-            meta::name(&jm_pod),
+            meta::name(jm_pod),
             MAIN_CONTAINER,
             ContainerRun::Waiting("ErrImagePull".into()),
         );
-        let mut status = deployed_status.clone();
+        let mut status = self.deployed_status();
         merge_patch(
             &mut status,
             &json!({"jobManagerDeploymentStatus": "DEPLOYING"}),
         );
-        write_status(shared, target, status)?;
+        write_status(shared, self.target, status)?;
         emit_event(
             shared,
-            &jm_pod,
+            jm_pod,
             "Warning",
             "Failed",
-            &format!("Failed to pull image \"{}\": {pull_error}", cluster.image),
+            &format!("Failed to pull image \"{image}\": {pull_error}"),
         );
-        pause(delay).await;
-        let backoff = format!("Back-off pulling image \"{}\"", cluster.image);
+        pause(self.delay).await;
+        let backoff = format!("Back-off pulling image \"{image}\"");
         set_pod_state(
             shared,
-            &jm_pod,
+            jm_pod,
             PodState::ImagePull {
                 backoff: true,
                 message: &backoff,
@@ -284,104 +385,93 @@ pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), St
         )?;
         shared.logs.set_run(
             ns,
-            meta::name(&jm_pod),
+            meta::name(jm_pod),
             MAIN_CONTAINER,
             ContainerRun::Waiting("ImagePullBackOff".into()),
         );
-        return fail_deployment(
-            shared,
-            target,
-            &fd,
-            "ImagePullBackOff",
-            &backoff,
-            false,
-            &cluster,
-        );
+        self.fail_deployment("ImagePullBackOff", &backoff, false)
     }
-    shared.logs.append(
-        ns,
-        meta::name(&jm_pod),
-        MAIN_CONTAINER,
-        &jobmanager_startup_log(&cluster, name),
-    );
-    shared.logs.set_run(
-        ns,
-        meta::name(&jm_pod),
-        MAIN_CONTAINER,
-        ContainerRun::Running,
-    );
-    set_pod_state(shared, &jm_pod, PodState::Running { ready: false })?;
-    set_deployment_status(shared, ns, name, false)?;
-    let job_id = uuid::Uuid::new_v4().simple().to_string();
-    let mut status = deployed_status;
-    merge_patch(
-        &mut status,
-        &json!({
-            "jobManagerDeploymentStatus": "DEPLOYED_NOT_READY",
-            "jobStatus": {"state": "CREATED", "jobName": name, "jobId": job_id, "updateTime": now_millis().to_string()},
-        }),
-    );
-    write_status(shared, target, status)?;
-    emit_event(
-        shared,
-        &fd,
-        "Normal",
-        "JobStatusChanged",
-        "Job status changed from RECONCILING to CREATED",
-    );
-    pause(delay).await;
 
-    // Step C: the JobManager is ready, the job runs, a TaskManager registers.
-    set_pod_state(shared, &jm_pod, PodState::Running { ready: true })?;
-    set_deployment_status(shared, ns, name, true)?;
-    create_taskmanager_pod(shared, &fd, &deployment, &cluster)?;
-    let mut lines = vec![
-        flink_log_line(
-            "org.apache.flink.runtime.resourcemanager.slotmanager.FineGrainedSlotManager",
-            &format!(
-                "Registering task executor {name}-taskmanager-1-1 under resource id {name}-taskmanager-1-1 to the slot manager."
+    /// Step C: the JobManager is ready, the job runs, a TaskManager registers: status
+    /// `READY`, job `RUNNING`.
+    fn run_job(&self, deployed: &Deployed, job_id: &str) -> Result<(), Stop> {
+        let shared = self.shared;
+        let (ns, name) = self.names();
+        let jm_pod = &deployed.jm_pod;
+        set_pod_state(shared, jm_pod, PodState::Running { ready: true })?;
+        set_deployment_status(shared, ns, name, true)?;
+        create_taskmanager_pod(shared, &self.fd, &deployed.deployment, &self.cluster)?;
+        let mut lines = vec![
+            flink_log_line(
+                "org.apache.flink.runtime.resourcemanager.slotmanager.FineGrainedSlotManager",
+                &format!(
+                    "Registering task executor {name}-taskmanager-1-1 under resource id {name}-taskmanager-1-1 to the slot manager."
+                ),
             ),
-        ),
-        flink_log_line(
-            "org.apache.flink.runtime.executiongraph.ExecutionGraph",
-            &format!("Job {name} ({job_id}) switched from state CREATED to RUNNING."),
-        ),
-    ];
-    lines.extend(
-        cluster
-            .job_output
-            .iter()
-            .map(|l| flink_log_line("org.apache.flink.client.python.PythonDriver", l)),
-    );
-    shared
-        .logs
-        .append(ns, meta::name(&jm_pod), MAIN_CONTAINER, &lines);
-    let start = now_millis().to_string();
-    write_status(
-        shared,
-        target,
-        json!({
-            "jobManagerDeploymentStatus": "READY",
-            "jobStatus": {"state": "RUNNING", "startTime": start, "updateTime": start},
-            "taskManager": {"labelSelector": format!("component=taskmanager,app={name}"), "replicas": 1},
-        }),
-    )?;
-    emit_event(
-        shared,
-        &fd,
-        "Normal",
-        "JobStatusChanged",
-        "Job status changed from CREATED to RUNNING",
-    );
-    pause(delay).await;
+            flink_log_line(
+                "org.apache.flink.runtime.executiongraph.ExecutionGraph",
+                &format!("Job {name} ({job_id}) switched from state CREATED to RUNNING."),
+            ),
+        ];
+        lines.extend(
+            self.cluster
+                .job_output
+                .iter()
+                .map(|l| flink_log_line("org.apache.flink.client.python.PythonDriver", l)),
+        );
+        shared
+            .logs
+            .append(ns, meta::name(jm_pod), MAIN_CONTAINER, &lines);
+        let start = now_millis().to_string();
+        write_status(
+            shared,
+            self.target,
+            json!({
+                "jobManagerDeploymentStatus": "READY",
+                "jobStatus": {"state": "RUNNING", "startTime": start, "updateTime": start},
+                "taskManager": {"labelSelector": format!("component=taskmanager,app={name}"), "replicas": 1},
+            }),
+        )?;
+        emit_event(
+            shared,
+            &self.fd,
+            "Normal",
+            "JobStatusChanged",
+            "Job status changed from CREATED to RUNNING",
+        );
+        Ok(())
+    }
 
-    // Step D: stable, or the scripted job failure.
-    if let Some(Fault::JobFailed { message }) =
-        cluster.fault(|f| matches!(f, Fault::JobFailed { .. }))
-    {
+    /// Step D: `STABLE` with `lastStableSpec`, or the scripted job failure.
+    fn settle(&self, jm_pod: &Value, job_id: &str) -> Result<(), Stop> {
+        if let Some(Fault::JobFailed { message }) =
+            self.cluster.fault(|f| matches!(f, Fault::JobFailed { .. }))
+        {
+            return self.fail_job(jm_pod, job_id, message);
+        }
+        let stable = last_reconciled_spec(
+            &self.cluster.spec,
+            self.target.generation,
+            self.first_deployment,
+        );
+        write_status(
+            self.shared,
+            self.target,
+            json!({
+                "lifecycleState": "STABLE",
+                "reconciliationStatus": {"lastStableSpec": stable},
+            }),
+        )
+    }
+
+    /// The scripted job failure: the exception in the JobManager log, job and lifecycle
+    /// `FAILED`, `status.error` the exception as JSON.
+    fn fail_job(&self, jm_pod: &Value, job_id: &str, message: &str) -> Result<(), Stop> {
+        let shared = self.shared;
+        let (ns, name) = self.names();
         shared.logs.append(
             ns,
-            meta::name(&jm_pod),
+            meta::name(jm_pod),
             MAIN_CONTAINER,
             &[
                 flink_log_line(
@@ -394,7 +484,7 @@ pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), St
         let error = json!({"type": "org.apache.flink.runtime.JobException", "message": message, "throwableList": []});
         write_status(
             shared,
-            target,
+            self.target,
             json!({
                 "lifecycleState": "FAILED",
                 "jobStatus": {"state": "FAILED", "updateTime": now_millis().to_string()},
@@ -403,59 +493,47 @@ pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), St
         )?;
         emit_event(
             shared,
-            &fd,
+            &self.fd,
             "Warning",
             "JobStatusChanged",
             "Job status changed from RUNNING to FAILED",
         );
-        return Ok(());
+        Ok(())
     }
-    let stable = last_reconciled_spec(&cluster.spec, target.generation, first_deployment);
-    write_status(
-        shared,
-        target,
-        json!({
-            "lifecycleState": "STABLE",
-            "reconciliationStatus": {"lastStableSpec": stable},
-        }),
-    )?;
-    Ok(())
-}
 
-/// Ends a reconcile with the JobManager deployment in ERROR, as the operator's
-/// `DeploymentFailedException` does.
-fn fail_deployment(
-    shared: &Shared,
-    target: &Target,
-    fd: &Value,
-    reason: &str,
-    message: &str,
-    first_deployment: bool,
-    cluster: &ClusterSpec,
-) -> Result<(), Stop> {
-    let error = json!({
-        "type": "org.apache.flink.kubernetes.operator.exception.DeploymentFailedException",
-        "message": message,
-        "additionalMetadata": {"reason": reason},
-        "throwableList": [],
-    });
-    write_status(
-        shared,
-        target,
-        json!({
-            "lifecycleState": "DEPLOYED",
-            "observedGeneration": target.generation,
-            "reconciliationStatus": {
-                "state": "DEPLOYED",
-                "lastReconciledSpec": last_reconciled_spec(&cluster.spec, target.generation, first_deployment),
-                "reconciliationTimestamp": now_millis(),
-            },
-            "jobManagerDeploymentStatus": "ERROR",
-            "error": error.to_string(),
-        }),
-    )?;
-    emit_event(shared, fd, "Warning", reason, message);
-    Ok(())
+    /// Ends a reconcile with the JobManager deployment in ERROR, as the operator's
+    /// `DeploymentFailedException` does.
+    fn fail_deployment(
+        &self,
+        reason: &str,
+        message: &str,
+        first_deployment: bool,
+    ) -> Result<(), Stop> {
+        let target = self.target;
+        let error = json!({
+            "type": "org.apache.flink.kubernetes.operator.exception.DeploymentFailedException",
+            "message": message,
+            "additionalMetadata": {"reason": reason},
+            "throwableList": [],
+        });
+        write_status(
+            self.shared,
+            target,
+            json!({
+                "lifecycleState": "DEPLOYED",
+                "observedGeneration": target.generation,
+                "reconciliationStatus": {
+                    "state": "DEPLOYED",
+                    "lastReconciledSpec": last_reconciled_spec(&self.cluster.spec, target.generation, first_deployment),
+                    "reconciliationTimestamp": now_millis(),
+                },
+                "jobManagerDeploymentStatus": "ERROR",
+                "error": error.to_string(),
+            }),
+        )?;
+        emit_event(self.shared, &self.fd, "Warning", reason, message);
+        Ok(())
+    }
 }
 
 /// The operator's `lastReconciledSpec`: the spec plus resource metadata, as a JSON string.
