@@ -212,3 +212,8 @@ impl Drop for StandIn {
         self.shared.shutdown.cancel();
     }
 }
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

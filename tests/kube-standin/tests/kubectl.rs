@@ -176,7 +176,7 @@ async fn kubectl_applies_gets_follows_logs_and_annotates() {
         .await;
     assert_eq!(short, "READY");
 
-    // The JobManager's log through the Deployment, as the write-up checks it.
+    // The JobManager's log through the Deployment, as a user checks it after a deploy.
     let log = kubectl.ok(&["logs", "deploy/word-count"]).await;
     assert!(
         log.contains("Program Arguments: -py /opt/flink/usrlib/word_count.py"),
