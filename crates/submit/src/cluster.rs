@@ -1346,4 +1346,15 @@ mod tests {
         assert!(err.to_string().contains("plan again"), "{err}");
         server.await.unwrap();
     }
+
+    #[tokio::test]
+    async fn the_futures_can_run_on_any_worker_thread() {
+        fn send<T: Send>(_: &T) {}
+        let (submitter, _handle) = mock();
+        let plan = plan_of(Action::NoChange, None);
+        send(&submitter.plan(plan.deployment()));
+        send(&submitter.apply(&plan));
+        send(&submitter.wait_until_running("default", "job", 1, Duration::from_secs(1), &Silent));
+        send(&submitter.delete("default", "job", Duration::from_secs(1)));
+    }
 }
