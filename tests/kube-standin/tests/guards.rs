@@ -391,6 +391,26 @@ async fn only_a_uid_guards_an_apply_against_a_deletion_since_the_plan() {
             "ServiceAccount \"recreated\" is invalid: metadata.uid: Invalid value: \"{uid}\": field is immutable"
         )
     );
+    // An update (PUT) holds its body's uid as a precondition.
+    let mut replacement = created.clone();
+    replacement.metadata.uid = Some(uid.clone());
+    let status = refused(
+        &standin,
+        accounts
+            .api
+            .replace("recreated", &PostParams::default(), &replacement),
+    )
+    .await;
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        status.message,
+        format!(
+            "Operation cannot be fulfilled on serviceaccounts \"recreated\": StorageError: invalid object, Code: 4, \
+             Key: /registry/serviceaccounts/default/recreated, ResourceVersion: 0, AdditionalErrorMsg: \
+             Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+            created.metadata.uid.as_deref().unwrap_or_default()
+        )
+    );
     assert_eq!(
         accounts.stored_revision("recreated").await.as_deref(),
         Some("2")
