@@ -238,3 +238,10 @@ pub enum Error {
         message: String,
     },
 }
+
+impl flink_eks_plan::Classify for Error {
+    /// Every manifest error is about the job description: bad input, found before any call.
+    fn class(&self) -> flink_eks_plan::FailureClass {
+        flink_eks_plan::FailureClass::BadInput
+    }
+}
