@@ -4,7 +4,7 @@
 //! One sequence, each step starting from what the previous one left:
 //! 1. the first deploy builds, pushes, creates the IAM role and policy, uploads the script and
 //!    brings the job to RUNNING;
-//! 2. a second deploy plans "no change" on every row and writes nothing, counted where the
+//! 2. a second deploy plans "no-change" on every row and writes nothing, counted where the
 //!    writes would land: moto's request recorder, the stand-in's counters, the registry's log;
 //! 3. a changed script redeploys (new object, new generation) without rebuilding the image;
 //! 4. `teardown --delete-script` leaves nothing behind, and a second teardown changes nothing.
@@ -57,12 +57,18 @@ async fn deploy_then_no_change_then_changed_script_then_teardown() {
     timings.push(("2 no-change deploy", t.elapsed()));
 
     let t = Instant::now();
-    changed_script_redeploys_without_a_new_image(&world).await;
+    let script = world.change_script(b"# changed by the end-to-end test\n");
+    plan_reports_a_changed_script_without_writing(&world).await;
+    changed_script_redeploys_without_a_new_image(&world, &script).await;
     timings.push(("3 changed script", t.elapsed()));
 
     let t = Instant::now();
+    a_stale_plan_fails_and_changes_nothing(&world).await;
+    timings.push(("4 stale plan", t.elapsed()));
+
+    let t = Instant::now();
     teardown_leaves_nothing_behind(&world).await;
-    timings.push(("4 teardown twice", t.elapsed()));
+    timings.push(("5 teardown twice", t.elapsed()));
 
     world.clean_up().await;
     for (step, elapsed) in timings {
@@ -94,7 +100,9 @@ async fn a_bad_configuration_exits_2_naming_the_key_and_writes_nothing() {
 // The scenarios
 
 async fn first_deploy_reaches_running(world: &World) {
-    let (run, writes) = world.counted(world.xtask.run(&["deploy"])).await;
+    let (run, writes) = world
+        .counted(world.xtask.run(&["deploy", "--output", "json"]))
+        .await;
     assert_eq!(run.code, Some(0), "the first deploy succeeds\n{run}");
     assert!(
         run.stderr.contains("RUNNING") && run.stderr.contains("STABLE"),
@@ -104,6 +112,51 @@ async fn first_deploy_reaches_running(world: &World) {
     assert!(!writes.aws_writes().is_empty(), "{writes}");
     assert!(writes.kube_writes() > 0, "{writes}");
     assert!(!writes.registry_writes().is_empty(), "{writes}");
+
+    // The plan names each operation by kind and name, and what ran is what it listed: one
+    // write call per planned create or update, counted where it lands.
+    let plan = run.stdout_json().unwrap();
+    let rows = plan["rows"].as_array().expect("the plan has rows");
+    for row in rows {
+        assert!(
+            row["kind"].as_str().is_some_and(|k| !k.is_empty())
+                && row["name"].as_str().is_some_and(|n| !n.is_empty()),
+            "every row has a kind and a name: {row:#}"
+        );
+    }
+    let planned = |kinds: &[&str]| {
+        rows.iter()
+            .filter(|r| kinds.contains(&r["kind"].as_str().unwrap_or_default()))
+            .filter(|r| matches!(r["action"].as_str(), Some("create" | "update")))
+            .count()
+    };
+    assert_eq!(
+        writes.aws_writes().len(),
+        planned(&[
+            "oidc-provider",
+            "iam-policy",
+            "iam-role",
+            "iam-policy-attachment",
+            "pod-identity-association",
+            "s3-object",
+        ]),
+        "one AWS write per planned AWS operation\n{plan:#}\n{writes}"
+    );
+    assert_eq!(
+        writes.kube_writes(),
+        u64::try_from(planned(&["service-account", "flink-deployment"])).unwrap(),
+        "one Kubernetes write per planned Kubernetes operation\n{plan:#}\n{writes}"
+    );
+    let tag_writes = writes
+        .registry_writes()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .count();
+    assert_eq!(
+        tag_writes,
+        planned(&["image"]),
+        "one tag written per planned image (its layers are the push's own requests)\n{writes}"
+    );
 
     let local_sha256 = sha256_hex(&world.script_bytes());
     let status = world.status().await;
@@ -174,9 +227,14 @@ async fn second_deploy_changes_nothing(world: &World) {
     let plan = run.stdout_json().unwrap();
     let actions = plan_actions(&plan);
     assert!(
-        actions.len() >= 4 && actions.iter().all(|(_, action)| action == "no change"),
-        "every row of the plan is \"no change\": {actions:#?}"
+        actions.len() >= 4
+            && actions.iter().all(|(step, action)| match step.as_str() {
+                "manifest" => action == "render",
+                _ => action == "no-change",
+            }),
+        "every row of the plan is \"no change\" (the manifest is rendered locally): {actions:#?}"
     );
+    assert_eq!(plan["pending"], 0, "{plan:#}");
     assert!(
         run.stderr.contains("RUNNING") && run.stderr.contains("STABLE"),
         "{run}"
@@ -196,13 +254,97 @@ async fn second_deploy_changes_nothing(world: &World) {
         "the registry logged no request of the run: {writes}"
     );
     writes.assert_none("a deploy with nothing changed");
+
+    // The live plan alone says the same, exits 0, and writes nothing.
+    let (run, writes) = world
+        .counted(world.xtask.run(&["deploy", "--plan", "--output", "json"]))
+        .await;
+    assert_eq!(run.code, Some(0), "nothing pending: exit 0\n{run}");
+    assert_eq!(run.stdout_json().unwrap()["pending"], 0, "{run}");
+    writes.assert_none("deploy --plan with nothing pending");
 }
 
-async fn changed_script_redeploys_without_a_new_image(world: &World) {
-    let mut script = world.script_bytes();
-    script.extend_from_slice(b"# changed by the end-to-end test\n");
-    std::fs::write(&world.script, &script).unwrap();
-    let new_sha256 = sha256_hex(&script);
+/// `deploy --plan` after a script change: the pending operations, exit 7, no write.
+async fn plan_reports_a_changed_script_without_writing(world: &World) {
+    let (run, writes) = world
+        .counted(world.xtask.run(&["deploy", "--plan", "--output", "json"]))
+        .await;
+    assert_eq!(run.code, Some(7), "operations pending: exit 7\n{run}");
+    let plan = run.stdout_json().unwrap();
+    let pending: Vec<(String, String)> = plan_actions(&plan)
+        .into_iter()
+        .filter(|(_, action)| action == "update" || action == "create")
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            ("upload".to_owned(), "update".to_owned()),
+            ("submit".to_owned(), "update".to_owned())
+        ],
+        "{plan:#}"
+    );
+    assert_eq!(plan["pending"], 2, "{plan:#}");
+    writes.assert_none("deploy --plan with operations pending");
+}
+
+/// A plan that goes stale between printing and carrying out (someone replaces the script's
+/// object while `deploy --confirm` waits for its answer) fails on that write, names the
+/// object, and changes nothing; the next deploy plans again and converges.
+async fn a_stale_plan_fails_and_changes_nothing(world: &World) {
+    let script = world.change_script(b"# changed again by the end-to-end test\n");
+    let generation = world
+        .flink_deployment()
+        .await
+        .and_then(|d| d.metadata.generation);
+
+    let mut run = world.xtask.spawn(&["deploy", "--confirm"]).unwrap();
+    let printed = run
+        .wait_for("Only 'yes' is accepted", std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(printed.contains("s3-object"), "{printed}");
+    // Someone else's upload lands between the plan and its write.
+    let theirs = b"print('someone else')\n".to_vec();
+    world
+        .aws
+        .s3
+        .put_object()
+        .bucket(&world.names.bucket)
+        .key(&world.names.key)
+        .body(theirs.clone().into())
+        .send()
+        .await
+        .unwrap();
+    let (run, writes) = world.counted(run.answer("yes")).await;
+    assert_eq!(run.code, Some(6), "a stale plan exits 6\n{run}");
+    assert!(
+        run.stderr.contains("changed since it was planned")
+            && run.stderr.contains(&world.names.key)
+            && run.stderr.contains("plan again"),
+        "{run}"
+    );
+    assert_eq!(
+        world.s3_object().await.as_deref(),
+        Some(&theirs[..]),
+        "the other writer's object is kept"
+    );
+    assert_eq!(
+        world
+            .flink_deployment()
+            .await
+            .and_then(|d| d.metadata.generation),
+        generation,
+        "submit did not run: it waits for the upload"
+    );
+    writes.assert_none("a deploy whose plan went stale");
+
+    let run = world.xtask.run(&["deploy"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "the next deploy converges\n{run}");
+    assert_eq!(world.s3_object().await.as_deref(), Some(&script[..]));
+}
+
+async fn changed_script_redeploys_without_a_new_image(world: &World, script: &[u8]) {
+    let new_sha256 = sha256_hex(script);
 
     let (run, writes) = world
         .counted(world.xtask.run(&["deploy", "--output", "json"]))
@@ -216,9 +358,9 @@ async fn changed_script_redeploys_without_a_new_image(world: &World) {
             .map(|(_, a)| a.as_str())
             .collect()
     };
-    assert_eq!(action_of("image"), ["no change"], "{actions:#?}");
+    assert_eq!(action_of("image"), ["no-change"], "{actions:#?}");
     assert!(
-        action_of("irsa").iter().all(|a| *a == "no change"),
+        action_of("irsa").iter().all(|a| *a == "no-change"),
         "{actions:#?}"
     );
     assert_eq!(action_of("upload"), ["update"], "{actions:#?}");
@@ -553,6 +695,14 @@ impl World {
             registry: registry.requests_since(&self.names.repository).unwrap(),
         };
         (run, writes)
+    }
+
+    /// Appends `line` to the local script; returns its new bytes.
+    fn change_script(&self, line: &[u8]) -> Vec<u8> {
+        let mut script = self.script_bytes();
+        script.extend_from_slice(line);
+        std::fs::write(&self.script, &script).unwrap();
+        script
     }
 
     fn script_bytes(&self) -> Vec<u8> {

@@ -232,27 +232,9 @@ impl Xtask {
 
     /// Runs `xtask --config CONFIG ARGS...` from the configuration file's folder, to its end.
     pub async fn run(&self, args: &[&str]) -> Result<XtaskRun> {
-        let command = format!(
-            "cargo xtask --config {} {}",
-            self.config.display(),
-            args.join(" ")
-        );
-        let mut cmd = tokio::process::Command::new(&self.binary);
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_clear()
-            .envs(
-                INHERITED_ENV
-                    .iter()
-                    .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
-            )
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        if let Some(dir) = self.config.parent() {
-            cmd.current_dir(dir);
-        }
+        let command = self.command_line(args);
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null());
         let started = Instant::now();
         let output = cmd
             .output()
@@ -264,6 +246,108 @@ impl Xtask {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed: started.elapsed(),
+        })
+    }
+
+    /// Starts `xtask --config CONFIG ARGS...` with stdin and stderr piped, for a run that
+    /// asks before it acts.
+    pub fn spawn(&self, args: &[&str]) -> Result<PromptedRun> {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.binary.display()))?;
+        let stderr = child.stderr.take().context("no stderr pipe")?;
+        Ok(PromptedRun {
+            command: self.command_line(args),
+            child,
+            stderr,
+            printed: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    fn command_line(&self, args: &[&str]) -> String {
+        format!(
+            "cargo xtask --config {} {}",
+            self.config.display(),
+            args.join(" ")
+        )
+    }
+
+    /// The command, with the controlled environment, from the configuration's folder.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_clear()
+            .envs(
+                INHERITED_ENV
+                    .iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true);
+        if let Some(dir) = self.config.parent() {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+}
+
+/// A run of `xtask` that waits at a prompt (`deploy --confirm`): the test reads what it printed
+/// so far, changes the world, then answers.
+#[derive(Debug)]
+pub struct PromptedRun {
+    command: String,
+    child: tokio::process::Child,
+    stderr: tokio::process::ChildStderr,
+    printed: Vec<u8>,
+    started: Instant,
+}
+
+impl PromptedRun {
+    /// Reads stderr until it holds `prompt`, for at most `timeout`; returns what was printed.
+    pub async fn wait_for(&mut self, prompt: &str, timeout: Duration) -> Result<String> {
+        use tokio::io::AsyncReadExt as _;
+        let deadline = Instant::now() + timeout;
+        let mut chunk = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&self.printed).into_owned();
+            if text.contains(prompt) {
+                return Ok(text);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let read = tokio::time::timeout(left, self.stderr.read(&mut chunk))
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("`{}` did not print {prompt:?} within {timeout:?}\n{text}", self.command)
+                })?
+                .context("cannot read the run's stderr")?;
+            if read == 0 {
+                bail!("`{}` ended before printing {prompt:?}\n{text}", self.command);
+            }
+            self.printed.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// Types `answer` and a newline, closes stdin, and waits for the end of the run.
+    pub async fn answer(mut self, answer: &str) -> Result<XtaskRun> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stdin = self.child.stdin.take().context("the run has no stdin")?;
+        stdin.write_all(format!("{answer}\n").as_bytes()).await?;
+        drop(stdin);
+        self.stderr.read_to_end(&mut self.printed).await?;
+        let output = self.child.wait_with_output().await?;
+        Ok(XtaskRun {
+            command: self.command,
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&self.printed).into_owned(),
+            elapsed: self.started.elapsed(),
         })
     }
 }
