@@ -590,3 +590,452 @@ fn not_ours_detail(tags: &[(String, String)]) -> String {
         tags_text(tags)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::OidcIssuer;
+    use crate::plan::{Plan, resources};
+    use crate::spec::S3Grant;
+    use flink_eks_manifest::S3Location;
+    use flink_eks_plan::Action;
+
+    fn spec() -> IrsaSpec {
+        IrsaSpec {
+            cluster: "demo".into(),
+            namespace: "default".into(),
+            service_account: "flink".into(),
+            role_name: "flink-s3-reader".into(),
+            policy_name: "flink-s3-read".into(),
+            grant: S3Grant::Object(S3Location::parse("s3://flink-s3-test/test/job.py").unwrap()),
+            list_bucket: false,
+            mode: IdentityMode::Irsa,
+            adopt: false,
+        }
+    }
+
+    fn desired(spec: &IrsaSpec) -> Desired {
+        let issuer = OidcIssuer::parse("https://oidc.eks.us-east-1.amazonaws.com/id/X").unwrap();
+        Desired {
+            permission: spec.permission_policy(Partition::Aws).document().clone(),
+            trust: spec
+                .trust_policy(Partition::Aws, "123456789012", &issuer)
+                .document()
+                .clone(),
+        }
+    }
+
+    fn nothing(spec: &IrsaSpec) -> Seen {
+        Seen {
+            account: "123456789012".into(),
+            partition: Partition::Aws,
+            role_arn: spec.role_arn(Partition::Aws, "123456789012"),
+            policy_arn: spec.policy_arn(Partition::Aws, "123456789012"),
+            provider_arn: Some(
+                "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"
+                    .into(),
+            ),
+            issuer: Some("https://oidc.eks.us-east-1.amazonaws.com/id/X".into()),
+            provider: Some(ProviderSeen::Missing),
+            policy: PolicySeen::Missing,
+            role: RoleSeen::Missing,
+            service_account: Some(AccountSeen::Missing),
+            association: None,
+            pods: Vec::new(),
+            policy_users: Vec::new(),
+        }
+    }
+
+    fn versions(ids: &[&str], default: &str) -> Vec<VersionSeen> {
+        ids.iter()
+            .map(|id| VersionSeen {
+                id: (*id).to_owned(),
+                is_default: *id == default,
+            })
+            .collect()
+    }
+
+    fn everything(spec: &IrsaSpec) -> Seen {
+        let d = desired(spec);
+        let mut seen = nothing(spec);
+        seen.provider = Some(ProviderSeen::Present {
+            client_ids: vec![STS_AUDIENCE.into()],
+        });
+        seen.policy = PolicySeen::Present {
+            tags: ownership_tags(spec),
+            default_version: "v1".into(),
+            document: Some(Box::new(d.permission)),
+            versions: versions(&["v1"], "v1"),
+        };
+        seen.role = RoleSeen::Present {
+            tags: ownership_tags(spec),
+            trust: Some(Box::new(d.trust)),
+            attached: vec![seen.policy_arn.clone()],
+            inline: Vec::new(),
+        };
+        seen.service_account = Some(AccountSeen::Present {
+            role_arn_annotation: Some(seen.role_arn.clone()),
+            resource_version: "7".into(),
+        });
+        seen
+    }
+
+    fn plan(spec: &IrsaSpec, seen: &Seen) -> Plan {
+        Plan {
+            spec: spec.clone(),
+            account: seen.account.clone(),
+            partition: seen.partition,
+            role_arn: seen.role_arn.clone(),
+            policy_arn: seen.policy_arn.clone(),
+            issuer: seen.issuer.clone(),
+            ops: plan_ops(spec, seen, &desired(spec)).unwrap(),
+        }
+    }
+
+    fn actions(plan: &Plan) -> Vec<(&'static str, Action)> {
+        plan.operations()
+            .into_iter()
+            .map(|o| (o.kind, o.action))
+            .collect()
+    }
+
+    #[test]
+    fn resources_are_the_operations_of_a_first_plan_in_order() {
+        let spec = spec();
+        let first = plan(&spec, &nothing(&spec));
+        let listed: Vec<&str> = resources(&spec).into_iter().map(|(k, _)| k).collect();
+        let planned: Vec<&str> = first.operations().iter().map(|o| o.kind).collect();
+        assert_eq!(listed, planned);
+        assert_eq!(
+            listed,
+            [
+                "oidc-provider",
+                "iam-policy",
+                "iam-role",
+                "iam-policy-attachment",
+                "service-account"
+            ]
+        );
+        let names: Vec<String> = resources(&spec).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "of cluster demo",
+                "flink-s3-read",
+                "flink-s3-reader",
+                "flink-s3-read -> flink-s3-reader",
+                "default/flink"
+            ]
+        );
+        let pod_identity = IrsaSpec {
+            mode: IdentityMode::PodIdentity,
+            ..spec
+        };
+        let kinds: Vec<&str> = resources(&pod_identity)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "iam-policy",
+                "iam-role",
+                "iam-policy-attachment",
+                "pod-identity-association"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_account_creates_everything_in_order_with_the_documents() {
+        let s = spec();
+        let p = plan(&s, &nothing(&s));
+        assert_eq!(
+            actions(&p),
+            [
+                (kind::OIDC_PROVIDER, Action::Create),
+                (kind::POLICY, Action::Create),
+                (kind::ROLE, Action::Create),
+                (kind::POLICY_ATTACHMENT, Action::Create),
+                (kind::SERVICE_ACCOUNT, Action::Create),
+            ]
+        );
+        let d = desired(&s);
+        assert!(
+            matches!(&p.ops[1], Op::CreatePolicy { document, .. } if *document == d.permission)
+        );
+        assert!(matches!(&p.ops[2], Op::CreateRole { trust, .. } if *trust == d.trust));
+        assert!(matches!(
+            &p.ops[4],
+            Op::AnnotateServiceAccount {
+                resource_version: None,
+                ..
+            }
+        ));
+        assert!(!p.is_noop());
+        let text = p.to_string();
+        assert_eq!(text.lines().count(), 5);
+        assert!(text.contains("create iam-role flink-s3-reader"), "{text}");
+    }
+
+    #[test]
+    fn matching_state_plans_nothing_and_says_what_it_saw() {
+        let s = spec();
+        let p = plan(&s, &everything(&s));
+        assert!(p.is_noop(), "{p}");
+        let operations = p.operations();
+        assert!(operations.iter().all(|o| o.action == Action::NoChange));
+        assert_eq!(operations.len(), 5);
+        assert_eq!(
+            operations[1].observed.as_deref(),
+            Some("default version v1")
+        );
+        assert_eq!(operations[4].observed.as_deref(), Some("resourceVersion 7"));
+    }
+
+    #[test]
+    fn drift_is_planned_as_updates_guarded_by_what_was_seen() {
+        let s = spec();
+        let mut seen = everything(&s);
+        seen.provider = Some(ProviderSeen::Present {
+            client_ids: vec!["other".into()],
+        });
+        if let PolicySeen::Present {
+            document,
+            default_version,
+            ..
+        } = &mut seen.policy
+        {
+            let mut other = s.clone();
+            other.grant =
+                S3Grant::Object(S3Location::parse("s3://flink-s3-test/other.py").unwrap());
+            *document = Some(Box::new(
+                other.permission_policy(Partition::Aws).document().clone(),
+            ));
+            *default_version = "v3".into();
+        }
+        if let RoleSeen::Present {
+            trust, attached, ..
+        } = &mut seen.role
+        {
+            *trust = None; // unreadable counts as drifted
+            attached.clear();
+        }
+        seen.service_account = Some(AccountSeen::Present {
+            role_arn_annotation: Some("arn:aws:iam::1:role/old".into()),
+            resource_version: "42".into(),
+        });
+        seen.pods = vec!["early".into()];
+        let p = plan(&s, &seen);
+        assert_eq!(
+            actions(&p),
+            [
+                (kind::OIDC_PROVIDER, Action::Update),
+                (kind::POLICY, Action::Update),
+                (kind::ROLE, Action::Update),
+                (kind::POLICY_ATTACHMENT, Action::Create),
+                (kind::SERVICE_ACCOUNT, Action::Update),
+            ]
+        );
+        let operations = p.operations();
+        assert_eq!(
+            operations[1].observed.as_deref(),
+            Some("default version v3")
+        );
+        assert_eq!(
+            operations[4].observed.as_deref(),
+            Some("resourceVersion 42")
+        );
+        assert!(
+            operations[4].detail.contains("arn:aws:iam::1:role/old ->"),
+            "{}",
+            operations[4]
+        );
+        assert!(matches!(
+            &p.ops[1],
+            Op::UpdatePolicy { tag: false, version: Some(NewPolicyVersion { default_version, delete_first: None, .. }), .. }
+                if default_version == "v3"
+        ));
+        assert!(matches!(
+            &p.ops[4],
+            Op::AnnotateServiceAccount { resource_version: Some(rv), pods, .. }
+                if rv == "42" && pods == &["early"]
+        ));
+        assert!(
+            pods_warning(&s, &["early".into()])
+                .unwrap()
+                .contains("recreated")
+        );
+        assert_eq!(pods_warning(&s, &[]), None);
+    }
+
+    #[test]
+    fn a_full_policy_deletes_its_oldest_non_default_version_first() {
+        assert_eq!(
+            oldest_to_delete(&versions(&["v1", "v2", "v3", "v4"], "v4")),
+            None
+        );
+        assert_eq!(
+            oldest_to_delete(&versions(&["v3", "v10", "v4", "v5", "v6"], "v3")).as_deref(),
+            Some("v4"),
+            "numeric order, and never the default"
+        );
+        assert_eq!(
+            oldest_to_delete(&versions(&["v2", "v9", "v10", "weird", "v11"], "v11")).as_deref(),
+            Some("v2")
+        );
+    }
+
+    #[test]
+    fn foreign_role_is_refused_without_adopt() {
+        let mut s = spec();
+        let mut seen = everything(&s);
+        seen.role = RoleSeen::Present {
+            tags: vec![("team".into(), "data".into())],
+            trust: None,
+            attached: vec![],
+            inline: vec![],
+        };
+        let err = plan_ops(&s, &seen, &desired(&s)).unwrap_err();
+        assert!(matches!(err, Error::RoleNotOurs { .. }), "{err}");
+        assert!(
+            err.to_string().contains("team=data") && err.to_string().contains("adopt"),
+            "{err}"
+        );
+        s.adopt = true;
+        let p = plan(&s, &seen);
+        let role = &p.operations()[2];
+        assert_eq!(role.action, Action::Update);
+        assert!(role.detail.contains("adopt"), "{role}");
+    }
+
+    #[test]
+    fn role_made_for_another_service_account_is_not_ours() {
+        let s = spec();
+        let mut other = s.clone();
+        other.service_account = "spark".into();
+        let mut seen = everything(&s);
+        seen.role = RoleSeen::Present {
+            tags: ownership_tags(&other),
+            trust: None,
+            attached: vec![],
+            inline: vec![],
+        };
+        assert!(matches!(
+            plan_ops(&s, &seen, &desired(&s)),
+            Err(Error::RoleNotOurs { .. })
+        ));
+    }
+
+    #[test]
+    fn foreign_policy_is_refused_without_adopt() {
+        let s = spec();
+        let mut seen = everything(&s);
+        seen.policy = PolicySeen::Present {
+            tags: vec![],
+            default_version: "v1".into(),
+            document: None,
+            versions: versions(&["v1"], "v1"),
+        };
+        let err = plan_ops(&s, &seen, &desired(&s)).unwrap_err();
+        assert!(matches!(err, Error::PolicyNotOurs { .. }), "{err}");
+        assert!(err.to_string().contains("tags found: none"), "{err}");
+    }
+
+    #[test]
+    fn pod_identity_plans_an_association_and_no_provider() {
+        let mut s = spec();
+        s.mode = IdentityMode::PodIdentity;
+        let mut seen = nothing(&s);
+        seen.provider = None;
+        seen.provider_arn = None;
+        seen.service_account = None;
+        seen.association = Some(AssociationSeen::Missing);
+        assert_eq!(
+            actions(&plan(&s, &seen)),
+            [
+                (kind::POLICY, Action::Create),
+                (kind::ROLE, Action::Create),
+                (kind::POLICY_ATTACHMENT, Action::Create),
+                (kind::POD_IDENTITY_ASSOCIATION, Action::Create),
+            ]
+        );
+        seen.association = Some(AssociationSeen::Present {
+            id: "a-1".into(),
+            role_arn: seen.role_arn.clone(),
+        });
+        assert_eq!(actions(&plan(&s, &seen))[3].1, Action::NoChange);
+        seen.association = Some(AssociationSeen::Present {
+            id: "a-1".into(),
+            role_arn: "arn:aws:iam::1:role/other".into(),
+        });
+        let p = plan(&s, &seen);
+        assert!(matches!(&p.ops[3], Op::UpdateAssociation { id, .. } if id == "a-1"));
+    }
+
+    #[test]
+    fn checks_pass_on_matching_state_and_name_each_mismatch() {
+        let s = spec();
+        let good = checks(&s, &everything(&s), &desired(&s));
+        assert_eq!(good.len(), 5);
+        assert!(good.iter().all(|c| c.ok), "{good:?}");
+        let bad = checks(&s, &nothing(&s), &desired(&s));
+        assert!(bad.iter().all(|c| !c.ok), "{bad:?}");
+        assert!(bad[1].found.contains("no role flink-s3-reader"));
+    }
+
+    #[test]
+    fn teardown_removes_only_ours_and_never_the_provider() {
+        let s = spec();
+        let mut seen = everything(&s);
+        seen.policy_users = vec![format!("role {}", s.role_name)];
+        if let PolicySeen::Present { versions: v, .. } = &mut seen.policy {
+            *v = versions(&["v1", "v2"], "v2");
+        }
+        let ops = teardown_ops(&s, &seen);
+        assert!(
+            matches!(&ops[0], TeardownOp::RemoveAnnotation { resource_version } if resource_version == "7")
+        );
+        assert!(matches!(&ops[1], TeardownOp::Detach { ours: true, .. }));
+        assert!(matches!(&ops[2], TeardownOp::DeleteRole { .. }));
+        assert!(
+            matches!(&ops[3], TeardownOp::DeletePolicy { versions, .. } if versions == &["v1"])
+        );
+        assert!(matches!(
+            &ops[4],
+            TeardownOp::Keep {
+                kind: "oidc-provider",
+                absent: false,
+                ..
+            }
+        ));
+
+        // An annotation naming someone else's role, a policy someone else uses, a foreign role.
+        seen.service_account = Some(AccountSeen::Present {
+            role_arn_annotation: Some("arn:aws:iam::1:role/theirs".into()),
+            resource_version: "8".into(),
+        });
+        seen.policy_users.push("user alice".into());
+        let ops = teardown_ops(&s, &seen);
+        assert!(
+            matches!(&ops[0], TeardownOp::Keep { absent: false, detail, .. } if detail.contains("role/theirs"))
+        );
+        assert!(matches!(ops.last(), Some(TeardownOp::Keep { .. })));
+        assert!(ops.iter().any(|op| matches!(op, TeardownOp::Keep { kind: "iam-policy", detail, .. } if detail.contains("user alice"))));
+
+        seen.role = RoleSeen::Present {
+            tags: vec![],
+            trust: None,
+            attached: vec![seen.policy_arn.clone()],
+            inline: vec![],
+        };
+        let ops = teardown_ops(&s, &seen);
+        assert!(!ops.iter().any(|op| matches!(
+            op,
+            TeardownOp::Detach { .. } | TeardownOp::DeleteRole { .. }
+        )));
+
+        let gone = teardown_ops(&s, &nothing(&s));
+        assert!(gone.iter().all(|op| !op.writes()), "{gone:?}");
+    }
+}

@@ -4,18 +4,22 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{World, outcome, spec, unique};
+use common::{World, apply, outcome, spec, unique};
 use flink_eks_irsa::documents::PolicyDocument;
 use flink_eks_irsa::{
-    Action, CheckKind, Error, MANAGED_BY_KEY, Outcome, ROLE_ARN_ANNOTATION, ResourceKind, S3Grant,
-    no_progress,
+    Action, ApplyReport, CheckKind, Error, Event, MANAGED_BY_KEY, Outcome, ROLE_ARN_ANNOTATION,
+    S3Grant, kind,
 };
 use flink_eks_manifest::S3Location;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams};
 
-fn actions(rows: &[flink_eks_irsa::PlanRow]) -> BTreeMap<ResourceKind, Action> {
-    rows.iter().map(|r| (r.kind, r.action)).collect()
+fn actions(report: &ApplyReport) -> BTreeMap<&'static str, Action> {
+    report
+        .operations
+        .iter()
+        .map(|op| (op.kind, op.action))
+        .collect()
 }
 
 #[tokio::test]
@@ -41,37 +45,43 @@ async fn first_run_creates_everything_and_second_run_writes_nothing() {
         "plan wrote: {:?}",
         world.log.writes()
     );
-    for row in &plan.rows {
-        let expected = if row.kind == ResourceKind::ServiceAccount {
+    for op in plan.operations() {
+        let expected = if op.kind == kind::SERVICE_ACCOUNT {
             Action::Update
         } else {
             Action::Create
         };
-        assert_eq!(row.action, expected, "{plan}");
+        assert_eq!(op.action, expected, "{plan}");
     }
 
     let events = std::sync::Mutex::new(Vec::new());
     let report = world
         .irsa
-        .apply(&spec, &|p| events.lock().unwrap().push(format!("{p:?}")))
+        .apply(&plan, &|e: &Event| events.lock().unwrap().push(e.clone()))
         .await
         .unwrap();
     assert!(report.changed());
     assert_eq!(
-        actions(&report.plan.rows),
+        actions(&report),
         BTreeMap::from([
-            (ResourceKind::OidcProvider, Action::Create),
-            (ResourceKind::Policy, Action::Create),
-            (ResourceKind::Role, Action::Create),
-            (ResourceKind::Attachment, Action::Create),
-            (ResourceKind::ServiceAccount, Action::Update),
+            (kind::OIDC_PROVIDER, Action::Create),
+            (kind::POLICY, Action::Create),
+            (kind::ROLE, Action::Create),
+            (kind::POLICY_ATTACHMENT, Action::Create),
+            (kind::SERVICE_ACCOUNT, Action::Update),
         ])
     );
     assert!(
         report.warnings.is_empty(),
         "no pod runs as the account yet, so none needs recreating: {report}"
     );
-    assert!(!events.lock().unwrap().is_empty());
+    let started = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::Started(_)))
+        .count();
+    assert_eq!(started, 5, "one Started event per planned write");
     let writes = world.log.writes();
     for op in [
         "CreateOpenIDConnectProvider",
@@ -116,12 +126,12 @@ async fn first_run_creates_everything_and_second_run_writes_nothing() {
         .unwrap();
     assert_eq!(
         attached.attached_policies()[0].policy_arn(),
-        Some(report.plan.policy_arn.as_str())
+        Some(report.policy_arn.as_str())
     );
     let version = world
         .iam
         .get_policy_version()
-        .policy_arn(&report.plan.policy_arn)
+        .policy_arn(&report.policy_arn)
         .version_id("v1")
         .send()
         .await
@@ -132,10 +142,7 @@ async fn first_run_creates_everything_and_second_run_writes_nothing() {
         "{document}"
     );
     let annotations = world.annotations("default", "flink").await.unwrap();
-    assert_eq!(
-        annotations.get(ROLE_ARN_ANNOTATION),
-        Some(&report.plan.role_arn)
-    );
+    assert_eq!(annotations.get(ROLE_ARN_ANNOTATION), Some(&report.role_arn));
     assert_eq!(
         annotations.get("team").map(String::as_str),
         Some("data"),
@@ -162,7 +169,7 @@ async fn first_run_creates_everything_and_second_run_writes_nothing() {
     // Second run: reads only, in AWS and in Kubernetes.
     world.log.clear();
     let kube_writes = world.standin_writes();
-    let again = world.irsa.apply(&spec, &no_progress).await.unwrap();
+    let again = apply(&world.irsa, &spec).await.unwrap();
     assert!(!again.changed(), "{again}");
     assert!(again.to_string().starts_with("no change"), "{again}");
     assert_eq!(world.log.writes(), Vec::<String>::new());
@@ -180,16 +187,10 @@ async fn a_missing_service_account_is_created_with_the_annotation() {
     let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink-jobs", "jobs/a.py");
     assert!(world.annotations("default", "flink-jobs").await.is_none());
-    let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
-    assert_eq!(
-        actions(&report.plan.rows)[&ResourceKind::ServiceAccount],
-        Action::Create
-    );
+    let report = apply(&world.irsa, &spec).await.unwrap();
+    assert_eq!(actions(&report)[kind::SERVICE_ACCOUNT], Action::Create);
     let annotations = world.annotations("default", "flink-jobs").await.unwrap();
-    assert_eq!(
-        annotations.get(ROLE_ARN_ANNOTATION),
-        Some(&report.plan.role_arn)
-    );
+    assert_eq!(annotations.get(ROLE_ARN_ANNOTATION), Some(&report.role_arn));
     assert!(world.irsa.verify(&spec).await.unwrap().is_ok());
 }
 
@@ -205,7 +206,7 @@ async fn pods_started_before_the_annotation_are_named_for_recreation() {
     .unwrap();
     pods.create(&Default::default(), &pod).await.unwrap();
 
-    let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
+    let report = apply(&world.irsa, &spec).await.unwrap();
     assert!(
         report
             .warnings
@@ -219,21 +220,17 @@ async fn pods_started_before_the_annotation_are_named_for_recreation() {
 async fn a_changed_grant_makes_a_new_policy_version_and_a_sixth_change_prunes_the_oldest() {
     let (world, cluster) = World::with_cluster().await;
     let mut spec = spec(&cluster, "flink", "jobs/v1.py");
-    let first = world.irsa.apply(&spec, &no_progress).await.unwrap();
-    let policy_arn = first.plan.policy_arn.clone();
+    let first = apply(&world.irsa, &spec).await.unwrap();
+    let policy_arn = first.policy_arn.clone();
 
     for n in 2..=7 {
         spec.grant =
             S3Grant::Object(S3Location::new("flink-s3-test", format!("jobs/v{n}.py")).unwrap());
         world.log.clear();
-        let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
-        let rows = actions(&report.plan.rows);
-        assert_eq!(
-            rows[&ResourceKind::Policy],
-            Action::Update,
-            "change {n}: {report}"
-        );
-        assert_eq!(rows[&ResourceKind::Role], Action::NoChange);
+        let report = apply(&world.irsa, &spec).await.unwrap();
+        let rows = actions(&report);
+        assert_eq!(rows[kind::POLICY], Action::Update, "change {n}: {report}");
+        assert_eq!(rows[kind::ROLE], Action::NoChange);
         let writes = world.log.writes();
         assert!(
             writes.iter().any(|w| w.ends_with(":CreatePolicyVersion")),
@@ -273,11 +270,8 @@ async fn a_changed_grant_makes_a_new_policy_version_and_a_sixth_change_prunes_th
 
     // A prefix grant is a change of meaning too.
     spec.grant = S3Grant::prefix("flink-s3-test", "jobs/").unwrap();
-    let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
-    assert_eq!(
-        actions(&report.plan.rows)[&ResourceKind::Policy],
-        Action::Update
-    );
+    let report = apply(&world.irsa, &spec).await.unwrap();
+    assert_eq!(actions(&report)[kind::POLICY], Action::Update);
     assert!(world.irsa.verify(&spec).await.unwrap().is_ok());
 }
 
@@ -303,7 +297,7 @@ async fn a_role_created_by_someone_else_is_left_untouched_without_adopt() {
         .unwrap();
     let kube_writes = world.standin_writes();
 
-    let err = world.irsa.apply(&spec, &no_progress).await.unwrap_err();
+    let err = apply(&world.irsa, &spec).await.unwrap_err();
     assert!(matches!(err, Error::RoleNotOurs { .. }), "{err}");
     let message = err.to_string();
     assert!(
@@ -330,12 +324,11 @@ async fn a_role_created_by_someone_else_is_left_untouched_without_adopt() {
 
     // With the adopt flag the role is tagged as ours and its trust corrected.
     spec.adopt = true;
-    let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
+    let report = apply(&world.irsa, &spec).await.unwrap();
     let role_row = report
-        .plan
-        .rows
+        .operations
         .iter()
-        .find(|r| r.kind == ResourceKind::Role)
+        .find(|op| op.kind == kind::ROLE)
         .unwrap();
     assert_eq!(role_row.action, Action::Update);
     assert!(role_row.detail.contains("adopt"), "{role_row}");
@@ -360,7 +353,7 @@ async fn a_role_created_by_someone_else_is_left_untouched_without_adopt() {
 async fn a_drifted_trust_policy_is_reported_and_corrected() {
     let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink", "test/job.py");
-    world.irsa.apply(&spec, &no_progress).await.unwrap();
+    apply(&world.irsa, &spec).await.unwrap();
 
     // Someone widens the trust to every service account of the namespace.
     let role = world.role(&spec.role_name).await;
@@ -388,10 +381,10 @@ async fn a_drifted_trust_policy_is_reported_and_corrected() {
     );
 
     world.log.clear();
-    let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
-    let rows = actions(&report.plan.rows);
-    assert_eq!(rows[&ResourceKind::Role], Action::Update);
-    assert_eq!(rows[&ResourceKind::Policy], Action::NoChange);
+    let report = apply(&world.irsa, &spec).await.unwrap();
+    let rows = actions(&report);
+    assert_eq!(rows[kind::ROLE], Action::Update);
+    assert_eq!(rows[kind::POLICY], Action::NoChange);
     assert!(
         world
             .log
@@ -406,21 +399,18 @@ async fn a_drifted_trust_policy_is_reported_and_corrected() {
 async fn teardown_removes_what_it_created_and_a_second_teardown_is_a_no_op() {
     let (world, cluster) = World::with_cluster().await;
     let mut spec = spec(&cluster, "flink", "jobs/v1.py");
-    world.irsa.apply(&spec, &no_progress).await.unwrap();
+    apply(&world.irsa, &spec).await.unwrap();
     spec.grant = S3Grant::Object(S3Location::new("flink-s3-test", "jobs/v2.py").unwrap());
-    let report = world.irsa.apply(&spec, &no_progress).await.unwrap(); // a second policy version
-    let policy_arn = report.plan.policy_arn.clone();
+    let report = apply(&world.irsa, &spec).await.unwrap(); // a second policy version
+    let policy_arn = report.policy_arn.clone();
 
     let teardown = world.irsa.teardown(&spec).await.unwrap();
     assert!(teardown.changed(), "{teardown}");
-    assert_eq!(outcome(&teardown, ResourceKind::Role), Outcome::Removed);
-    assert_eq!(outcome(&teardown, ResourceKind::Policy), Outcome::Removed);
+    assert_eq!(outcome(&teardown, kind::ROLE), Outcome::Removed);
+    assert_eq!(outcome(&teardown, kind::POLICY), Outcome::Removed);
+    assert_eq!(outcome(&teardown, kind::SERVICE_ACCOUNT), Outcome::Removed);
     assert_eq!(
-        outcome(&teardown, ResourceKind::ServiceAccount),
-        Outcome::Removed
-    );
-    assert_eq!(
-        outcome(&teardown, ResourceKind::OidcProvider),
+        outcome(&teardown, kind::OIDC_PROVIDER),
         Outcome::LeftAlone,
         "{teardown}"
     );
@@ -447,7 +437,7 @@ async fn teardown_removes_what_it_created_and_a_second_teardown_is_a_no_op() {
 async fn teardown_leaves_alone_what_flink_eks_did_not_create() {
     let (world, cluster) = World::with_cluster().await;
     let spec = spec(&cluster, "flink", "test/job.py");
-    let report = world.irsa.apply(&spec, &no_progress).await.unwrap();
+    let report = apply(&world.irsa, &spec).await.unwrap();
 
     // Someone points the annotation at their own role, and a foreign role and policy
     // carry the names of a second spec.
@@ -468,10 +458,10 @@ async fn teardown_leaves_alone_what_flink_eks_did_not_create() {
     let sa_row = teardown
         .rows
         .iter()
-        .find(|r| r.kind == ResourceKind::ServiceAccount)
+        .find(|r| r.operation.kind == kind::SERVICE_ACCOUNT)
         .unwrap();
     assert_eq!(sa_row.outcome, Outcome::LeftAlone, "{teardown}");
-    assert!(sa_row.detail.contains(theirs), "{sa_row}");
+    assert!(sa_row.operation.detail.contains(theirs), "{sa_row}");
     assert_eq!(
         world.annotations("default", "flink").await.unwrap()[ROLE_ARN_ANNOTATION],
         theirs
@@ -480,7 +470,7 @@ async fn teardown_leaves_alone_what_flink_eks_did_not_create() {
         !world.role_exists(&spec.role_name).await,
         "our role still goes"
     );
-    assert!(!world.policy_exists(&report.plan.policy_arn).await);
+    assert!(!world.policy_exists(&report.policy_arn).await);
 
     let foreign = common::spec(&cluster, "flink", "test/job.py");
     world
@@ -503,8 +493,8 @@ async fn teardown_leaves_alone_what_flink_eks_did_not_create() {
     world.log.clear();
     let teardown = world.irsa.teardown(&foreign).await.unwrap();
     assert!(!teardown.changed(), "{teardown}");
-    assert_eq!(outcome(&teardown, ResourceKind::Role), Outcome::LeftAlone);
-    assert_eq!(outcome(&teardown, ResourceKind::Policy), Outcome::LeftAlone);
+    assert_eq!(outcome(&teardown, kind::ROLE), Outcome::LeftAlone);
+    assert_eq!(outcome(&teardown, kind::POLICY), Outcome::LeftAlone);
     assert_eq!(world.log.writes(), Vec::<String>::new());
     assert!(world.role_exists(&foreign.role_name).await);
     assert!(world.policy_exists(&foreign_policy).await);

@@ -1,16 +1,19 @@
 //! EKS Pod Identity mode. IAM and STS go to the moto server; moto has no EKS Pod Identity,
 //! so the EKS calls are answered from responses recorded in `tests/recorded/` (written from
-//! the EKS API Reference) by aws-smithy's `StaticReplayClient`, and the requests the crate
-//! sends are checked one by one.
+//! the EKS API Reference) by a client that routes each request by method and path (the crate
+//! reads concurrently, so the order of its EKS reads is not fixed), and the requests the
+//! crate sends are checked.
 
 mod common;
 
-use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 use common::{CallLog, World, clients, spec, unique};
-use flink_eks_irsa::{
-    Action, CheckKind, IdentityMode, Irsa, IrsaSpec, Outcome, ResourceKind, no_progress,
-};
+use flink_eks_irsa::{Action, CheckKind, IdentityMode, Irsa, IrsaSpec, Outcome, kind};
+use flink_eks_plan::Silent;
 
 const EKS: &str = "https://eks.us-east-1.amazonaws.com";
 
@@ -32,46 +35,89 @@ impl Recorded<'_> {
             .replace("{{SERVICE_ACCOUNT}}", &self.spec.service_account)
     }
 
-    /// One exchange: the request we expect (method and path, for the failure message) and
-    /// the recorded response.
-    fn event(&self, method: &str, path: &str, file: &str) -> ReplayEvent {
-        let request = http::Request::builder()
-            .method(method)
-            .uri(format!("{EKS}{path}"))
-            .body(SdkBody::empty())
-            .unwrap();
-        let response = http::Response::builder()
-            .status(200)
-            .header("content-type", "application/json")
-            .body(SdkBody::from(self.body(file)))
-            .unwrap();
-        ReplayEvent::new(request, response)
+    /// An EKS that answers `METHOD path-and-query` from the recorded files in `routes`, and
+    /// 404 to anything else.
+    fn eks(&self, routes: &[(String, &str)]) -> Routed {
+        let routes: BTreeMap<String, String> = routes
+            .iter()
+            .map(|(request, file)| (request.clone(), self.body(file)))
+            .collect();
+        Routed {
+            routes: Arc::new(routes),
+            sent: Arc::default(),
+        }
+    }
+}
+
+/// The EKS stand-in of one run: what it answers, and what it was sent.
+#[derive(Clone)]
+struct Routed {
+    routes: Arc<BTreeMap<String, String>>,
+    /// `METHOD path-and-query` and the body of every request, in the order received.
+    sent: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+impl Routed {
+    fn sent(&self) -> Vec<String> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
+    fn body_of(&self, request: &str) -> serde_json::Value {
+        let sent = self.sent.lock().unwrap();
+        let (_, body) = sent
+            .iter()
+            .find(|(r, _)| r == request)
+            .unwrap_or_else(|| panic!("{request} was not sent"));
+        serde_json::from_slice(body).unwrap()
     }
 }
 
 /// An `Irsa` whose IAM and STS calls go to moto (counted in `log`) and whose EKS calls are
-/// answered by `replay`.
-fn irsa(world: &World, log: &CallLog, replay: &StaticReplayClient) -> Irsa {
+/// answered by `eks`.
+fn irsa(world: &World, log: &CallLog, eks: &Routed) -> Irsa {
     let (iam, sts, _) = clients(&world.config, &world.account, Some(log));
+    let routed = eks.clone();
+    let http = infallible_client_fn(move |request: http::Request<SdkBody>| {
+        let key = format!(
+            "{} {}",
+            request.method(),
+            request.uri().path_and_query().unwrap()
+        );
+        let body = request.body().bytes().unwrap_or_default().to_vec();
+        routed.sent.lock().unwrap().push((key.clone(), body));
+        match routed.routes.get(&key) {
+            Some(answer) => http::Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(SdkBody::from(answer.clone()))
+                .unwrap(),
+            None => http::Response::builder()
+                .status(404)
+                .header("x-amzn-errortype", "NotFoundException")
+                .body(SdkBody::from(format!(
+                    r#"{{"message":"no recorded answer to {key}"}}"#
+                )))
+                .unwrap(),
+        }
+    });
     let eks = aws_sdk_eks::Client::from_conf(
         aws_sdk_eks::config::Builder::from(&world.config)
             .endpoint_url(EKS)
-            .http_client(replay.clone())
+            .http_client(http)
             .interceptor(log.clone())
             .build(),
     );
     Irsa::from_clients(iam, sts, eks, world.kube.clone())
 }
 
-/// Method and path-and-query of every request the replay client received.
-fn sent(replay: &StaticReplayClient) -> Vec<String> {
-    replay
-        .actual_requests()
-        .map(|r| {
-            let uri: http::Uri = r.uri().parse().unwrap();
-            format!("{} {}", r.method(), uri.path_and_query().unwrap())
-        })
-        .collect()
+fn sorted(mut requests: Vec<String>) -> Vec<String> {
+    requests.sort();
+    requests
 }
 
 #[tokio::test]
@@ -90,38 +136,42 @@ async fn pod_identity_creates_role_and_association_then_changes_nothing_then_tea
     let association_path = format!("{cluster_path}/pod-identity-associations/a-0123456789abcdefg");
     let kube_writes = world.standin_writes();
 
+    let describe = (format!("GET {cluster_path}"), "describe-cluster.json");
+    let list_one = (
+        format!("GET {list_path}"),
+        "list-pod-identity-associations-one.json",
+    );
+    let describe_association = (
+        format!("GET {association_path}"),
+        "pod-identity-association.json",
+    );
+    let create_path = format!("POST {cluster_path}/pod-identity-associations");
+
     // First run: role, policy and attachment in moto; the association through EKS.
     let log = CallLog::default();
-    let replay = StaticReplayClient::new(vec![
-        recorded.event("GET", &cluster_path, "describe-cluster.json"),
-        recorded.event(
-            "GET",
-            &list_path,
+    let eks = recorded.eks(&[
+        describe.clone(),
+        (
+            format!("GET {list_path}"),
             "list-pod-identity-associations-empty.json",
         ),
-        recorded.event(
-            "POST",
-            &format!("{cluster_path}/pod-identity-associations"),
-            "pod-identity-association.json",
-        ),
+        (create_path.clone(), "pod-identity-association.json"),
     ]);
-    let report = irsa(&world, &log, &replay)
-        .apply(&spec, &no_progress)
-        .await
-        .unwrap();
+    let first = irsa(&world, &log, &eks);
+    let plan = first.plan(&spec).await.unwrap();
+    let report = first.apply(&plan, &Silent).await.unwrap();
     let rows: Vec<_> = report
-        .plan
-        .rows
+        .operations
         .iter()
-        .map(|r| (r.kind, r.action))
+        .map(|op| (op.kind, op.action))
         .collect();
     assert_eq!(
         rows,
         [
-            (ResourceKind::Policy, Action::Create),
-            (ResourceKind::Role, Action::Create),
-            (ResourceKind::Attachment, Action::Create),
-            (ResourceKind::PodIdentityAssociation, Action::Create),
+            (kind::POLICY, Action::Create),
+            (kind::ROLE, Action::Create),
+            (kind::POLICY_ATTACHMENT, Action::Create),
+            (kind::POD_IDENTITY_ASSOCIATION, Action::Create),
         ],
         "no OIDC provider and no annotation in Pod Identity mode"
     );
@@ -132,19 +182,21 @@ async fn pod_identity_creates_role_and_association_then_changes_nothing_then_tea
             .any(|w| w.contains("eks-pod-identity-agent")),
         "{report}"
     );
+    let sent = eks.sent();
     assert_eq!(
-        sent(&replay),
-        [
-            format!("GET {cluster_path}"),
-            format!("GET {list_path}"),
-            format!("POST {cluster_path}/pod-identity-associations"),
-        ]
+        sorted(sent[..2].to_vec()),
+        sorted(vec![describe.0.clone(), format!("GET {list_path}")]),
+        "plan reads the cluster and the association at once"
     );
-    let create = replay.actual_requests().nth(2).unwrap();
-    let body: serde_json::Value = serde_json::from_slice(create.body().bytes().unwrap()).unwrap();
+    assert_eq!(
+        sent[2..],
+        [create_path.clone()],
+        "apply creates the association"
+    );
+    let body = eks.body_of(&create_path);
     assert_eq!(body["namespace"], "default");
     assert_eq!(body["serviceAccount"], "flink");
-    assert_eq!(body["roleArn"], report.plan.role_arn.as_str());
+    assert_eq!(body["roleArn"], report.role_arn.as_str());
     assert_eq!(body["tags"]["flink-eks.io/managed-by"], "flink-eks");
     assert!(
         body["clientRequestToken"].is_string(),
@@ -162,28 +214,30 @@ async fn pod_identity_creates_role_and_association_then_changes_nothing_then_tea
         serde_json::json!(["sts:AssumeRole", "sts:TagSession"])
     );
 
-    // Second run: reads only.
+    // Second run: reads only, and applying the no-change plan makes no call.
     let log = CallLog::default();
-    let replay = StaticReplayClient::new(vec![
-        recorded.event("GET", &cluster_path, "describe-cluster.json"),
-        recorded.event("GET", &list_path, "list-pod-identity-associations-one.json"),
-        recorded.event("GET", &association_path, "pod-identity-association.json"),
+    let eks = recorded.eks(&[
+        describe.clone(),
+        list_one.clone(),
+        describe_association.clone(),
     ]);
-    let again = irsa(&world, &log, &replay)
-        .apply(&spec, &no_progress)
-        .await
-        .unwrap();
+    let second = irsa(&world, &log, &eks);
+    let plan = second.plan(&spec).await.unwrap();
+    assert!(plan.is_noop(), "{plan}");
+    assert_eq!(eks.sent().len(), 3);
+    log.clear();
+    let again = second.apply(&plan, &Silent).await.unwrap();
     assert!(!again.changed(), "{again}");
-    assert_eq!(log.writes(), Vec::<String>::new());
-    assert_eq!(sent(&replay).len(), 3);
+    assert_eq!(log.calls(), Vec::<String>::new());
+    assert_eq!(eks.sent().len(), 3, "apply sent nothing to EKS");
 
     // Verify: trust, attachment, permission policy, association.
-    let replay = StaticReplayClient::new(vec![
-        recorded.event("GET", &cluster_path, "describe-cluster.json"),
-        recorded.event("GET", &list_path, "list-pod-identity-associations-one.json"),
-        recorded.event("GET", &association_path, "pod-identity-association.json"),
+    let eks = recorded.eks(&[
+        describe.clone(),
+        list_one.clone(),
+        describe_association.clone(),
     ]);
-    let verify = irsa(&world, &log, &replay).verify(&spec).await.unwrap();
+    let verify = irsa(&world, &log, &eks).verify(&spec).await.unwrap();
     assert!(verify.is_ok(), "{verify}");
     let kinds: Vec<_> = verify.checks.iter().map(|c| c.kind).collect();
     assert_eq!(
@@ -197,26 +251,33 @@ async fn pod_identity_creates_role_and_association_then_changes_nothing_then_tea
     );
 
     // Teardown: the association, the role and the policy go.
-    let replay = StaticReplayClient::new(vec![
-        recorded.event("GET", &cluster_path, "describe-cluster.json"),
-        recorded.event("GET", &list_path, "list-pod-identity-associations-one.json"),
-        recorded.event("GET", &association_path, "pod-identity-association.json"),
-        recorded.event("DELETE", &association_path, "pod-identity-association.json"),
+    let eks = recorded.eks(&[
+        describe,
+        list_one,
+        describe_association,
+        (
+            format!("DELETE {association_path}"),
+            "pod-identity-association.json",
+        ),
     ]);
-    let teardown = irsa(&world, &log, &replay).teardown(&spec).await.unwrap();
-    let outcomes: Vec<_> = teardown.rows.iter().map(|r| (r.kind, r.outcome)).collect();
+    let teardown = irsa(&world, &log, &eks).teardown(&spec).await.unwrap();
+    let outcomes: Vec<_> = teardown
+        .rows
+        .iter()
+        .map(|r| (r.operation.kind, r.outcome))
+        .collect();
     assert_eq!(
         outcomes,
         [
-            (ResourceKind::PodIdentityAssociation, Outcome::Removed),
-            (ResourceKind::Attachment, Outcome::Removed),
-            (ResourceKind::Role, Outcome::Removed),
-            (ResourceKind::Policy, Outcome::Removed),
+            (kind::POD_IDENTITY_ASSOCIATION, Outcome::Removed),
+            (kind::POLICY_ATTACHMENT, Outcome::Removed),
+            (kind::ROLE, Outcome::Removed),
+            (kind::POLICY, Outcome::Removed),
         ],
         "{teardown}"
     );
     assert_eq!(
-        sent(&replay).last().unwrap(),
+        eks.sent().last().unwrap(),
         &format!("DELETE {association_path}")
     );
     assert!(!world.role_exists(&spec.role_name).await);

@@ -20,7 +20,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use flink_eks_irsa::documents::PolicyDocument;
 use flink_eks_irsa::{
-    IdentityMode, Irsa, IrsaSpec, Outcome, ResourceKind, S3Grant, TeardownReport,
+    ApplyReport, Error, IdentityMode, Irsa, IrsaSpec, Outcome, S3Grant, TeardownReport,
 };
 use flink_eks_manifest::S3Location;
 
@@ -341,12 +341,15 @@ fn found<T, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     }
 }
 
+/// Plans and applies `spec` at once, with no progress: what a second run of a user does.
+pub async fn apply(irsa: &Irsa, spec: &IrsaSpec) -> Result<ApplyReport, Error> {
+    let plan = irsa.plan(spec).await?;
+    irsa.apply(&plan, &flink_eks_plan::Silent).await
+}
+
 /// What teardown reported for the resource of `kind`.
-pub fn outcome(teardown: &TeardownReport, kind: ResourceKind) -> Outcome {
+pub fn outcome(teardown: &TeardownReport, kind: &str) -> Outcome {
     teardown
-        .rows
-        .iter()
-        .find(|r| r.kind == kind)
+        .outcome(kind)
         .unwrap_or_else(|| panic!("no {kind} row in {teardown}"))
-        .outcome
 }

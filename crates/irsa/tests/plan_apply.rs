@@ -1,0 +1,257 @@
+//! One plan, executed as printed: apply makes exactly the writes the plan lists, a plan of
+//! "no change" only makes no call at all, and a plan that the world moved away from fails
+//! with `Stale` without writing to the resource that changed.
+
+mod common;
+
+use common::{World, spec};
+use flink_eks_irsa::{Action, Error, Event, Op, ROLE_ARN_ANNOTATION, S3Grant, kind};
+use flink_eks_manifest::S3Location;
+use flink_eks_plan::Silent;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, Patch, PatchParams};
+
+/// The AWS call each planned write of a fresh account makes.
+fn aws_call(kind: &str) -> Option<&'static str> {
+    match kind {
+        kind::OIDC_PROVIDER => Some("IAM:CreateOpenIDConnectProvider"),
+        kind::POLICY => Some("IAM:CreatePolicy"),
+        kind::ROLE => Some("IAM:CreateRole"),
+        kind::POLICY_ATTACHMENT => Some("IAM:AttachRolePolicy"),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_account_gets_exactly_the_planned_creates_and_a_second_plan_makes_no_call() {
+    let (world, cluster) = World::with_cluster().await;
+    let spec = spec(&cluster, "flink-fresh", "jobs/fresh.py");
+
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    let operations = plan.operations();
+    let kinds: Vec<_> = operations.iter().map(|op| (op.kind, op.action)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (kind::OIDC_PROVIDER, Action::Create),
+            (kind::POLICY, Action::Create),
+            (kind::ROLE, Action::Create),
+            (kind::POLICY_ATTACHMENT, Action::Create),
+            (kind::SERVICE_ACCOUNT, Action::Create),
+        ],
+        "{plan}"
+    );
+    assert_eq!(world.log.writes(), Vec::<String>::new(), "planning wrote");
+
+    world.log.clear();
+    let kube_writes = world.standin_writes();
+    let report = world.irsa.apply(&plan, &Silent).await.unwrap();
+    assert_eq!(
+        report.operations, operations,
+        "the report is the plan as performed"
+    );
+    let expected: Vec<String> = operations
+        .iter()
+        .filter_map(|op| aws_call(op.kind))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        world.log.writes(),
+        expected,
+        "one AWS write per planned AWS operation"
+    );
+    assert_eq!(
+        world.standin_writes() - kube_writes,
+        1,
+        "one Kubernetes write: the service account's create"
+    );
+    let annotations = world.annotations("default", "flink-fresh").await.unwrap();
+    assert_eq!(annotations.get(ROLE_ARN_ANNOTATION), Some(&report.role_arn));
+
+    let second = world.irsa.plan(&spec).await.unwrap();
+    assert!(second.is_noop(), "{second}");
+    assert!(
+        second
+            .operations()
+            .iter()
+            .all(|op| op.action == Action::NoChange),
+        "{second}"
+    );
+    assert_eq!(
+        second.operations().len(),
+        5,
+        "no-change resources are listed too"
+    );
+    world.log.clear();
+    let kube_writes = world.standin_writes();
+    let events = std::sync::Mutex::new(Vec::new());
+    let again = world
+        .irsa
+        .apply(&second, &|e: &Event| events.lock().unwrap().push(e.clone()))
+        .await
+        .unwrap();
+    assert!(!again.changed(), "{again}");
+    assert_eq!(
+        world.log.calls(),
+        Vec::<String>::new(),
+        "no AWS call at all"
+    );
+    assert_eq!(world.standin_writes(), kube_writes, "no Kubernetes write");
+    assert!(events.lock().unwrap().is_empty(), "nothing to report");
+    assert!(again.iam_wait.is_zero());
+}
+
+#[tokio::test]
+async fn a_policy_whose_default_version_moved_since_the_plan_is_stale_and_left_alone() {
+    let (world, cluster) = World::with_cluster().await;
+    let mut spec = spec(&cluster, "flink", "jobs/v1.py");
+    let first = common::apply(&world.irsa, &spec).await.unwrap();
+
+    spec.grant = S3Grant::Object(S3Location::new("flink-s3-test", "jobs/v2.py").unwrap());
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    let policy = plan.operations()[1].clone();
+    assert_eq!((policy.kind, policy.action), (kind::POLICY, Action::Update));
+    assert_eq!(policy.observed.as_deref(), Some("default version v1"));
+
+    // Someone else makes a new default version between plan and apply.
+    let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::flink-s3-test/theirs.py"}]}"#;
+    world
+        .iam
+        .create_policy_version()
+        .policy_arn(&first.policy_arn)
+        .policy_document(theirs)
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+
+    world.log.clear();
+    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
+    let message = err.to_string();
+    let Error::Stale(stale) = &err else {
+        panic!("expected Stale, got {message}");
+    };
+    assert_eq!(stale.kind, kind::POLICY);
+    assert_eq!(stale.planned, "default version v1");
+    assert_eq!(stale.found, "default version v2");
+    assert!(message.contains("plan again"), "{message}");
+    assert_eq!(
+        world.log.writes(),
+        Vec::<String>::new(),
+        "nothing written to the policy (nor to anything after it)"
+    );
+    let versions = world
+        .iam
+        .list_policy_versions()
+        .policy_arn(&first.policy_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 2, "v1 and theirs, no third");
+
+    // Planning again sees their version and replaces it.
+    let replanned = world.irsa.plan(&spec).await.unwrap();
+    assert_eq!(
+        replanned.operations()[1].observed.as_deref(),
+        Some("default version v2")
+    );
+    world.irsa.apply(&replanned, &Silent).await.unwrap();
+    assert!(world.irsa.verify(&spec).await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_role_created_by_someone_else_after_the_plan_is_stale_and_left_alone() {
+    let (world, cluster) = World::with_cluster().await;
+    let spec = spec(&cluster, "flink", "test/job.py");
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    assert!(
+        plan.ops
+            .iter()
+            .any(|op| matches!(op, Op::CreateRole { .. }))
+    );
+
+    let foreign_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    world
+        .iam
+        .create_role()
+        .role_name(&spec.role_name)
+        .assume_role_policy_document(foreign_trust)
+        .send()
+        .await
+        .unwrap();
+
+    world.log.clear();
+    let kube_writes = world.standin_writes();
+    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
+    let Error::Stale(stale) = &err else {
+        panic!("expected Stale, got {err}");
+    };
+    assert_eq!((stale.kind, stale.planned.as_str()), (kind::ROLE, "absent"));
+    let writes = world.log.writes();
+    assert_eq!(
+        writes,
+        [
+            "IAM:CreateOpenIDConnectProvider",
+            "IAM:CreatePolicy",
+            "IAM:CreateRole"
+        ],
+        "the refused create is the last call: no tag, no trust update, no attachment"
+    );
+    let role = world.role(&spec.role_name).await;
+    assert!(role.tags().is_empty(), "their role is not tagged");
+    assert!(
+        world.trust_policy(&spec.role_name).await.same_meaning(
+            &flink_eks_irsa::documents::PolicyDocument::parse_iam(foreign_trust).unwrap()
+        ),
+        "their trust policy is kept"
+    );
+    assert_eq!(
+        world.standin_writes(),
+        kube_writes,
+        "the annotation was not written"
+    );
+}
+
+#[tokio::test]
+async fn a_service_account_changed_since_the_plan_is_stale_and_keeps_its_annotation() {
+    let (world, cluster) = World::with_cluster().await;
+    let spec = spec(&cluster, "flink", "test/job.py");
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    let account = plan.operations().pop().unwrap();
+    assert_eq!(
+        (account.kind, account.action),
+        (kind::SERVICE_ACCOUNT, Action::Update)
+    );
+    assert!(
+        account
+            .observed
+            .as_deref()
+            .unwrap()
+            .starts_with("resourceVersion ")
+    );
+
+    // Someone annotates the account with their own role between plan and apply.
+    let theirs = format!("arn:aws:iam::{}:role/theirs", world.account);
+    let accounts: Api<ServiceAccount> = Api::namespaced(world.kube.clone(), "default");
+    accounts
+        .patch(
+            "flink",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"metadata": {"annotations": {ROLE_ARN_ANNOTATION: theirs}}}),
+            ),
+        )
+        .await
+        .unwrap();
+
+    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
+    let Error::Stale(stale) = &err else {
+        panic!("expected Stale, got {err}");
+    };
+    assert_eq!(stale.kind, kind::SERVICE_ACCOUNT);
+    assert_eq!(
+        world.annotations("default", "flink").await.unwrap()[ROLE_ARN_ANNOTATION],
+        theirs,
+        "their annotation is kept"
+    );
+}
