@@ -49,12 +49,15 @@ impl Recorded<'_> {
     }
 }
 
+/// A request as received: `METHOD path-and-query`, and its body.
+type Sent = (String, Vec<u8>);
+
 /// The EKS stand-in of one run: what it answers, and what it was sent.
 #[derive(Clone)]
 struct Routed {
     routes: Arc<BTreeMap<String, String>>,
     /// `METHOD path-and-query` and the body of every request, in the order received.
-    sent: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
 }
 
 impl Routed {
@@ -189,8 +192,8 @@ async fn pod_identity_creates_role_and_association_then_changes_nothing_then_tea
         "plan reads the cluster and the association at once"
     );
     assert_eq!(
-        sent[2..],
-        [create_path.clone()],
+        &sent[2..],
+        std::slice::from_ref(&create_path),
         "apply creates the association"
     );
     let body = eks.body_of(&create_path);
