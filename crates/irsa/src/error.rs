@@ -277,3 +277,20 @@ pub(crate) fn kube_status(err: &kube::Error) -> Option<u16> {
         _ => None,
     }
 }
+
+impl flink_eks_plan::Classify for Error {
+    fn class(&self) -> flink_eks_plan::FailureClass {
+        use flink_eks_plan::FailureClass;
+        match self {
+            Error::NoCredentials { .. } | Error::AccessDenied { .. } => FailureClass::Auth,
+            Error::InvalidInput(_)
+            | Error::NoRegion
+            | Error::UnsupportedRegion(_)
+            | Error::ClusterNotFound { .. }
+            | Error::RoleNotOurs { .. }
+            | Error::PolicyNotOurs { .. } => FailureClass::BadInput,
+            Error::Stale(_) => FailureClass::Stale,
+            _ => FailureClass::Remote,
+        }
+    }
+}
