@@ -109,6 +109,9 @@ pub(crate) enum AccountSeen {
     Present {
         role_arn_annotation: Option<String>,
         resource_version: String,
+        /// `metadata.uid`: which account it was, so that an apply does not re-create one
+        /// deleted since.
+        uid: String,
     },
 }
 
@@ -289,23 +292,29 @@ fn role_op(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Op> {
 }
 
 fn account_op(spec: &IrsaSpec, seen: &Seen) -> Op {
-    let (previous, resource_version) = match &seen.service_account {
-        None | Some(AccountSeen::Missing) => (None, None),
+    let (previous, resource_version, uid) = match &seen.service_account {
+        None | Some(AccountSeen::Missing) => (None, None, None),
         Some(AccountSeen::Present {
             role_arn_annotation,
             resource_version,
+            uid,
         }) => {
             if role_arn_annotation.as_deref() == Some(seen.role_arn.as_str()) {
                 return Op::keep(kind::SERVICE_ACCOUNT, spec.account_name())
                     .observed(format!("resourceVersion {resource_version}"));
             }
-            (role_arn_annotation.clone(), Some(resource_version.clone()))
+            (
+                role_arn_annotation.clone(),
+                Some(resource_version.clone()),
+                Some(uid.clone()),
+            )
         }
     };
     Op::AnnotateServiceAccount {
         role_arn: seen.role_arn.clone(),
         previous,
         resource_version,
+        uid,
         pods: seen.pods.clone(),
     }
 }
@@ -676,6 +685,7 @@ mod tests {
         seen.service_account = Some(AccountSeen::Present {
             role_arn_annotation: Some(seen.role_arn.clone()),
             resource_version: "7".into(),
+            uid: "uid-7".into(),
         });
         seen
     }
@@ -769,6 +779,7 @@ mod tests {
             &p.ops[4],
             Op::AnnotateServiceAccount {
                 resource_version: None,
+                uid: None,
                 ..
             }
         ));
@@ -824,6 +835,7 @@ mod tests {
         seen.service_account = Some(AccountSeen::Present {
             role_arn_annotation: Some("arn:aws:iam::1:role/old".into()),
             resource_version: "42".into(),
+            uid: "uid-42".into(),
         });
         seen.pods = vec!["early".into()];
         let p = plan(&s, &seen);
@@ -858,8 +870,8 @@ mod tests {
         ));
         assert!(matches!(
             &p.ops[4],
-            Op::AnnotateServiceAccount { resource_version: Some(rv), pods, .. }
-                if rv == "42" && pods == &["early"]
+            Op::AnnotateServiceAccount { resource_version: Some(rv), uid: Some(uid), pods, .. }
+                if rv == "42" && uid == "uid-42" && pods == &["early"]
         ));
         assert!(
             pods_warning(&s, &["early".into()])
@@ -1014,6 +1026,7 @@ mod tests {
         seen.service_account = Some(AccountSeen::Present {
             role_arn_annotation: Some("arn:aws:iam::1:role/theirs".into()),
             resource_version: "8".into(),
+            uid: "uid-8".into(),
         });
         seen.policy_users.push("user alice".into());
         let ops = teardown_ops(&s, &seen);

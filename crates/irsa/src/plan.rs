@@ -127,7 +127,7 @@ pub enum Op {
         policy_arn: String,
     },
     /// Server-side apply of the `eks.amazonaws.com/role-arn` annotation, guarded by the
-    /// resourceVersion seen; or a create when the account was missing.
+    /// resourceVersion and uid seen; or a create when the account was missing.
     AnnotateServiceAccount {
         /// The role's ARN, the annotation's value.
         role_arn: String,
@@ -135,6 +135,10 @@ pub enum Op {
         previous: Option<String>,
         /// `metadata.resourceVersion` when planned; `None`: the account is created.
         resource_version: Option<String>,
+        /// `metadata.uid` when planned, sent with the apply: an apply that would create the
+        /// object ignores `resourceVersion`, so only the uid keeps an account deleted since
+        /// the plan from being re-created. `None`: the account is created.
+        uid: Option<String>,
         /// Pods that ran as the account when planned: they lack the token and must be
         /// recreated.
         pods: Vec<String>,

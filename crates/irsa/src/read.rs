@@ -337,6 +337,7 @@ impl Irsa {
             None => AccountSeen::Missing,
             Some(account) => AccountSeen::Present {
                 resource_version: account.metadata.resource_version.unwrap_or_default(),
+                uid: account.metadata.uid.unwrap_or_default(),
                 role_arn_annotation: account
                     .metadata
                     .annotations

@@ -196,10 +196,11 @@ impl Irsa {
             Op::AnnotateServiceAccount {
                 role_arn,
                 resource_version,
+                uid,
                 ..
             } => {
-                self.annotate(spec, role_arn, resource_version.as_deref(), operation)
-                    .await?;
+                let guard = resource_version.as_deref().map(|rv| (rv, uid.as_deref()));
+                self.annotate(spec, role_arn, guard, operation).await?;
             }
             Op::CreateAssociation { role_arn } => {
                 let mut create = self
@@ -299,26 +300,32 @@ impl Irsa {
         Ok(())
     }
 
-    /// Sets the annotation. An existing account: server-side apply of only the annotation
-    /// (other annotations, labels and fields stay with their managers), carrying the planned
-    /// `metadata.resourceVersion`, which the API server checks (409 Conflict when the account
-    /// changed). A missing one: created with POST (409 AlreadyExists when someone created it
-    /// meanwhile).
+    /// Sets the annotation. An existing account (`planned`: its resourceVersion and uid when
+    /// planned): server-side apply of only the annotation (other annotations, labels and
+    /// fields stay with their managers), carrying the planned `metadata.resourceVersion` and
+    /// `metadata.uid`, which the API server checks: 409 Conflict when the account changed, and
+    /// when it was deleted (an apply that would create the object ignores the
+    /// resourceVersion, not the uid). A missing one: created with POST (409 AlreadyExists when
+    /// someone created it meanwhile).
     async fn annotate(
         &self,
         spec: &IrsaSpec,
         role_arn: &str,
-        resource_version: Option<&str>,
+        planned: Option<(&str, Option<&str>)>,
         operation: &Operation,
     ) -> Result<()> {
         let api: Api<ServiceAccount> = Api::namespaced(self.kube.clone(), &spec.namespace);
         let name = spec.account_name();
-        let stale = |e: kube::Error, what: &'static str, found: &str| {
-            if kube_status(&e) == Some(409) {
+        let stale = |e: kube::Error, what: &'static str, found: &str| match &e {
+            kube::Error::Api(status) if status.is_conflict() => {
+                let found = if status.message.contains("uid mismatch") {
+                    "no account"
+                } else {
+                    found
+                };
                 Error::Stale(Stale::of(operation, found))
-            } else {
-                kube_error(what, &name, e)
             }
+            _ => kube_error(what, &name, e),
         };
         let object = serde_json::json!({
             "apiVersion": "v1",
@@ -329,10 +336,13 @@ impl Irsa {
                 "annotations": { ROLE_ARN_ANNOTATION: role_arn },
             },
         });
-        match resource_version {
-            Some(rv) => {
+        match planned {
+            Some((rv, uid)) => {
                 let mut patch = object;
                 patch["metadata"]["resourceVersion"] = rv.into();
+                if let Some(uid) = uid {
+                    patch["metadata"]["uid"] = uid.into();
+                }
                 api.patch(
                     &spec.service_account,
                     &PatchParams::apply(FIELD_MANAGER).force(),

@@ -9,7 +9,7 @@ use flink_eks_irsa::{Action, Error, Event, Op, ROLE_ARN_ANNOTATION, S3Grant, kin
 use flink_eks_manifest::S3Location;
 use flink_eks_plan::Silent;
 use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 
 /// The AWS call each planned write of a fresh account makes.
 fn aws_call(kind: &str) -> Option<&'static str> {
@@ -253,5 +253,37 @@ async fn a_service_account_changed_since_the_plan_is_stale_and_keeps_its_annotat
         world.annotations("default", "flink").await.unwrap()[ROLE_ARN_ANNOTATION],
         theirs,
         "their annotation is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_service_account_deleted_since_the_plan_is_stale_and_not_recreated() {
+    let (world, cluster) = World::with_cluster().await;
+    let spec = spec(&cluster, "flink", "test/job.py");
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    let account = plan.operations().pop().unwrap();
+    assert_eq!(
+        (account.kind, account.action),
+        (kind::SERVICE_ACCOUNT, Action::Update)
+    );
+
+    // Someone deletes the account between plan and apply.
+    let accounts: Api<ServiceAccount> = Api::namespaced(world.kube.clone(), "default");
+    accounts
+        .delete("flink", &DeleteParams::default())
+        .await
+        .unwrap();
+
+    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
+    let Error::Stale(stale) = &err else {
+        panic!("expected Stale, got {err}");
+    };
+    assert_eq!(stale.kind, kind::SERVICE_ACCOUNT);
+    assert_eq!(stale.found, "no account");
+    assert!(err.to_string().contains("plan again"), "{err}");
+    assert_eq!(
+        world.annotations("default", "flink").await,
+        None,
+        "the deleted account was not re-created"
     );
 }
