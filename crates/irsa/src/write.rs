@@ -317,7 +317,7 @@ impl Irsa {
         let api: Api<ServiceAccount> = Api::namespaced(self.kube.clone(), &spec.namespace);
         let name = spec.account_name();
         let stale = |e: kube::Error, what: &'static str, found: &str| match &e {
-            kube::Error::Api(status) if status.is_conflict() => {
+            kube::Error::Api(status) if status.code == 409 => {
                 let found = if status.message.contains("uid mismatch") {
                     "no account"
                 } else {

@@ -287,3 +287,42 @@ async fn a_service_account_deleted_since_the_plan_is_stale_and_not_recreated() {
         "the deleted account was not re-created"
     );
 }
+
+#[tokio::test]
+async fn a_service_account_created_since_the_plan_is_stale_and_left_as_created() {
+    let (world, cluster) = World::with_cluster().await;
+    let spec = spec(&cluster, "flink-raced", "test/job.py");
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    let account = plan.operations().pop().unwrap();
+    assert_eq!(
+        (account.kind, account.action),
+        (kind::SERVICE_ACCOUNT, Action::Create)
+    );
+
+    // Someone creates the account between plan and apply.
+    let accounts: Api<ServiceAccount> = Api::namespaced(world.kube.clone(), "default");
+    let theirs: ServiceAccount = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "flink-raced", "annotations": {"owner": "someone-else"}},
+    }))
+    .unwrap();
+    accounts
+        .create(&kube::api::PostParams::default(), &theirs)
+        .await
+        .unwrap();
+
+    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
+    let Error::Stale(stale) = &err else {
+        panic!("expected Stale, got {err}");
+    };
+    assert_eq!(stale.kind, kind::SERVICE_ACCOUNT);
+    let annotations = world.annotations("default", "flink-raced").await.unwrap();
+    assert_eq!(
+        annotations.get("owner").map(String::as_str),
+        Some("someone-else")
+    );
+    assert!(
+        !annotations.contains_key(ROLE_ARN_ANNOTATION),
+        "{annotations:?}"
+    );
+}
