@@ -209,3 +209,20 @@ pub(crate) const DOCKER_HINT: &str = "start one (sudo systemctl start docker, or
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl flink_eks_plan::Classify for Error {
+    fn class(&self) -> flink_eks_plan::FailureClass {
+        use flink_eks_plan::FailureClass;
+        match self {
+            Error::RegistryUnauthorized { .. }
+            | Error::CredentialHelper { .. }
+            | Error::CredentialEnv { .. } => FailureClass::Auth,
+            Error::InvalidSpec { .. }
+            | Error::ReadConnectorJar { .. }
+            | Error::DockerConfig { .. }
+            | Error::PlanForOtherContext { .. }
+            | Error::PlanForOtherImage { .. } => FailureClass::BadInput,
+            _ => FailureClass::Remote,
+        }
+    }
+}
