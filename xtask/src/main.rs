@@ -14,9 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use flink_eks_deploy::{
-    Config, DeployPlan, Failure, Inputs, Override, Remote, Step, failure_of,
-};
+use flink_eks_deploy::{Config, DeployPlan, Failure, Inputs, Override, Remote, Step, failure_of};
 use futures::StreamExt as _;
 
 use crate::render::Renderer;
@@ -186,7 +184,14 @@ fn main() -> ExitCode {
 fn devtools(sub: &str, args: &[String]) -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = std::process::Command::new(cargo)
-        .args(["run", "--quiet", "--package", "flink-eks-devtools", "--", sub])
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "flink-eks-devtools",
+            "--",
+            sub,
+        ])
         .args(args)
         .status();
     match status {
@@ -281,8 +286,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let checks = flink_eks_deploy::verify_irsa(&remote, &inputs).await?;
             print!("{checks}");
             if !checks.is_ok() {
-                let names: Vec<String> =
-                    checks.mismatches().map(|c| c.kind.to_string()).collect();
+                let names: Vec<String> = checks.mismatches().map(|c| c.kind.to_string()).collect();
                 return Err(anyhow::anyhow!("verification failed: {}", names.join(", "))
                     .context(Failure::Remote));
             }
@@ -344,8 +348,16 @@ async fn run(cli: Cli) -> Result<u8> {
 }
 
 /// One step (or a few), planned and carried out as `deploy` would, the rest left out.
-async fn single_step(remote: &Remote, inputs: &Inputs, only: &[Step], render: &Renderer) -> Result<u8> {
-    let skip: Vec<Step> = Step::ALL.into_iter().filter(|s| !only.contains(s)).collect();
+async fn single_step(
+    remote: &Remote,
+    inputs: &Inputs,
+    only: &[Step],
+    render: &Renderer,
+) -> Result<u8> {
+    let skip: Vec<Step> = Step::ALL
+        .into_iter()
+        .filter(|s| !only.contains(s))
+        .collect();
     let plan = flink_eks_deploy::plan(remote, inputs, &skip).await?;
     if !render.quiet {
         eprint!("{plan}");

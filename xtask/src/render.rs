@@ -61,7 +61,10 @@ impl Progress<Event> for Renderer {
             Event::Irsa(event) => self.irsa(event),
             Event::Watch { event, elapsed } => self.line(&format!("  {event} ({elapsed:.1?})")),
             Event::LogTail { pod, lines } => {
-                self.line(&format!("JobManager log ({pod}, last {} lines):", lines.len()));
+                self.line(&format!(
+                    "JobManager log ({pod}, last {} lines):",
+                    lines.len()
+                ));
                 for line in lines {
                     self.line(&format!("  {line}"));
                 }
@@ -83,7 +86,9 @@ impl Renderer {
                 ..
             } => self.step_line(
                 Step::Irsa,
-                &format!("waiting for IAM to show {what} (attempt {attempt}, next look in {delay:.1?})"),
+                &format!(
+                    "waiting for IAM to show {what} (attempt {attempt}, next look in {delay:.1?})"
+                ),
             ),
             Event::Warning(text) => eprintln!("warning: {text}"),
             _ => {}

@@ -54,7 +54,9 @@ impl ImageProgress {
 
     fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
         // A renderer that panicked mid-event still holds usable bars.
-        self.bars.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.bars
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The bar of `layer`, made on first use; `None` when stderr is not a terminal.

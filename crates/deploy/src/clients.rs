@@ -9,8 +9,8 @@ use flink_eks_image_builder::{CredentialResolver, Credentials as RegistryCredent
 use flink_eks_irsa::Irsa;
 use flink_eks_submit::{Submitter, Uploader, s3_client};
 
-use crate::error::Failure;
 use crate::config::Config;
+use crate::error::Failure;
 
 /// The AWS configuration: the default chain, with the region of `[s3] region` when the
 /// environment names none.
@@ -52,10 +52,7 @@ async fn kube(config: &Config, context: Option<&str>) -> Result<kube::Client> {
 
 /// Push credentials for the image's registry: `FLINK_EKS_REGISTRY_USERNAME`/`_PASSWORD`, the
 /// Docker config (`auths`, `credsStore`, `credHelpers`), or an ECR token.
-async fn registry_credentials(
-    spec: &ImageSpec,
-    aws: &SdkConfig,
-) -> Result<RegistryCredentials> {
+async fn registry_credentials(spec: &ImageSpec, aws: &SdkConfig) -> Result<RegistryCredentials> {
     let repository = spec.parsed_repository()?;
     let resolver = CredentialResolver::from_environment()
         .context("registry credentials")?

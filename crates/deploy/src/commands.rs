@@ -126,10 +126,10 @@ pub async fn delete(remote: &Remote, inputs: &Inputs) -> Result<Deletion> {
 /// the annotation (or association). Fails naming every mismatch.
 pub async fn verify_irsa(remote: &Remote, inputs: &Inputs) -> Result<flink_eks_irsa::VerifyReport> {
     let Some(spec) = &inputs.irsa else {
-        return Err(anyhow!(
-            "irsa.mode is access-key-secret: there is no IAM role to verify"
-        )
-        .context(Failure::BadInput));
+        return Err(
+            anyhow!("irsa.mode is access-key-secret: there is no IAM role to verify")
+                .context(Failure::BadInput),
+        );
     };
     remote.irsa()?.verify(spec).await.map_err(classify)
 }

@@ -28,15 +28,22 @@ const SECTIONS: &[&str] = &[
     "flink",
 ];
 
+/// One deployment, as `deploy.toml` describes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[job]`: the FlinkDeployment and its script.
     pub job: Job,
+    /// `[s3]`: where the script goes.
     pub s3: S3,
+    /// `[image]`: the Flink image.
     pub image: Image,
+    /// `[irsa]`: how the pods reach S3.
     pub irsa: Irsa,
+    /// `[resources.jobmanager]` and `[resources.taskmanager]`.
     #[serde(default)]
     pub resources: Resources,
+    /// `[kubernetes]`.
     #[serde(default)]
     pub kubernetes: Kubernetes,
     /// Extra `flinkConfiguration` entries, passed through as they are.
@@ -47,20 +54,27 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
+/// `[job]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
+    /// The FlinkDeployment's name.
     pub name: String,
+    /// Its namespace.
     #[serde(default = "default_namespace")]
     pub namespace: String,
     /// The local PyFlink script, relative to the configuration file.
     pub script: PathBuf,
+    /// Arguments passed to the script.
     #[serde(default)]
     pub args: Vec<String>,
+    /// The job's parallelism.
     #[serde(default = "one")]
     pub parallelism: i64,
+    /// `stateless`, `savepoint` or `last-state`.
     #[serde(default = "default_upgrade_mode")]
     pub upgrade_mode: String,
+    /// The Flink release, `MAJOR.MINOR.PATCH`.
     #[serde(default = "default_flink_version")]
     pub flink_version: String,
     /// Where savepoints go (`savepoint` and `last-state` upgrade modes).
@@ -76,19 +90,25 @@ pub struct Job {
     pub timeout_secs: u64,
 }
 
+/// `[s3]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3 {
+    /// The bucket.
     pub bucket: String,
+    /// The script's key.
     pub key: String,
+    /// The bucket's region.
     pub region: Option<String>,
     /// An S3-compatible endpoint (MinIO, an emulator) for the fetch container and Flink.
     pub endpoint: Option<String>,
 }
 
+/// `[image]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Image {
+    /// Where the image is pushed, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com/flink-s3`.
     pub repository: String,
     /// Defaults to the build context's digest.
     pub tag: Option<String>,
@@ -105,13 +125,18 @@ pub struct Image {
     pub pull: String,
 }
 
+/// `[irsa]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Irsa {
+    /// The EKS cluster's name.
     pub cluster: String,
+    /// The job's service account.
     #[serde(default = "default_service_account")]
     pub service_account: String,
+    /// The IAM role's name.
     pub role_name: String,
+    /// The IAM policy's name.
     pub policy_name: String,
     /// How the job's pods get AWS credentials.
     #[serde(default)]
@@ -145,20 +170,26 @@ pub enum IdentityMode {
     AccessKeySecret,
 }
 
+/// `[resources]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
+    /// The JobManager's.
     #[serde(default)]
     pub jobmanager: Resource,
+    /// The TaskManagers'.
     #[serde(default)]
     pub taskmanager: Resource,
 }
 
+/// CPU and memory of one component.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
+    /// CPU cores.
     #[serde(default = "one_cpu")]
     pub cpu: f64,
+    /// Total process memory, e.g. `2048m`.
     #[serde(default = "default_memory")]
     pub memory: String,
 }
@@ -172,6 +203,7 @@ impl Default for Resource {
     }
 }
 
+/// `[kubernetes]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Kubernetes {
@@ -219,7 +251,9 @@ fn yes() -> bool {
 /// Where an override came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
+    /// A `FLINK_EKS_<SECTION>_<KEY>` variable.
     Env(String),
+    /// A `--set` flag.
     Flag,
 }
 
@@ -235,8 +269,11 @@ impl fmt::Display for Origin {
 /// One `section.key = value` override.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Override {
+    /// `section.key`.
     pub path: String,
+    /// The value, read as TOML.
     pub value: toml::Value,
+    /// Where it came from.
     pub origin: Origin,
 }
 
@@ -300,6 +337,7 @@ impl Config {
         Config::parse(&text, &path.display().to_string(), base_dir, overrides)
     }
 
+    /// Reads a configuration from `text`; `source` names it in errors, `base_dir` resolves its relative paths.
     pub fn parse(
         text: &str,
         source: &str,
@@ -439,10 +477,10 @@ fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<()>
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../examples/deploy.toml");
+    const EXAMPLE: &str = include_str!("../../../examples/deploy.toml");
 
     fn examples_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
     }
 
     fn parse(text: &str, overrides: &[Override]) -> Result<Config> {

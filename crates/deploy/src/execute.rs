@@ -38,8 +38,12 @@ fn unread_operations(inputs: &Inputs, step: Step) -> Vec<Operation> {
             })
             .unwrap_or_default(),
         Step::Upload => vec![
-            Operation::new("s3-object", inputs.script.location.to_string(), Action::Create)
-                .detail(format!("sha256 {}", &inputs.script.sha256[..12])),
+            Operation::new(
+                "s3-object",
+                inputs.script.location.to_string(),
+                Action::Create,
+            )
+            .detail(format!("sha256 {}", &inputs.script.sha256[..12])),
         ],
         Step::Manifest => vec![Operation::new(
             "flink-deployment-manifest",
@@ -230,10 +234,7 @@ async fn run_step(
             }
             Work::Upload(plan) => {
                 progress.event(&Event::StepStarted(step));
-                let outcome = remote
-                    .uploader()
-                    .apply(&plan, &inputs.script.bytes)
-                    .await?;
+                let outcome = remote.uploader().apply(&plan, &inputs.script.bytes).await?;
                 Ok(format!("{} ({})", outcome.location, outcome.action))
             }
             Work::Submit(plan) => crate::commands::submit(remote, inputs, &plan, progress).await,
@@ -294,8 +295,7 @@ pub fn write_artifacts(inputs: &Inputs, region: Option<&str>, out: &Path) -> Res
         let partition = Partition::from_region(region).context("key s3.region")?;
         let issuer = format!("https://oidc.eks.{region}.amazonaws.com/id/CLUSTER_OIDC_ID");
         let policy = flink_eks_irsa::render_permission_policy(spec, partition)?;
-        let trust =
-            flink_eks_irsa::render_trust_policy(spec, partition, "ACCOUNT_ID", &issuer)?;
+        let trust = flink_eks_irsa::render_trust_policy(spec, partition, "ACCOUNT_ID", &issuer)?;
         write_artifact(out, "iam-policy.json", format!("{policy}\n").as_bytes())?;
         write_artifact(out, "trust-policy.json", format!("{trust}\n").as_bytes())?;
     }

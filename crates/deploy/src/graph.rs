@@ -123,7 +123,13 @@ mod tests {
     fn every_step_appears_once_and_waits_only_for_listed_steps() {
         assert_eq!(
             Step::ALL,
-            [Step::Image, Step::Irsa, Step::Upload, Step::Manifest, Step::Submit]
+            [
+                Step::Image,
+                Step::Irsa,
+                Step::Upload,
+                Step::Manifest,
+                Step::Submit
+            ]
         );
         for (step, deps) in GRAPH {
             for dep in deps {

@@ -354,7 +354,11 @@ mod tests {
             ),
             (
                 Step::Submit,
-                vec![Operation::new("flink-deployment", "default/job", Action::Update)],
+                vec![Operation::new(
+                    "flink-deployment",
+                    "default/job",
+                    Action::Update,
+                )],
             ),
         ]);
         let text = p.to_string();
@@ -367,7 +371,10 @@ mod tests {
         let row = lines.iter().find(|l| l.contains("flink-job")).expect("row");
         assert_eq!(header.find("NAME"), row.find("flink-job"), "{text}");
         assert_eq!(header.find("KIND"), row.find("iam-role"), "{text}");
-        let submit = lines.iter().find(|l| l.contains("default/job")).expect("row");
+        let submit = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("submit"))
+            .expect("row");
         assert!(submit.contains("image,irsa,upload,manifest"), "{text}");
     }
 
