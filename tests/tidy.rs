@@ -289,8 +289,8 @@ fn normal_dependencies(metadata: &serde_json::Value, from: &str) -> Vec<(String,
     seen
 }
 
-#[test]
-fn the_deploy_binary_links_no_test_or_dev_crate() {
+/// The workspace's `cargo metadata`, with the resolved dependency graph.
+fn cargo_metadata() -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = std::process::Command::new(cargo)
         .current_dir(workspace_root())
@@ -302,8 +302,64 @@ fn the_deploy_binary_links_no_test_or_dev_crate() {
         "cargo metadata failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("cargo metadata printed no JSON");
+    serde_json::from_slice(&out.stdout).expect("cargo metadata printed no JSON")
+}
+
+/// Crates that do network or process IO, which the pure crates must not link.
+const IO_CRATES: &[&str] = &[
+    "tokio",
+    "hyper",
+    "reqwest",
+    "aws-config",
+    "aws-smithy-runtime",
+    "kube-client",
+    "bollard",
+    "mio",
+];
+
+/// The library crates, each publishable alone.
+const LIBRARY_CRATES: &[&str] = &[
+    "flink-eks-plan",
+    "flink-eks-manifest",
+    "flink-eks-image-builder",
+    "flink-eks-irsa",
+    "flink-eks-submit",
+];
+
+#[test]
+fn dependencies_point_one_way() {
+    let metadata = cargo_metadata();
+    let mut problems = Vec::new();
+    // The pure crates do no IO: nothing in their normal tree can.
+    for pure in ["flink-eks-plan", "flink-eks-manifest"] {
+        let linked = normal_dependencies(&metadata, pure);
+        assert!(
+            linked.iter().any(|(name, _)| name == "serde"),
+            "the walk finds {pure}'s dependencies: {linked:?}"
+        );
+        for (name, chain) in linked {
+            if IO_CRATES.contains(&name.as_str()) {
+                problems.push(format!("{pure} does no IO, yet links {name}: {}", chain.join(" -> ")));
+            }
+        }
+    }
+    // The library crates stand alone: none reaches the pipeline or the command line, and
+    // the shared vocabulary reaches no other crate of the workspace.
+    for library in LIBRARY_CRATES {
+        for (name, chain) in normal_dependencies(&metadata, library) {
+            let upward = ["flink-eks-deploy", "xtask"].contains(&name.as_str())
+                || (*library == "flink-eks-plan" && name.starts_with("flink-eks-"));
+            if upward {
+                problems.push(format!("{library} links {name}: {}", chain.join(" -> ")));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_deploy_binary_links_no_test_or_dev_crate() {
+    let metadata = cargo_metadata();
     let mut problems = Vec::new();
     for shipped in SHIPPED_PACKAGES {
         let linked = normal_dependencies(&metadata, shipped);
