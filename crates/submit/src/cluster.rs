@@ -28,12 +28,18 @@ pub const DEFAULT_LOG_TAIL_LINES: i64 = 40;
 /// The kind of the apply's [`Operation`].
 const OPERATION_KIND: &str = "flink-deployment";
 
+/// How many times [`Submitter::apply`] sends an update at most: once with the planned
+/// resourceVersion, and again only after a 409 whose cause left the plan's basis unchanged
+/// (the operator's status writes).
+const MAX_UPDATE_ATTEMPTS: usize = 3;
+
 /// What applying one FlinkDeployment will do, found with one GET of the live object and no
 /// write: made by [`Submitter::plan`], performed exactly by [`Submitter::apply`].
 ///
-/// It keeps what the GET saw (`resourceVersion`, generation, status), so that a caller can
-/// tell without another read whether an unchanged deployment already runs
-/// ([`ApplyPlan::already_running`]).
+/// It keeps what the GET saw (`resourceVersion`, uid, generation, status, the values of the
+/// fields it compared), so that a caller can tell without another read whether an unchanged
+/// deployment already runs ([`ApplyPlan::already_running`]), and the apply can tell whether
+/// what the plan rested on is still so.
 #[derive(Debug, Clone)]
 pub struct ApplyPlan {
     object: FlinkDeployment,
@@ -41,9 +47,12 @@ pub struct ApplyPlan {
     name: String,
     action: Action,
     resource_version: Option<String>,
+    uid: Option<String>,
     live_generation: Option<i64>,
     live_state: Option<ObservedState>,
     differences: Vec<String>,
+    /// The live value of each field compared (`None`: absent), as the plan saw it.
+    compared: Vec<(Vec<String>, Option<Value>)>,
 }
 
 impl ApplyPlan {
@@ -72,6 +81,13 @@ impl ApplyPlan {
     /// update is sent with it, so the API server refuses it if the object changed since.
     pub fn resource_version(&self) -> Option<&str> {
         self.resource_version.as_deref()
+    }
+
+    /// `metadata.uid` of the live object when planned (`None` when absent): an update is sent
+    /// with it, so the API server refuses it if the object was deleted since (an apply that
+    /// would create the object ignores `resourceVersion`, not `uid`).
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
     }
 
     /// `metadata.generation` of the live object when planned.
@@ -320,12 +336,15 @@ impl Submitter {
                 name,
                 action: Action::Create,
                 resource_version: None,
+                uid: None,
                 live_generation: None,
                 live_state: None,
                 differences: Vec::new(),
+                compared: Vec::new(),
             });
         };
         let differences = differences(&object, &live);
+        let compared = compared_values(&object, &live);
         Ok(ApplyPlan {
             object,
             namespace,
@@ -336,19 +355,33 @@ impl Submitter {
                 Action::Update
             },
             resource_version: live.metadata.resource_version.clone(),
+            uid: live.metadata.uid.clone(),
             live_generation: live.metadata.generation,
             live_state: Some(ObservedState::of(&live)),
             differences,
+            compared,
         })
     }
 
     /// Performs `plan` exactly, as field manager [`FIELD_MANAGER`]:
     /// - no change: no call; the live generation is returned;
     /// - update: server-side apply with `force` (taking the fields it sets from other
-    ///   managers) and `metadata.resourceVersion` set to the planned one, so that an object
-    ///   changed since the plan is refused (`409 Conflict`);
+    ///   managers), `metadata.resourceVersion` and `metadata.uid` set to the planned ones, so
+    ///   that an object changed since the plan is refused (`409 Conflict`), and so is one
+    ///   deleted since (without the uid, an apply to a deleted object would create it again);
     /// - create: server-side apply without `force`, so that an object created since by
     ///   another writer with other values in these fields is refused (`409 Conflict`).
+    ///
+    /// The operator writes `status` continually, and each of its writes gives the object a
+    /// new resourceVersion, though nothing the plan rested on changed. So an update refused
+    /// for its resourceVersion reads the object once and is sent again with the new
+    /// resourceVersion (three sends in all at most) only when the object has the planned uid
+    /// and generation, every field the plan compared (the spec, labels and annotations this
+    /// tool applies) holds the value it held when planned, and the comparison finds exactly
+    /// the planned differences. This is not a re-decision: the
+    /// plan's decision is kept only when what it rested on is unchanged; anything else is
+    /// [`Error::Stale`], naming what changed (`generation 3 when planned, 4 now`, or the
+    /// field with both values).
     ///
     /// A refused precondition is [`Error::Stale`], and nothing is written. An unchanged spec
     /// keeps its generation, so the operator does nothing.
@@ -366,11 +399,12 @@ impl Submitter {
             action: plan.action,
         };
         let params = PatchParams::apply(FIELD_MANAGER);
-        let (object, params) = match plan.action {
+        let (mut object, params) = match plan.action {
             Action::Create => (plan.object.clone(), params),
             Action::Update => {
                 let mut object = plan.object.clone();
                 object.metadata.resource_version = plan.resource_version.clone();
+                object.metadata.uid = plan.uid.clone();
                 (object, params.force())
             }
             _ => {
@@ -378,14 +412,39 @@ impl Submitter {
                 return Ok(applied(plan.live_generation));
             }
         };
-        let after = Box::pin(
-            self.api(namespace)
-                .patch(name, &params, &Patch::Apply(&object)),
-        )
-        .await
-        .map_err(|e| apply_error(plan, e))?;
+        let api = self.api(namespace);
+        let mut attempt = 1;
+        let after = loop {
+            let err = match Box::pin(api.patch(name, &params, &Patch::Apply(&object))).await {
+                Ok(after) => break after,
+                Err(err) => err,
+            };
+            if plan.action != Action::Update
+                || attempt == MAX_UPDATE_ATTEMPTS
+                || !refused_for_resource_version(&err)
+            {
+                return Err(apply_error(plan, err));
+            }
+            let live = Box::pin(api.get_opt(name))
+                .await
+                .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?;
+            let Some(live) = live else {
+                return Err(Error::Stale(Stale::of(&plan.operation(), "no object")));
+            };
+            if let Some(Changed { planned, found }) = changed_since_planned(plan, &live) {
+                let operation = plan.operation().observed(planned);
+                return Err(Error::Stale(Stale::of(&operation, found)));
+            }
+            tracing::info!(
+                %namespace, %name,
+                planned = ?plan.resource_version, now = ?live.metadata.resource_version,
+                "FlinkDeployment changed only outside what the plan compared: applying again"
+            );
+            object.metadata.resource_version = live.metadata.resource_version;
+            attempt += 1;
+        };
         let generation = after.metadata.generation;
-        tracing::info!(%namespace, %name, ?generation, action = %plan.action, "FlinkDeployment applied");
+        tracing::info!(%namespace, %name, ?generation, action = %plan.action, attempt, "FlinkDeployment applied");
         Ok(applied(generation))
     }
 
@@ -796,23 +855,146 @@ pub(crate) fn differences(desired: &FlinkDeployment, live: &FlinkDeployment) -> 
         })
         .map(|(path, _)| path.join("."))
         .collect();
+    for path in no_longer_set(&wanted, live) {
+        changed.push(format!("{} (removed)", path.join(".")));
+    }
+    changed
+}
+
+/// The fields of the applied part that [`FIELD_MANAGER`]'s last apply set (from `live`'s
+/// `managedFields`) and that `wanted` no longer sets: the apply removes them.
+fn no_longer_set(wanted: &[(Vec<String>, Value)], live: &FlinkDeployment) -> Vec<Vec<String>> {
     let applied_parts: [&[&str]; 3] = [
         &["spec"],
         &["metadata", "labels"],
         &["metadata", "annotations"],
     ];
-    for path in owned_by_us(live).unwrap_or_default() {
-        let in_part = applied_parts.iter().any(|part| {
-            path.len() > part.len() && path.iter().zip(part.iter()).all(|(a, b)| a == b)
-        });
-        let still_set = wanted
-            .iter()
-            .any(|(w, _)| w.starts_with(&path) || path.starts_with(w));
-        if in_part && !still_set {
-            changed.push(format!("{} (removed)", path.join(".")));
+    owned_by_us(live)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|path| {
+            let in_part = applied_parts.iter().any(|part| {
+                path.len() > part.len() && path.iter().zip(part.iter()).all(|(a, b)| a == b)
+            });
+            let still_set = wanted
+                .iter()
+                .any(|(w, _)| w.starts_with(path) || path.starts_with(w));
+            in_part && !still_set
+        })
+        .collect()
+}
+
+/// The live value at each field `desired` sets, and at each field [`FIELD_MANAGER`] set
+/// before that `desired` no longer sets: the values [`differences`] compares. A field asked as an
+/// empty map is recorded as an empty map when the live one is a map (its entries are not
+/// compared).
+fn compared_values(
+    desired: &FlinkDeployment,
+    live: &FlinkDeployment,
+) -> Vec<(Vec<String>, Option<Value>)> {
+    let (want, have) = (applied_part(desired), applied_part(live));
+    let mut wanted = Vec::new();
+    leaves(&want, &mut Vec::new(), &mut wanted);
+    let at = |path: &[String]| path.iter().try_fold(&have, |node, key| node.get(key));
+    let mut compared: Vec<(Vec<String>, Option<Value>)> = wanted
+        .iter()
+        .map(|(path, value)| {
+            let live = match (value, at(path)) {
+                (Value::Object(_), Some(live)) if live.is_object() => Some(serde_json::json!({})),
+                (_, live) => live.cloned(),
+            };
+            (path.clone(), live)
+        })
+        .collect();
+    for path in no_longer_set(&wanted, live) {
+        let live = at(&path).cloned();
+        compared.push((path, live));
+    }
+    compared
+}
+
+/// What changed since the plan, in the words of [`Stale`]: the state planned on and the
+/// state found.
+#[derive(Debug, PartialEq, Eq)]
+struct Changed {
+    planned: String,
+    found: String,
+}
+
+/// Whether `live` is still what `plan` rested on: the same object (uid), every field compared
+/// holding the value it held, the same differences, the same generation (a spec field this
+/// tool does not set, changed by another writer, shows there). `None` when so; otherwise the
+/// first change found.
+fn changed_since_planned(plan: &ApplyPlan, live: &FlinkDeployment) -> Option<Changed> {
+    fn shown(value: Option<&Value>) -> String {
+        const LONGEST: usize = 80;
+        let Some(value) = value else {
+            return "absent".to_owned();
+        };
+        let text = value.to_string();
+        match text.char_indices().nth(LONGEST) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
         }
     }
-    changed
+    if live.metadata.uid != plan.uid {
+        return Some(Changed {
+            planned: format!("uid {}", plan.uid.as_deref().unwrap_or("none")),
+            found: format!(
+                "another object, uid {}",
+                live.metadata.uid.as_deref().unwrap_or("none")
+            ),
+        });
+    }
+    let now = compared_values(&plan.object, live);
+    for (path, planned) in &plan.compared {
+        let found = now
+            .iter()
+            .find(|(p, _)| p == path)
+            .and_then(|(_, v)| v.as_ref());
+        if planned.as_ref() != found {
+            let path = path.join(".");
+            return Some(Changed {
+                planned: format!("{path} {}", shown(planned.as_ref())),
+                found: format!("{path} {}", shown(found)),
+            });
+        }
+    }
+    let differences = differences(&plan.object, live);
+    if differences != plan.differences {
+        return Some(Changed {
+            planned: format!("differences {}", plan.differences.join(", ")),
+            found: format!("differences {}", differences.join(", ")),
+        });
+    }
+    if live.metadata.generation != plan.live_generation {
+        let generation = |g: Option<i64>| g.map_or_else(|| "none".to_owned(), |g| g.to_string());
+        return Some(Changed {
+            planned: format!("generation {}", generation(plan.live_generation)),
+            found: format!("generation {}", generation(live.metadata.generation)),
+        });
+    }
+    None
+}
+
+/// Whether an apply was refused only for its `metadata.resourceVersion`: a 409 that is
+/// neither a field manager conflict nor a uid that names no object.
+fn refused_for_resource_version(err: &kube::Error) -> bool {
+    let kube::Error::Api(status) = err else {
+        return false;
+    };
+    let field_conflict = status
+        .details
+        .as_ref()
+        .is_some_and(|d| d.causes.iter().any(|c| c.reason == "FieldManagerConflict"))
+        || status.message.starts_with("Apply failed with");
+    status.code == 409 && !field_conflict && !is_uid_mismatch(status)
+}
+
+/// Whether a 409 says the body's `metadata.uid` names no object (or another one): the object
+/// was deleted since the plan.
+fn is_uid_mismatch(status: &kube::core::Status) -> bool {
+    status.message.contains("uid mismatch") || status.message.contains("Precondition failed: UID")
 }
 
 /// Maps an error of the apply: 409 is a refused precondition (stale plan), 404 a missing
@@ -820,11 +1002,12 @@ pub(crate) fn differences(desired: &FlinkDeployment, live: &FlinkDeployment) -> 
 fn apply_error(plan: &ApplyPlan, err: kube::Error) -> Error {
     let (namespace, name) = (plan.namespace.as_str(), plan.name.as_str());
     if let kube::Error::Api(status) = &err {
-        if status.is_conflict() {
+        if status.code == 409 {
             let found = match plan.action {
                 Action::Create => {
                     format!("an object created by another writer ({})", status.message)
                 }
+                _ if is_uid_mismatch(status) => "no object".to_owned(),
                 _ => "a newer resourceVersion".to_owned(),
             };
             return Error::Stale(Stale::of(&plan.operation(), found));
@@ -1230,24 +1413,41 @@ mod tests {
         );
     }
 
+    /// A plan as [`Submitter::plan`] makes it, against the live object `job` at
+    /// resourceVersion 7, generation 2, with `state` (none: absent); an update changes the
+    /// image from `flink:1.20` to `flink:1.21`.
     fn plan_of(action: Action, state: Option<Value>) -> ApplyPlan {
         let live = state
             .map(|status| serde_json::from_value::<FlinkDeployment>(object(7, 2, status)).unwrap());
+        let mut desired: FlinkDeployment =
+            serde_json::from_value(object(1, 1, Value::Null)).unwrap();
+        desired.metadata.resource_version = None;
+        desired.metadata.uid = None;
+        desired.metadata.generation = None;
+        if action == Action::Update {
+            desired.spec.image = Some("flink:1.21".into());
+        }
+        let differences = live
+            .as_ref()
+            .map(|l| differences(&desired, l))
+            .unwrap_or_default();
+        assert_eq!(differences.is_empty(), action != Action::Update);
         ApplyPlan {
-            object: serde_json::from_value(object(1, 1, Value::Null)).unwrap(),
             namespace: "default".into(),
             name: "job".into(),
             action,
             resource_version: live
                 .as_ref()
                 .and_then(|l| l.metadata.resource_version.clone()),
+            uid: live.as_ref().and_then(|l| l.metadata.uid.clone()),
             live_generation: live.as_ref().and_then(|l| l.metadata.generation),
             live_state: live.as_ref().map(ObservedState::of),
-            differences: if action == Action::Update {
-                vec!["spec.image".into()]
-            } else {
-                Vec::new()
-            },
+            differences,
+            compared: live
+                .as_ref()
+                .map(|l| compared_values(&desired, l))
+                .unwrap_or_default(),
+            object: desired,
         }
     }
 
@@ -1309,42 +1509,188 @@ mod tests {
         assert!(handle.next_request().await.is_none(), "no request was made");
     }
 
+    /// Answers the next request, which must use `method`, with `code` and `answer`; the
+    /// request's query and JSON body (`null` when none).
+    async fn respond(
+        handle: &mut Handle,
+        method: http::Method,
+        code: u16,
+        answer: Value,
+    ) -> (String, Value) {
+        let (request, send) = handle.next_request().await.expect("a request");
+        assert_eq!(request.method(), method, "{}", request.uri());
+        let uri = request.uri().to_string();
+        let body = request.into_body().collect_bytes().await.unwrap();
+        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        send.send_response(
+            Response::builder()
+                .status(code)
+                .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                .unwrap(),
+        );
+        (uri, body)
+    }
+
+    fn conflict(message: &str) -> Value {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": format!("Operation cannot be fulfilled on flinkdeployments.flink.apache.org \"job\": {message}"),
+            "reason": "Conflict", "code": 409,
+            "details": {"name": "job", "group": "flink.apache.org", "kind": "flinkdeployments"}})
+    }
+
+    const MODIFIED: &str = "the object has been modified; please apply your changes to the latest version and try again";
+
     #[tokio::test]
-    async fn an_update_carries_the_planned_resource_version_and_a_409_is_stale() {
+    async fn an_update_carries_the_planned_resource_version_and_uid_and_a_new_generation_is_stale()
+    {
         let (submitter, mut handle) = mock();
         let plan = plan_of(
             Action::Update,
             Some(status("STABLE", "RUNNING", "READY", 2)),
         );
         let server = tokio::spawn(async move {
-            let (request, send) = handle.next_request().await.expect("the apply");
-            assert_eq!(request.method(), http::Method::PATCH);
-            let uri = request.uri().to_string();
+            let (uri, body) =
+                respond(&mut handle, http::Method::PATCH, 409, conflict(MODIFIED)).await;
             assert!(
                 uri.contains("fieldManager=flink-eks") && uri.contains("force=true"),
                 "{uri}"
             );
-            let body = request.into_body().collect_bytes().await.unwrap();
-            let body: Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(body["metadata"]["resourceVersion"], "7", "{body}");
-            let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                "message": "Operation cannot be fulfilled on flinkdeployments.flink.apache.org \"job\": the object has been modified; please apply your changes to the latest version and try again",
-                "reason": "Conflict", "code": 409});
-            send.send_response(
-                Response::builder()
-                    .status(409)
-                    .body(Body::from(serde_json::to_vec(&conflict).unwrap()))
-                    .unwrap(),
-            );
+            assert_eq!(body["metadata"]["uid"], "u-1", "{body}");
+            // Someone changed a spec field this tool does not set: generation 3.
+            let mut live = object(8, 3, status("STABLE", "RUNNING", "READY", 2));
+            live["spec"]["flinkConfiguration"] = json!({"metrics.reporters": "prom"});
+            respond(&mut handle, http::Method::GET, 200, live).await;
+            handle
         });
         let err = submitter.apply(&plan).await.unwrap_err();
         let Error::Stale(stale) = &err else {
             panic!("{err:?}")
         };
-        assert_eq!(stale.planned, "resourceVersion 7");
+        assert_eq!(
+            (stale.planned.as_str(), stale.found.as_str()),
+            ("generation 2", "generation 3")
+        );
         assert_eq!(stale.name, "default/job");
         assert!(err.to_string().contains("plan again"), "{err}");
-        server.await.unwrap();
+        let mut handle = server.await.unwrap();
+        drop(submitter);
+        assert!(handle.next_request().await.is_none(), "nothing sent again");
+    }
+
+    #[tokio::test]
+    async fn an_update_refused_for_a_status_write_only_is_sent_again_with_the_new_version() {
+        let (submitter, mut handle) = mock();
+        let plan = plan_of(
+            Action::Update,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        let server = tokio::spawn(async move {
+            respond(&mut handle, http::Method::PATCH, 409, conflict(MODIFIED)).await;
+            // The operator wrote its status: a new resourceVersion, nothing else.
+            let live = object(8, 2, status("STABLE", "RUNNING", "READY", 2));
+            respond(&mut handle, http::Method::GET, 200, live).await;
+            let mut after = object(9, 3, status("STABLE", "RUNNING", "READY", 2));
+            after["spec"]["image"] = json!("flink:1.21");
+            let (_, body) = respond(&mut handle, http::Method::PATCH, 200, after).await;
+            assert_eq!(body["metadata"]["resourceVersion"], "8", "{body}");
+            assert_eq!(body["metadata"]["uid"], "u-1", "{body}");
+            assert_eq!(body["spec"]["image"], "flink:1.21", "{body}");
+            handle
+        });
+        let applied = submitter.apply(&plan).await.unwrap();
+        assert_eq!((applied.action, applied.generation), (Action::Update, 3));
+        let mut handle = server.await.unwrap();
+        drop(submitter);
+        assert!(handle.next_request().await.is_none(), "no further request");
+    }
+
+    #[tokio::test]
+    async fn an_update_refused_on_every_attempt_is_stale_after_three_sends() {
+        let (submitter, mut handle) = mock();
+        let plan = plan_of(
+            Action::Update,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        let server = tokio::spawn(async move {
+            for rv in [8, 9] {
+                respond(&mut handle, http::Method::PATCH, 409, conflict(MODIFIED)).await;
+                let live = object(rv, 2, status("STABLE", "RUNNING", "READY", 2));
+                respond(&mut handle, http::Method::GET, 200, live).await;
+            }
+            let (_, body) =
+                respond(&mut handle, http::Method::PATCH, 409, conflict(MODIFIED)).await;
+            assert_eq!(body["metadata"]["resourceVersion"], "9", "{body}");
+            handle
+        });
+        let err = submitter.apply(&plan).await.unwrap_err();
+        assert!(matches!(err, Error::Stale(_)), "{err:?}");
+        let mut handle = server.await.unwrap();
+        drop(submitter);
+        assert!(handle.next_request().await.is_none(), "three sends in all");
+    }
+
+    #[tokio::test]
+    async fn an_update_whose_uid_names_no_object_is_stale_without_a_read() {
+        let (submitter, mut handle) = mock();
+        let plan = plan_of(
+            Action::Update,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        let server = tokio::spawn(async move {
+            let deleted = conflict(
+                "uid mismatch: the provided object specified uid u-1, and no existing object was found",
+            );
+            respond(&mut handle, http::Method::PATCH, 409, deleted).await;
+            handle
+        });
+        let err = submitter.apply(&plan).await.unwrap_err();
+        let Error::Stale(stale) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (stale.planned.as_str(), stale.found.as_str()),
+            ("resourceVersion 7", "no object")
+        );
+        let mut handle = server.await.unwrap();
+        drop(submitter);
+        assert!(handle.next_request().await.is_none(), "no read, no resend");
+    }
+
+    #[test]
+    fn a_compared_field_changed_since_the_plan_is_named_with_both_values() {
+        let plan = plan_of(
+            Action::Update,
+            Some(status("STABLE", "RUNNING", "READY", 2)),
+        );
+        let live = |f: &dyn Fn(&mut Value)| {
+            let mut live = object(8, 2, status("STABLE", "RUNNING", "READY", 2));
+            f(&mut live);
+            serde_json::from_value::<FlinkDeployment>(live).unwrap()
+        };
+        // Only the status and resourceVersion moved: unchanged.
+        assert_eq!(changed_since_planned(&plan, &live(&|_| {})), None);
+        // A label another manager added is not a field the plan compared.
+        let labelled = live(&|l| l["metadata"]["labels"] = json!({"team": "data"}));
+        assert_eq!(changed_since_planned(&plan, &labelled), None);
+        // A field the plan compared, changed without a new generation.
+        let changed = live(&|l| l["spec"]["image"] = json!("flink:1.19"));
+        assert_eq!(
+            changed_since_planned(&plan, &changed),
+            Some(Changed {
+                planned: "spec.image \"flink:1.20\"".into(),
+                found: "spec.image \"flink:1.19\"".into(),
+            })
+        );
+        // Deleted and created again: another uid.
+        let recreated = live(&|l| l["metadata"]["uid"] = json!("u-2"));
+        assert_eq!(
+            changed_since_planned(&plan, &recreated),
+            Some(Changed {
+                planned: "uid u-1".into(),
+                found: "another object, uid u-2".into(),
+            })
+        );
     }
 
     #[tokio::test]

@@ -10,9 +10,11 @@
 //!   `PutObject` with `If-None-Match: *` for a create, with `If-Match` on the planned `ETag`
 //!   for an update.
 //! - [`Submitter::plan`] reads the live FlinkDeployment once and returns an [`ApplyPlan`]
-//!   (what it saw: `resourceVersion`, generation, status). [`Submitter::apply`] performs it:
-//!   no call for no change, a server-side apply as [`flink_eks_manifest::FIELD_MANAGER`]
-//!   otherwise, an update carrying the planned `resourceVersion`. The script's checksum sits
+//!   (what it saw: `resourceVersion`, uid, generation, status). [`Submitter::apply`]
+//!   performs it: no call for no change, a server-side apply as
+//!   [`flink_eks_manifest::FIELD_MANAGER`] otherwise, an update carrying the planned
+//!   `resourceVersion` and uid (sent again after an operator's status write only when what
+//!   the plan compared is unchanged). The script's checksum sits
 //!   in the pod template's annotation, so a changed script is a new generation.
 //! - A write whose precondition no longer holds fails with [`Error::Stale`] and writes
 //!   nothing. Each plan prints as a [`flink_eks_plan::Operation`].

@@ -280,9 +280,13 @@ async fn a_deployment_changed_between_plan_and_apply_is_stale_and_kept() {
     };
     assert_eq!(stale.kind, "flink-deployment");
     assert_eq!(stale.name, "default/job-stale");
+    // Named by the field that changed, with both values.
     assert_eq!(
-        stale.planned,
-        format!("resourceVersion {}", plan.resource_version().unwrap())
+        (stale.planned.as_str(), stale.found.as_str()),
+        (
+            format!("spec.image \"{IMAGE}\"").as_str(),
+            "spec.image \"registry.example/other:1\""
+        )
     );
     // Left as the other writer left it: their image, the old script, the same generation + 1.
     let live = env.live("job-stale").await;
@@ -292,6 +296,115 @@ async fn a_deployment_changed_between_plan_and_apply_is_stale_and_kept() {
         Some(sha256_hex(SCRIPT_V1))
     );
     assert_eq!(live.metadata.generation, Some(first.generation + 1));
+}
+
+#[tokio::test]
+async fn a_deployment_deleted_between_plan_and_apply_is_stale_and_not_recreated() {
+    let env = Env::start("stale-deleted").await;
+    let (_, _, _, result, _) = env.submit("job-deleted", SCRIPT_V1).await;
+    result.expect("the first submit runs");
+
+    let uploaded = common::upload(&env.uploader, &env.location, SCRIPT_V2)
+        .await
+        .unwrap();
+    let plan = env
+        .submitter
+        .plan(&env.deployment("job-deleted", &uploaded.sha256))
+        .await
+        .unwrap();
+    assert_eq!(plan.action(), Action::Update);
+    assert_eq!(
+        plan.uid(),
+        env.live("job-deleted").await.metadata.uid.as_deref()
+    );
+    // Someone deletes it in between (and the operator's finalizer lets it go).
+    let deletion = env
+        .submitter
+        .delete("default", "job-deleted", WAIT)
+        .await
+        .unwrap();
+    assert_eq!(deletion, Deletion::Deleted);
+
+    let before = env.standin.stats();
+    let err = env.submitter.apply(&plan).await.unwrap_err();
+    let Error::Stale(stale) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(stale.name, "default/job-deleted");
+    assert!(err.to_string().contains("plan again"), "{err}");
+    let after = env.standin.stats();
+    assert_eq!(
+        after.effective_writes, before.effective_writes,
+        "nothing was stored"
+    );
+    let gone = kube::Api::<FlinkDeployment>::namespaced(env.submitter.client().clone(), "default")
+        .get_opt("job-deleted")
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "not re-created: {gone:?}");
+}
+
+#[tokio::test]
+async fn an_operator_status_write_between_plan_and_apply_does_not_make_the_plan_stale() {
+    let env = Env::start("status-write").await;
+    let (_, _, first, result, _) = env.submit("job-status", SCRIPT_V1).await;
+    result.expect("the first submit runs");
+
+    let uploaded = common::upload(&env.uploader, &env.location, SCRIPT_V2)
+        .await
+        .unwrap();
+    let plan = env
+        .submitter
+        .plan(&env.deployment("job-status", &uploaded.sha256))
+        .await
+        .unwrap();
+    assert_eq!(plan.action(), Action::Update);
+    // The operator writes the status subresource, as it does on every observation: a new
+    // resourceVersion, the same generation, nothing we compared changed.
+    let update_time = "1700000000000";
+    kube::Api::<FlinkDeployment>::namespaced(env.submitter.client().clone(), "default")
+        .patch_status(
+            "job-status",
+            &kube::api::PatchParams {
+                field_manager: Some("flink-kubernetes-operator".into()),
+                ..Default::default()
+            },
+            &kube::api::Patch::Merge(
+                serde_json::json!({"status": {"jobStatus": {"updateTime": update_time}}}),
+            ),
+        )
+        .await
+        .expect("the operator's status write");
+    let live = env.live("job-status").await;
+    assert_ne!(
+        live.metadata.resource_version.as_deref(),
+        plan.resource_version()
+    );
+    assert_eq!(live.metadata.generation, plan.live_generation());
+
+    let before = env.standin.stats();
+    let applied = env.submitter.apply(&plan).await.expect("the apply");
+    let after = env.standin.stats();
+    assert_eq!(applied.action, Action::Update);
+    assert_eq!(applied.generation, first.generation + 1);
+    assert_eq!(
+        (
+            after.effective_writes - before.effective_writes,
+            after.refused_writes - before.refused_writes
+        ),
+        (1, 1),
+        "one send refused for its resourceVersion, then exactly one effective write: {after:?}"
+    );
+    let live = env.live("job-status").await;
+    assert_eq!(
+        flink_eks_submit::deployed_script_sha256(&live),
+        Some(sha256_hex(SCRIPT_V2))
+    );
+    let (result, _) = env.wait("job-status", applied.generation, WAIT).await;
+    assert_eq!(
+        result.expect("the new generation runs").generation,
+        applied.generation
+    );
 }
 
 #[tokio::test]
