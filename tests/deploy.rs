@@ -299,7 +299,10 @@ async fn a_stale_plan_fails_and_changes_nothing(world: &World) {
 
     let mut run = world.xtask.spawn(&["deploy", "--confirm"]).unwrap();
     let printed = run
-        .wait_for("Only 'yes' is accepted", std::time::Duration::from_secs(120))
+        .wait_for(
+            "Only 'yes' is accepted",
+            std::time::Duration::from_secs(120),
+        )
         .await
         .unwrap();
     assert!(printed.contains("s3-object"), "{printed}");
@@ -336,7 +339,22 @@ async fn a_stale_plan_fails_and_changes_nothing(world: &World) {
         generation,
         "submit did not run: it waits for the upload"
     );
-    writes.assert_none("a deploy whose plan went stale");
+    // The one write sent is the guarded PUT, which S3 refused (the object above is still
+    // theirs); nothing else was written anywhere.
+    let object = format!("/{}/{}", world.names.bucket, world.names.key);
+    let sent: Vec<(&str, &str)> = writes
+        .aws_writes()
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str(),
+                r.path.split_once('?').map_or(r.path.as_str(), |(p, _)| p),
+            )
+        })
+        .collect();
+    assert_eq!(sent, [("PUT", object.as_str())], "{writes}");
+    assert_eq!(writes.kube_writes(), 0, "{writes}");
+    assert!(writes.registry_writes().is_empty(), "{writes}");
 
     let run = world.xtask.run(&["deploy"]).await.unwrap();
     assert_eq!(run.code, Some(0), "the next deploy converges\n{run}");

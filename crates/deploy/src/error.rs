@@ -81,19 +81,48 @@ fn crate_class(err: &(dyn StdError + 'static)) -> Option<FailureClass> {
 /// The failure class of an error: the first [`Failure`] attached to its chain, or else the
 /// class its crate gives it.
 pub fn failure_of(err: &anyhow::Error) -> Option<Failure> {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Failure>().copied())
+    // `downcast_ref` sees a `Failure` attached as context at any depth; `chain()` does not.
+    err.downcast_ref::<Failure>()
+        .copied()
         .or_else(|| err.chain().find_map(crate_class).map(Failure::from))
 }
 
 /// Attaches the class its crate gives an error, so that it reads in the message too.
 pub fn classify(err: impl Into<anyhow::Error>) -> anyhow::Error {
     let err = err.into();
-    if err.chain().any(|e| e.downcast_ref::<Failure>().is_some()) {
+    if err.downcast_ref::<Failure>().is_some() {
         return err;
     }
     match err.chain().find_map(crate_class) {
         Some(class) => err.context(Failure::from(class)),
         None => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn a_failure_attached_as_context_is_found_under_more_context() {
+        let err = anyhow::anyhow!("key job.name: not valid")
+            .context(Failure::BadInput)
+            .context("deploy.toml");
+        assert_eq!(failure_of(&err), Some(Failure::BadInput));
+    }
+
+    #[test]
+    fn a_crate_error_is_classed_by_its_crate_and_stale_has_its_own_code() {
+        let op =
+            flink_eks_plan::Operation::new("s3-object", "s3://b/k", flink_eks_plan::Action::Update);
+        let stale: anyhow::Error = flink_eks_plan::Stale::of(&op, "ETag \"b\"").into();
+        let err = classify(stale.context("step upload failed"));
+        assert_eq!(failure_of(&err), Some(Failure::Stale));
+        assert_eq!(Failure::Stale.exit_code(), 6);
+        let plain = Err::<(), _>(std::io::Error::other("boom"))
+            .context("x")
+            .unwrap_err();
+        assert_eq!(failure_of(&plain), None);
     }
 }
