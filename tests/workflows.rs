@@ -86,7 +86,10 @@ fn deploy_uses_oidc_credentials_and_the_cluster_kubeconfig() {
         .split("\n  deploy:\n")
         .next()
         .expect("deploy.yml has jobs");
-    assert!(deploy.contains("pull_request:"), "deploy.yml runs on pull requests");
+    assert!(
+        deploy.contains("pull_request:"),
+        "deploy.yml runs on pull requests"
+    );
     assert!(
         plan_job.contains("cargo xtask deploy --plan")
             && plan_job.contains("GITHUB_STEP_SUMMARY")

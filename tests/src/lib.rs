@@ -324,11 +324,17 @@ impl PromptedRun {
             let read = tokio::time::timeout(left, self.stderr.read(&mut chunk))
                 .await
                 .map_err(|_| {
-                    anyhow::anyhow!("`{}` did not print {prompt:?} within {timeout:?}\n{text}", self.command)
+                    anyhow::anyhow!(
+                        "`{}` did not print {prompt:?} within {timeout:?}\n{text}",
+                        self.command
+                    )
                 })?
                 .context("cannot read the run's stderr")?;
             if read == 0 {
-                bail!("`{}` ended before printing {prompt:?}\n{text}", self.command);
+                bail!(
+                    "`{}` ended before printing {prompt:?}\n{text}",
+                    self.command
+                );
             }
             self.printed.extend_from_slice(&chunk[..read]);
         }
