@@ -1,5 +1,5 @@
 //! The whole `cargo xtask deploy`, run as a user runs it, against the real Docker engine, the
-//! registry, the AWS emulator (moto) and the Kubernetes stand-in (issue 8).
+//! registry, the AWS emulator (moto) and the Kubernetes stand-in.
 //!
 //! One sequence, each step starting from what the previous one left:
 //! 1. the first deploy builds, pushes, creates the IAM role and policy, uploads the script and

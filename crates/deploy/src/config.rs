@@ -492,7 +492,7 @@ mod tests {
     }
 
     #[test]
-    fn example_has_the_write_up_values() {
+    fn example_has_the_documented_values() {
         let c = parse(EXAMPLE, &[]).unwrap();
         assert_eq!(c.job.name, "python-example-s3");
         assert_eq!(c.job.namespace, "default");

@@ -111,7 +111,8 @@ impl Irsa {
         })
     }
 
-    /// The write-up's checks as one report. A missing or different resource is a failed
+    /// The checks (OIDC provider, trust policy, attached and permission policies, annotation or
+    /// association) as one report. A missing or different resource is a failed
     /// check, not an error; errors are for calls that could not be made.
     pub async fn verify(&self, spec: &IrsaSpec) -> Result<VerifyReport> {
         let (seen, desired) = self.observe(spec, Purpose::Verify).await?;

@@ -350,7 +350,7 @@ fn document_text(document: Option<&PolicyDocument>) -> String {
     )
 }
 
-/// The write-up's checks and two more, from what was read. A missing or different resource
+/// The checks of a manual IRSA setup (trust policy, attached policy, annotation) and two more, from what was read. A missing or different resource
 /// is a failed check.
 pub(crate) fn checks(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Vec<Check> {
     let mut checks = Vec::new();

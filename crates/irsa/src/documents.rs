@@ -693,7 +693,7 @@ mod tests {
                 }]
             })
         );
-        // The write-up's mistake: the bare bucket ARN appears nowhere.
+        // The common mistake: the bare bucket ARN grants nothing, and appears nowhere.
         assert!(
             !policy
                 .to_pretty_json()

@@ -3,9 +3,9 @@
 //! policy attached, and the service account annotated with the role (IAM roles for service
 //! accounts), or an EKS Pod Identity association instead.
 //!
-//! It replaces the eleven manual commands of the write-up this project started from
-//! (`create-policy`, `eksctl`, the trust JSON, `create-role`, `attach`, `annotate`, three
-//! checks) and fixes what the write-up got wrong: `s3:GetObject` is granted on the object
+//! It replaces the eleven manual commands of the usual procedure (`create-policy`,
+//! `eksctl`, the trust JSON, `create-role`, `attach`, `annotate`, three checks) and avoids
+//! what that procedure commonly gets wrong: `s3:GetObject` is granted on the object
 //! (`arn:aws:s3:::BUCKET/KEY`), never on the bare bucket ARN; the role is created once and
 //! corrected afterwards instead of being created twice; IAM's eventual consistency is
 //! waited for; a policy's five-version limit is respected.
@@ -19,7 +19,7 @@
 //!   (concurrently) and returns a [`Plan`] of typed operations ([`Op`]), printable as
 //!   [`flink_eks_plan::Operation`]s; [`Irsa::apply`] performs exactly those, guarded where
 //!   the service offers a precondition, and a plan of "no change" only makes no call at all;
-//!   [`Irsa::verify`] runs the write-up's checks; [`Irsa::teardown_plan`] and
+//!   [`Irsa::verify`] checks what was made; [`Irsa::teardown_plan`] and
 //!   [`Irsa::apply_teardown`] remove only what carries flink-eks's tags.
 //!
 //! ```no_run

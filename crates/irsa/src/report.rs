@@ -91,14 +91,14 @@ impl fmt::Display for ApplyReport {
 pub enum CheckKind {
     /// The IAM OIDC provider exists with client id `sts.amazonaws.com` (IRSA).
     OidcProvider,
-    /// The role exists and its trust policy means what the spec asks (write-up check 1).
+    /// The role exists and its trust policy means what the spec asks (the first manual check).
     TrustPolicy,
-    /// The policy is attached to the role (write-up check 2).
+    /// The policy is attached to the role (the second manual check).
     AttachedPolicies,
     /// The policy's default version grants what the spec asks.
     PermissionPolicy,
     /// The service account carries `eks.amazonaws.com/role-arn` with the role's ARN
-    /// (write-up check 3, IRSA).
+    /// (the third manual check, IRSA).
     Annotation,
     /// The pod identity association maps the service account to the role (Pod Identity).
     PodIdentityAssociation,
@@ -144,7 +144,7 @@ impl fmt::Display for Check {
     }
 }
 
-/// The write-up's three checks (trust policy, attached policies, annotation) and two
+/// The three manual checks (trust policy, attached policies, annotation) and two
 /// more (OIDC provider or pod identity association, permission policy), as one report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {

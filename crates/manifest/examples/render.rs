@@ -1,4 +1,4 @@
-//! Prints the FlinkDeployment of the write-up's example job, `python-example-s3`.
+//! Prints the FlinkDeployment of the example job, `python-example-s3`.
 //!
 //! `cargo run -p flink-eks-manifest --example render`
 

@@ -38,7 +38,7 @@ pub const FIELD_MANAGER: &str = "flink-eks";
 /// Where the script lives inside the pods: an `emptyDir` mounted in `flink-main-container`.
 pub const USRLIB_DIR: &str = "/opt/flink/usrlib";
 
-/// The image of the initContainer that fetches the script, as in the write-up.
+/// The image of the initContainer that fetches the script.
 pub const DEFAULT_FETCH_IMAGE: &str = "amazon/aws-cli";
 
 /// The Python interpreter of the official PyFlink images (`apt-get install python3`).
@@ -180,7 +180,8 @@ impl Credentials {
 /// A PyFlink job whose script lives in S3: everything needed to render its FlinkDeployment.
 ///
 /// [`PyFlinkJob::new`] takes what has no sensible default and fills the rest as the
-/// write-up does; change the public fields to taste, then call [`PyFlinkJob::build`].
+/// usual manual setup does (namespace `default`, service account `flink`, 1 CPU and
+/// `2048m` each, parallelism 1, stateless); change the public fields to taste, then call [`PyFlinkJob::build`].
 /// Every input is checked by `build`, which names the offending field in its error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PyFlinkJob {
@@ -235,7 +236,7 @@ pub struct PyFlinkJob {
 }
 
 impl PyFlinkJob {
-    /// A job description with the write-up's defaults for everything but its name, script,
+    /// A job description with the usual defaults for everything but its name, script,
     /// checksum, image and Flink release.
     pub fn new(
         name: impl Into<String>,
@@ -651,9 +652,9 @@ mod tests {
 
     const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
-    /// The write-up's job: python-example-s3 in default, s3://flink-s3-test/test/python_demo_s3.py,
+    /// The example job: python-example-s3 in default, s3://flink-s3-test/test/python_demo_s3.py,
     /// service account flink, JobManager 2048m and 1 CPU.
-    fn write_up_job() -> PyFlinkJob {
+    fn example_job() -> PyFlinkJob {
         let script = S3Location::new("flink-s3-test", "test/python_demo_s3.py").unwrap();
         PyFlinkJob::new(
             "python-example-s3",
@@ -700,8 +701,8 @@ mod tests {
     }
 
     #[test]
-    fn the_write_up_example_has_every_field() {
-        let deployment = write_up_job().build().unwrap();
+    fn the_example_job_has_every_field() {
+        let deployment = example_job().build().unwrap();
         let meta = &deployment.metadata;
         let json = serde_json::to_value(&deployment).unwrap();
         assert_eq!(json["apiVersion"], "flink.apache.org/v1beta1");
@@ -820,7 +821,7 @@ mod tests {
         assert!(FETCH_SCRIPT.contains(r#"echo "$SCRIPT_SHA256  $SCRIPT_PATH" | sha256sum -c -"#));
         assert!(FETCH_SCRIPT.contains("exit 1"));
         // The script is a constant: inputs reach it only through the environment.
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.script = S3Location::new("other-bucket", "jobs/it's \"quoted\" $(x).py").unwrap();
         let err = job.build().unwrap_err();
         assert!(matches!(err, Error::InvalidScriptFileName { .. }), "{err}");
@@ -828,7 +829,7 @@ mod tests {
 
     #[test]
     fn user_arguments_follow_flinks_options() {
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.args = vec![
             "--input".into(),
             "s3://flink-s3-test/in".into(),
@@ -853,7 +854,7 @@ mod tests {
     /// Inputs whose YAML form is easy to get wrong: strings that look like numbers,
     /// booleans, nulls, comments or YAML syntax.
     fn tricky_job() -> PyFlinkJob {
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.script_sha256 = "1".repeat(64);
         job.args = [
             "123", "true", "null", "yes", "~", "- x", "a: b", "#c", "0x1F", "1e3", "", " lead",
@@ -872,7 +873,7 @@ mod tests {
 
     #[test]
     fn a_long_image_reference_stays_on_one_line() {
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.image = format!(
             "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/flink-s3:sha256-{}",
             "ab".repeat(32)
@@ -890,13 +891,13 @@ mod tests {
         irsa_savepoint.upgrade_mode = UpgradeMode::Savepoint;
         irsa_savepoint.checkpoints_dir = Some("s3://flink-s3-test/checkpoints".into());
         irsa_savepoint.savepoints_dir = Some("s3://flink-s3-test/savepoints".into());
-        let mut secret = write_up_job();
+        let mut secret = example_job();
         secret.credentials = Credentials::AccessKeySecret {
             secret_name: "s3-keys".into(),
             access_key_field: "access-key".into(),
             secret_key_field: "secret-key".into(),
         };
-        for job in [write_up_job(), tricky_job(), irsa_savepoint, secret] {
+        for job in [example_job(), tricky_job(), irsa_savepoint, secret] {
             let deployment = job.build().unwrap();
             let yaml = to_yaml(&deployment).unwrap();
             let read = from_yaml(&yaml).unwrap();
@@ -951,7 +952,7 @@ mod tests {
 
     #[test]
     fn stateful_upgrade_modes_ask_for_their_directories() {
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.upgrade_mode = UpgradeMode::Savepoint;
         let err = job.build().unwrap_err();
         assert!(
@@ -1008,7 +1009,7 @@ mod tests {
         assert!(!conf.contains_key("execution.checkpointing.savepoint-dir"));
 
         // last-state: a checkpoint directory and Kubernetes HA.
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.upgrade_mode = UpgradeMode::LastState;
         job.checkpoints_dir = Some("s3://flink-s3-test/checkpoints".into());
         let err = job.build().unwrap_err();
@@ -1031,7 +1032,7 @@ mod tests {
         );
 
         // ... or the user's own configuration.
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.upgrade_mode = UpgradeMode::LastState;
         job.flink_configuration = BTreeMap::from([
             ("execution.checkpointing.dir".into(), "s3://b/c".into()),
@@ -1043,7 +1044,7 @@ mod tests {
 
     #[test]
     fn credential_modes() {
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.flink_version = "1.20.1".into();
         job.credentials = Credentials::PodIdentity;
         let deployment = job.build().unwrap();
@@ -1116,7 +1117,7 @@ mod tests {
 
     #[test]
     fn an_s3_compatible_endpoint_reaches_the_fetch_and_flink() {
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.s3_endpoint = Some("http://minio.storage:9000".into());
         let deployment = job.build().unwrap();
         let conf = configuration(&deployment);
@@ -1137,7 +1138,7 @@ mod tests {
 
     #[test]
     fn user_configuration_passes_through_but_cannot_contradict_or_hold_keys() {
-        let mut job = write_up_job();
+        let mut job = example_job();
         job.flink_configuration =
             BTreeMap::from([("taskmanager.numberOfTaskSlots".into(), "2".into())]);
         let deployment = job.build().unwrap();
@@ -1176,7 +1177,7 @@ mod tests {
     #[test]
     fn bad_input_is_a_typed_error_naming_the_field() {
         fn error_of(change: impl FnOnce(&mut PyFlinkJob)) -> Error {
-            let mut job = write_up_job();
+            let mut job = example_job();
             change(&mut job);
             job.build().unwrap_err()
         }

@@ -12,7 +12,7 @@
 //!
 //! # Example
 //!
-//! The write-up's own job, `python-example-s3`:
+//! The example job, `python-example-s3`:
 //!
 //! ```
 //! use flink_eks_manifest::{FlinkVersion, PyFlinkJob, S3Location, UpgradeMode, to_yaml};
@@ -97,3 +97,8 @@ pub use names::{
 pub use resources::Resources;
 pub use version::{FlinkRelease, FlinkVersion};
 pub use yaml::{from_yaml, to_yaml};
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

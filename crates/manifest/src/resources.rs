@@ -36,7 +36,7 @@ impl Resources {
     }
 }
 
-/// The 2048m / 1 CPU of the write-up's JobManager.
+/// 2048m and 1 CPU, the JobManager of the usual manual setup.
 impl Default for Resources {
     fn default() -> Self {
         Resources::new(1.0, "2048m")
