@@ -390,7 +390,7 @@ async fn changed_script_redeploys_without_a_new_image(world: &World, script: &[u
     );
 
     // S3 holds the new script; the FlinkDeployment is a new generation, running.
-    assert_eq!(world.s3_object().await.as_deref(), Some(&script[..]));
+    assert_eq!(world.s3_object().await.as_deref(), Some(script));
     assert_eq!(
         world.s3_sha256_metadata().await.as_deref(),
         Some(new_sha256.as_str())
