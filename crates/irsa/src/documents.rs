@@ -23,6 +23,14 @@ pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 /// The service principal that EKS Pod Identity assumes roles as.
 pub const POD_IDENTITY_PRINCIPAL: &str = "pods.eks.amazonaws.com";
 
+/// The session tag EKS Pod Identity sets to the pod's namespace, as a trust policy's
+/// condition key.
+pub const POD_IDENTITY_NAMESPACE_TAG: &str = "aws:RequestTag/kubernetes-namespace";
+
+/// The session tag EKS Pod Identity sets to the pod's service account, as a trust policy's
+/// condition key.
+pub const POD_IDENTITY_SERVICE_ACCOUNT_TAG: &str = "aws:RequestTag/kubernetes-service-account";
+
 /// An AWS partition: the first field of every ARN.
 ///
 /// ```
@@ -603,14 +611,28 @@ impl TrustPolicy {
     }
 
     /// EKS Pod Identity: the `pods.eks.amazonaws.com` service may call `sts:AssumeRole`
-    /// and `sts:TagSession`. Which service account gets the role is decided by the pod
-    /// identity association, not by the trust policy.
-    pub fn pod_identity() -> TrustPolicy {
+    /// and `sts:TagSession` for sessions tagged with exactly this namespace and service
+    /// account. Pod Identity tags every session it asks for (`kubernetes-namespace`,
+    /// `kubernetes-service-account`), so the `aws:RequestTag/…` conditions AWS documents for
+    /// it keep an association made for another service account in the account from using
+    /// the role.
+    pub fn pod_identity(namespace: &str, service_account: &str) -> TrustPolicy {
         let mut statement = Statement::allow(&["sts:AssumeRole", "sts:TagSession"]);
         statement.principal = Some(Principal::Typed(BTreeMap::from([(
             "Service".to_owned(),
             OneOrMany::One(POD_IDENTITY_PRINCIPAL.to_owned()),
         )])));
+        let string = |s: &str| OneOrMany::One(ConditionValue::String(s.to_owned()));
+        statement.condition = Some(BTreeMap::from([(
+            "StringEquals".to_owned(),
+            BTreeMap::from([
+                (POD_IDENTITY_NAMESPACE_TAG.to_owned(), string(namespace)),
+                (
+                    POD_IDENTITY_SERVICE_ACCOUNT_TAG.to_owned(),
+                    string(service_account),
+                ),
+            ]),
+        )]));
         TrustPolicy(PolicyDocument {
             version: Some(POLICY_VERSION.to_owned()),
             id: None,
@@ -770,16 +792,56 @@ mod tests {
     }
 
     #[test]
-    fn pod_identity_trust_policy() {
-        let value = serde_json::to_value(TrustPolicy::pod_identity()).unwrap();
+    fn pod_identity_trust_policy_is_scoped_to_one_service_account() {
+        let value = serde_json::to_value(TrustPolicy::pod_identity("flink-jobs", "flink")).unwrap();
         assert_eq!(
             value["Statement"][0],
             json!({
                 "Effect": "Allow",
                 "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"]
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {"StringEquals": {
+                    "aws:RequestTag/kubernetes-namespace": "flink-jobs",
+                    "aws:RequestTag/kubernetes-service-account": "flink"
+                }}
             })
         );
+    }
+
+    #[test]
+    fn pod_identity_trust_policies_compare_by_meaning() {
+        let ours = TrustPolicy::pod_identity("default", "flink");
+        // The form of AWS's own example: lists, a statement id, keys in another case.
+        let documented = doc(json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "AllowEksAuthToAssumeRoleForPodIdentity",
+                "Effect": "Allow",
+                "Principal": {"Service": ["pods.eks.amazonaws.com"]},
+                "Action": ["sts:TagSession", "sts:AssumeRole"],
+                "Condition": {"StringEquals": {
+                    "aws:RequestTag/Kubernetes-Namespace": ["default"],
+                    "aws:RequestTag/kubernetes-service-account": ["flink"]
+                }}
+            }]
+        }));
+        assert!(ours.document().same_meaning(&documented));
+        // The unscoped policy, another namespace, another service account: all differ.
+        let unscoped = doc(json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"]
+            }]
+        }));
+        assert!(!ours.document().same_meaning(&unscoped));
+        for other in [
+            TrustPolicy::pod_identity("other", "flink"),
+            TrustPolicy::pod_identity("default", "spark"),
+        ] {
+            assert!(!ours.document().same_meaning(other.document()), "{other:?}");
+        }
     }
 
     #[test]
@@ -900,7 +962,7 @@ mod tests {
         assert!(
             !ours
                 .document()
-                .same_meaning(TrustPolicy::pod_identity().document())
+                .same_meaning(TrustPolicy::pod_identity("default", "flink").document())
         );
     }
 

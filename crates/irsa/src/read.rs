@@ -101,7 +101,7 @@ impl Irsa {
 
         let trust = match &issuer {
             Some(issuer) => spec.trust_policy(partition, &account, issuer),
-            None => TrustPolicy::pod_identity(),
+            None => TrustPolicy::pod_identity(&spec.namespace, &spec.service_account),
         };
         let desired = Desired {
             permission: spec.permission_policy(partition).document().clone(),

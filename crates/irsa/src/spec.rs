@@ -198,7 +198,9 @@ impl IrsaSpec {
                 &self.namespace,
                 &self.service_account,
             ),
-            IdentityMode::PodIdentity => TrustPolicy::pod_identity(),
+            IdentityMode::PodIdentity => {
+                TrustPolicy::pod_identity(&self.namespace, &self.service_account)
+            }
         }
     }
 

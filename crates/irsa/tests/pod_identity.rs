@@ -216,6 +216,15 @@ async fn pod_identity_creates_role_and_association_then_changes_nothing_then_tea
         trust["Statement"][0]["Action"],
         serde_json::json!(["sts:AssumeRole", "sts:TagSession"])
     );
+    // Only sessions Pod Identity tags with this namespace and service account may assume it.
+    assert_eq!(
+        trust["Statement"][0]["Condition"],
+        serde_json::json!({"StringEquals": {
+            "aws:RequestTag/kubernetes-namespace": "default",
+            "aws:RequestTag/kubernetes-service-account": "flink"
+        }}),
+        "{trust}"
+    );
 
     // Second run: reads only, and applying the no-change plan makes no call.
     let log = CallLog::default();
