@@ -38,11 +38,17 @@ pub const FIELD_MANAGER: &str = "flink-eks";
 /// Where the script lives inside the pods: an `emptyDir` mounted in `flink-main-container`.
 pub const USRLIB_DIR: &str = "/opt/flink/usrlib";
 
-/// The image of the initContainer that fetches the script.
-pub const DEFAULT_FETCH_IMAGE: &str = "amazon/aws-cli";
+/// The image of the initContainer that fetches the script: the AWS CLI v2 from Amazon ECR
+/// Public (no Docker Hub rate limit), pinned to a release, so every JobManager start runs the
+/// same CLI and the kubelet pulls it once per node. EKS Pod Identity needs aws-cli 2.15.0 or
+/// newer.
+pub const DEFAULT_FETCH_IMAGE: &str = "public.ecr.aws/aws-cli/aws-cli:2.27.26";
 
 /// The Python interpreter of the official PyFlink images (`apt-get install python3`).
 pub const DEFAULT_PYTHON_EXECUTABLE: &str = "/usr/bin/python3";
+
+/// The Flink setting naming the interpreter that runs Python functions on the TaskManagers.
+pub const PYTHON_EXECUTABLE_KEY: &str = "python.executable";
 
 /// Flink's entry class for Python jobs.
 pub const PYTHON_DRIVER_CLASS: &str = "org.apache.flink.client.python.PythonDriver";
@@ -224,9 +230,13 @@ pub struct PyFlinkJob {
     /// then uses path-style access. Default none (AWS S3).
     pub s3_endpoint: Option<String>,
     /// Image of the fetch initContainer; it needs `/bin/sh`, `aws` and `sha256sum`.
-    /// Default [`DEFAULT_FETCH_IMAGE`].
+    /// Default [`DEFAULT_FETCH_IMAGE`]. Its pull policy follows its reference
+    /// ([`image_pull_policy`]): a tag other than `latest`, or a digest, is pulled once per
+    /// node; no tag or `latest` is pulled at every start.
     pub fetch_image: String,
-    /// Python interpreter inside the Flink image. Default [`DEFAULT_PYTHON_EXECUTABLE`].
+    /// Python interpreter inside the Flink image: the JobManager runs the script with it
+    /// (`-pyclientexec`) and the TaskManagers run Python functions with it
+    /// (`python.executable`). Default [`DEFAULT_PYTHON_EXECUTABLE`].
     pub python_executable: String,
     /// The script's own arguments, placed after Flink's options.
     pub args: Vec<String>,
@@ -416,11 +426,18 @@ impl PyFlinkJob {
 
     /// The configuration entries that follow from the typed inputs.
     fn derived_configuration(&self, release: &FlinkRelease) -> Vec<Derived> {
-        let mut derived = vec![Derived {
-            key: CREDENTIALS_PROVIDER_KEY,
-            value: self.credentials.credentials_provider().to_owned(),
-            field: "credentials",
-        }];
+        let mut derived = vec![
+            Derived {
+                key: CREDENTIALS_PROVIDER_KEY,
+                value: self.credentials.credentials_provider().to_owned(),
+                field: "credentials",
+            },
+            Derived {
+                key: PYTHON_EXECUTABLE_KEY,
+                value: self.python_executable.clone(),
+                field: "Python executable",
+            },
+        ];
         if let Some(endpoint) = &self.s3_endpoint {
             derived.push(Derived {
                 key: "s3.endpoint",
@@ -530,6 +547,7 @@ impl PyFlinkJob {
                 init_containers: Some(vec![Container {
                     name: FETCH_CONTAINER.to_owned(),
                     image: Some(self.fetch_image.clone()),
+                    image_pull_policy: Some(image_pull_policy(&self.fetch_image).to_owned()),
                     command: Some(vec![
                         "/bin/sh".to_owned(),
                         "-c".to_owned(),
@@ -542,6 +560,20 @@ impl PyFlinkJob {
                 ..PodSpec::default()
             }),
         }
+    }
+}
+
+/// The pull policy the kubelet gives an image reference when none is set: `Always` for no
+/// tag or the tag `latest` (which can move), `IfNotPresent` for any other tag or a digest.
+/// Written out, so the rendered manifest says what the node will do.
+pub fn image_pull_policy(reference: &str) -> &'static str {
+    if reference.contains('@') {
+        return "IfNotPresent";
+    }
+    let last_segment = reference.rsplit('/').next().unwrap_or(reference);
+    match last_segment.split_once(':') {
+        Some((_, tag)) if tag != "latest" => "IfNotPresent",
+        _ => "Always",
     }
 }
 
@@ -764,10 +796,16 @@ mod tests {
 
         assert_eq!(
             configuration(&deployment),
-            &BTreeMap::from([(
-                "fs.s3a.aws.credentials.provider".to_owned(),
-                "com.amazonaws.auth.WebIdentityTokenCredentialsProvider".to_owned()
-            )])
+            &BTreeMap::from([
+                (
+                    "fs.s3a.aws.credentials.provider".to_owned(),
+                    "com.amazonaws.auth.WebIdentityTokenCredentialsProvider".to_owned()
+                ),
+                (
+                    "python.executable".to_owned(),
+                    "/usr/bin/python3".to_owned()
+                ),
+            ])
         );
 
         // Every pod: the checksum annotation, the emptyDir mounted in the main container.
@@ -795,7 +833,8 @@ mod tests {
 
         // The JobManager: an initContainer fetching and checking the script.
         let init = init_container(&deployment);
-        assert_eq!(init.image.as_deref(), Some("amazon/aws-cli"));
+        assert_eq!(init.image.as_deref(), Some(DEFAULT_FETCH_IMAGE));
+        assert_eq!(init.image_pull_policy.as_deref(), Some("IfNotPresent"));
         assert_eq!(
             init.command.as_deref().unwrap(),
             ["/bin/sh", "-c", FETCH_SCRIPT]
@@ -1108,6 +1147,84 @@ mod tests {
                 err,
                 Error::InvalidSecretKey {
                     field: "access key field",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_fetch_image_is_pinned_and_pulled_once_per_node() {
+        let deployment = example_job().build().unwrap();
+        let fetch = init_container(&deployment);
+        let image = fetch.image.as_deref().unwrap();
+        let version = image
+            .strip_prefix("public.ecr.aws/aws-cli/aws-cli:")
+            .unwrap_or_else(|| panic!("{image} is not the AWS CLI from ECR Public"));
+        let numbers: Vec<u32> = version.split('.').map(|n| n.parse().unwrap()).collect();
+        assert!(
+            numbers.len() == 3 && numbers[0] == 2 && numbers[1] >= 15,
+            "{image}: Pod Identity needs aws-cli 2.15.0 or newer"
+        );
+        assert_eq!(fetch.image_pull_policy.as_deref(), Some("IfNotPresent"));
+
+        // Another image gets the policy the kubelet would give it, written out.
+        for (reference, policy) in [
+            ("amazon/aws-cli", "Always"),
+            ("amazon/aws-cli:latest", "Always"),
+            ("registry.example.com:5000/tools/aws-cli", "Always"),
+            (
+                "registry.example.com:5000/tools/aws-cli:2.17.0",
+                "IfNotPresent",
+            ),
+            (
+                "amazon/aws-cli@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "IfNotPresent",
+            ),
+        ] {
+            let mut job = example_job();
+            job.fetch_image = reference.to_owned();
+            let deployment = job.build().unwrap();
+            let fetch = init_container(&deployment);
+            assert_eq!(fetch.image.as_deref(), Some(reference));
+            assert_eq!(
+                fetch.image_pull_policy.as_deref(),
+                Some(policy),
+                "{reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_python_interpreter_reaches_the_client_and_the_task_managers() {
+        let deployment = example_job().build().unwrap();
+        let args = deployment.spec.job.as_ref().unwrap().args.clone().unwrap();
+        assert_eq!(args[..2], ["-pyclientexec", "/usr/bin/python3"]);
+        assert_eq!(
+            configuration(&deployment)[PYTHON_EXECUTABLE_KEY],
+            "/usr/bin/python3"
+        );
+
+        let mut job = example_job();
+        job.python_executable = "/opt/venv/bin/python".into();
+        let deployment = job.build().unwrap();
+        let args = deployment.spec.job.as_ref().unwrap().args.clone().unwrap();
+        assert_eq!(args[..2], ["-pyclientexec", "/opt/venv/bin/python"]);
+        assert_eq!(
+            configuration(&deployment)["python.executable"],
+            "/opt/venv/bin/python"
+        );
+
+        // The user's own entry must agree with it.
+        job.flink_configuration =
+            BTreeMap::from([("python.executable".into(), "/usr/bin/python".into())]);
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ConfigConflict {
+                    field: "Python executable",
                     ..
                 }
             ),
