@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use flink_eks_plan::Progress;
 
-use crate::decide::{checks, plan_ops, teardown_ops};
+use crate::decide::{blockers, checks, plan_ops, teardown_ops};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, TeardownPlan};
 use crate::read::Purpose;
@@ -96,11 +96,15 @@ impl Irsa {
     /// Reads everything once and returns the operations that make AWS and Kubernetes match
     /// the spec: OIDC provider, policy, role, attachment, annotation (or pod identity
     /// association). Makes no write. Refuses a role or policy that flink-eks did not create
-    /// for this service account unless `spec.adopt`.
+    /// for this service account unless `spec.adopt`. A missing namespace, or a service account
+    /// whose annotation names another role (unless `spec.adopt`), is a [`crate::Blocker`] of
+    /// the plan.
     pub async fn plan(&self, spec: &IrsaSpec) -> Result<Plan> {
         let (seen, desired) = self.observe(spec, Purpose::Apply).await?;
         let ops = plan_ops(spec, &seen, &desired)?;
+        let blockers = blockers(spec, &seen);
         Ok(Plan {
+            blockers,
             spec: spec.clone(),
             account: seen.account,
             partition: seen.partition,

@@ -5,7 +5,7 @@
 
 use crate::documents::{Partition, PolicyDocument, STS_AUDIENCE};
 use crate::error::{Error, Result};
-use crate::plan::{NewPolicyVersion, Op, TeardownOp, attachment_name, kind};
+use crate::plan::{Blocker, NewPolicyVersion, Op, TeardownOp, attachment_name, kind, role_name};
 use crate::report::{Check, CheckKind};
 use crate::spec::{IdentityMode, IrsaSpec};
 
@@ -106,6 +106,8 @@ pub(crate) enum RoleSeen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AccountSeen {
     Missing,
+    /// The account is missing because its namespace is.
+    NamespaceMissing,
     Present {
         role_arn_annotation: Option<String>,
         resource_version: String,
@@ -291,9 +293,30 @@ fn role_op(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Op> {
     })
 }
 
+/// The preconditions the plan finds unmet, before any write: the service account's
+/// namespace is missing, or the account's role annotation names another role than this
+/// deployment's (another deployment's account, which re-pointing would take away from it),
+/// unless `spec.adopt`.
+pub(crate) fn blockers(spec: &IrsaSpec, seen: &Seen) -> Vec<Blocker> {
+    match &seen.service_account {
+        Some(AccountSeen::NamespaceMissing) => vec![Blocker::NamespaceMissing {
+            namespace: spec.namespace.clone(),
+        }],
+        Some(AccountSeen::Present {
+            role_arn_annotation: Some(other),
+            ..
+        }) if *other != seen.role_arn && !spec.adopt => vec![Blocker::AccountTaken {
+            account: spec.account_name(),
+            other_role: other.clone(),
+            role: seen.role_arn.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
 fn account_op(spec: &IrsaSpec, seen: &Seen) -> Op {
     let (previous, resource_version, uid) = match &seen.service_account {
-        None | Some(AccountSeen::Missing) => (None, None, None),
+        None | Some(AccountSeen::Missing | AccountSeen::NamespaceMissing) => (None, None, None),
         Some(AccountSeen::Present {
             role_arn_annotation,
             resource_version,
@@ -420,7 +443,7 @@ pub(crate) fn checks(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Vec<Che
     match spec.mode {
         IdentityMode::Irsa => {
             let found = match &seen.service_account {
-                None | Some(AccountSeen::Missing) => None,
+                None | Some(AccountSeen::Missing | AccountSeen::NamespaceMissing) => None,
                 Some(AccountSeen::Present {
                     role_arn_annotation,
                     ..
@@ -435,6 +458,12 @@ pub(crate) fn checks(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Vec<Che
                 found: match found {
                     None => format!("no service account {}", spec.account_name()),
                     Some(None) => format!("no {ROLE_ARN_ANNOTATION} annotation"),
+                    Some(Some(value)) if value != seen.role_arn => format!(
+                        "{ROLE_ARN_ANNOTATION}={value}: the service account points at another \
+                         role, {}, so pods running as it get that role's permissions, not this \
+                         deployment's; another deployment sharing the service account re-pointed it",
+                        role_name(&value)
+                    ),
                     Some(Some(value)) => format!("{ROLE_ARN_ANNOTATION}={value}"),
                 },
             });
@@ -477,7 +506,7 @@ pub(crate) fn teardown_ops(spec: &IrsaSpec, seen: &Seen) -> Vec<TeardownOp> {
         IdentityMode::Irsa => {
             let name = spec.account_name();
             ops.push(match &seen.service_account {
-                None | Some(AccountSeen::Missing) => {
+                None | Some(AccountSeen::Missing | AccountSeen::NamespaceMissing) => {
                     TeardownOp::absent(kind::SERVICE_ACCOUNT, name, "no service account")
                 }
                 Some(AccountSeen::Present {
@@ -699,7 +728,94 @@ mod tests {
             policy_arn: seen.policy_arn.clone(),
             issuer: seen.issuer.clone(),
             ops: plan_ops(spec, seen, &desired(spec)).unwrap(),
+            blockers: blockers(spec, seen),
         }
+    }
+
+    #[test]
+    fn an_account_annotated_with_another_role_blocks_the_plan_unless_adopt() {
+        let mut s = spec();
+        let mut seen = everything(&s);
+        let theirs = "arn:aws:iam::123456789012:role/job-a-role".to_owned();
+        seen.service_account = Some(AccountSeen::Present {
+            role_arn_annotation: Some(theirs.clone()),
+            resource_version: "9".into(),
+            uid: "uid-9".into(),
+        });
+        let blocked = plan(&s, &seen);
+        let [Blocker::AccountTaken { other_role, .. }] = &blocked.blockers[..] else {
+            panic!("{:?}", blocked.blockers)
+        };
+        assert_eq!(other_role, &theirs);
+        let blocker = &blocked.blockers[0];
+        assert_eq!(blocker.kind(), "service-account");
+        assert!(blocker.reason().contains("names role job-a-role"), "{blocker}");
+        assert!(blocker.fix().contains("--adopt"), "{blocker}");
+
+        // Adopt re-points it, as an update naming both roles.
+        s.adopt = true;
+        let adopted = plan(&s, &seen);
+        assert!(adopted.blockers.is_empty(), "{:?}", adopted.blockers);
+        let account = adopted.operations().pop().unwrap();
+        assert_eq!(account.action, Action::Update);
+        assert!(account.detail.contains(&theirs), "{account}");
+
+        // Ours, or not annotated: free.
+        s.adopt = false;
+        for annotation in [Some(seen.role_arn.clone()), None] {
+            seen.service_account = Some(AccountSeen::Present {
+                role_arn_annotation: annotation,
+                resource_version: "9".into(),
+                uid: "uid-9".into(),
+            });
+            assert!(blockers(&s, &seen).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_missing_namespace_blocks_the_plan_naming_it_and_the_fix() {
+        let s = spec();
+        let mut seen = nothing(&s);
+        seen.service_account = Some(AccountSeen::NamespaceMissing);
+        let found = blockers(&s, &seen);
+        assert_eq!(
+            found,
+            [Blocker::NamespaceMissing {
+                namespace: s.namespace.clone()
+            }]
+        );
+        assert_eq!(
+            found[0].fix(),
+            format!(
+                "create it (kubectl create namespace {0}) or set job.namespace",
+                s.namespace
+            )
+        );
+        // The plan still says what it would do: create the account.
+        let account = plan(&s, &seen).operations().pop().unwrap();
+        assert_eq!(account.action, Action::Create);
+    }
+
+    #[test]
+    fn verify_explains_an_annotation_pointing_at_another_role() {
+        let s = spec();
+        let mut seen = everything(&s);
+        seen.service_account = Some(AccountSeen::Present {
+            role_arn_annotation: Some("arn:aws:iam::123456789012:role/job-b-role".into()),
+            resource_version: "9".into(),
+            uid: "uid-9".into(),
+        });
+        let annotation = checks(&s, &seen, &desired(&s))
+            .into_iter()
+            .find(|c| c.kind == CheckKind::Annotation)
+            .unwrap();
+        assert!(!annotation.ok);
+        assert!(
+            annotation.found.contains("another role, job-b-role")
+                && annotation.found.contains("another deployment"),
+            "{}",
+            annotation.found
+        );
     }
 
     fn actions(plan: &Plan) -> Vec<(&'static str, Action)> {

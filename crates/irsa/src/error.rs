@@ -93,6 +93,10 @@ pub enum Error {
         tags: String,
     },
 
+    /// The plan holds an unmet precondition; it is not applied and nothing was written.
+    #[error("{0}; nothing was written")]
+    Blocked(crate::plan::Blocker),
+
     /// The caller is not allowed to make a call.
     #[error(
         "AWS refused {operation} on {resource}: {message}; the caller needs IAM permission for \
@@ -173,7 +177,7 @@ where
 {
     let message = match &err {
         SdkError::ServiceError(service) => service_message(service.err()),
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => sdk_failure(operation, &err),
     };
     if let SdkError::DispatchFailure(failure) = &err {
         if let Some(detail) = failure
@@ -184,7 +188,10 @@ where
         }
         // Raised by the SDK when no credentials provider is configured at all; the error
         // type is private to aws-smithy-runtime, so its text is the only way to tell.
-        if message.contains("no identity resolver") {
+        if DisplayErrorContext(&err)
+            .to_string()
+            .contains("no identity resolver")
+        {
             return Error::NoCredentials {
                 detail: "no credentials provider is configured".to_owned(),
             };
@@ -215,6 +222,45 @@ where
     }
 }
 
+/// Why an SDK call got no answer from the service, on one line and without the SDK's Debug
+/// form: `cannot reach the AWS IAM endpoint: <cause>` for a connection that failed.
+fn sdk_failure<E, R>(operation: &str, err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let service = operation
+        .split_once(':')
+        .map_or(operation, |(service, _)| service)
+        .to_uppercase();
+    match err {
+        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
+            Some(cause) => format!("cannot reach the AWS {service} endpoint: {}", chain(cause)),
+            None => format!("cannot reach the AWS {service} endpoint: {}", chain(err)),
+        },
+        SdkError::TimeoutError(_) => {
+            format!("the AWS {service} endpoint did not answer in time: {}", chain(err))
+        }
+        _ => chain(err),
+    }
+}
+
+/// An error and its causes on one line (`outer: inner: innermost`), Display only, a cause
+/// already in the text left out.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `Code: message` of a service's error, one line.
 fn service_message(err: &impl ProvideErrorMetadata) -> String {
     let code = err.code().unwrap_or("Unknown");
@@ -237,7 +283,7 @@ fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<String
     let mut current = Some(err);
     while let Some(e) = current {
         if e.downcast_ref::<CredentialsError>().is_some() {
-            return Some(DisplayErrorContext(e).to_string());
+            return Some(chain(e));
         }
         current = e.source();
     }
@@ -260,7 +306,7 @@ pub(crate) fn kube_error(operation: &'static str, resource: &str, source: kube::
         kube::Error::Api(status) => {
             format!("{} {}: {}", status.code, status.reason, status.message)
         }
-        other => DisplayErrorContext(other).to_string(),
+        other => chain(other),
     };
     Error::Kube {
         operation,
@@ -288,7 +334,8 @@ impl flink_eks_plan::Classify for Error {
             | Error::UnsupportedRegion(_)
             | Error::ClusterNotFound { .. }
             | Error::RoleNotOurs { .. }
-            | Error::PolicyNotOurs { .. } => FailureClass::BadInput,
+            | Error::PolicyNotOurs { .. }
+            | Error::Blocked(_) => FailureClass::BadInput,
             Error::Stale(_) => FailureClass::Stale,
             _ => FailureClass::Remote,
         }

@@ -60,6 +60,94 @@ pub struct NewPolicyVersion {
     pub document: PolicyDocument,
 }
 
+/// A precondition [`crate::Irsa::plan`] found unmet. A plan with one is printed but not
+/// applied: [`crate::Irsa::apply`] refuses it before any write ([`crate::Error::Blocked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Blocker {
+    /// The service account's namespace does not exist.
+    NamespaceMissing {
+        /// The namespace.
+        namespace: String,
+    },
+    /// The service account's `eks.amazonaws.com/role-arn` annotation names another role:
+    /// re-pointing it would take the account away from the deployment that role serves.
+    AccountTaken {
+        /// `namespace/name` of the service account.
+        account: String,
+        /// The role the annotation names.
+        other_role: String,
+        /// This deployment's role.
+        role: String,
+    },
+}
+
+impl Blocker {
+    /// The kind of the resource it is about, as [`Operation::kind`] names kinds.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Blocker::NamespaceMissing { .. } => "namespace",
+            Blocker::AccountTaken { .. } => kind::SERVICE_ACCOUNT,
+        }
+    }
+
+    /// The resource's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Blocker::NamespaceMissing { namespace } => namespace,
+            Blocker::AccountTaken { account, .. } => account,
+        }
+    }
+
+    /// What is wrong, in one line.
+    pub fn reason(&self) -> String {
+        match self {
+            Blocker::NamespaceMissing { namespace } => {
+                format!("namespace {namespace} does not exist")
+            }
+            Blocker::AccountTaken {
+                account,
+                other_role,
+                ..
+            } => format!(
+                "service account {account} belongs to another deployment: its {ROLE_ARN_ANNOTATION} \
+                 names role {} ({other_role})",
+                role_name(other_role)
+            ),
+        }
+    }
+
+    /// What to do about it.
+    pub fn fix(&self) -> String {
+        match self {
+            Blocker::NamespaceMissing { namespace } => format!(
+                "create it (kubectl create namespace {namespace}) or set job.namespace"
+            ),
+            Blocker::AccountTaken { other_role, .. } => format!(
+                "give this deployment its own service account (irsa.service_account), or pass \
+                 --adopt (irsa.adopt = true) to re-point it from {} to this deployment's role, \
+                 which takes the role away from the pods of the other deployment",
+                role_name(other_role)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason(), self.fix())
+    }
+}
+
+/// The role name of a role ARN (`arn:aws:iam::1:role/path/name` -> `name`); the input when it
+/// is not a role ARN.
+pub(crate) fn role_name(arn: &str) -> &str {
+    match arn.split_once(":role/") {
+        Some((_, path)) => path.rsplit('/').next().unwrap_or(path),
+        None => arn,
+    }
+}
+
 /// One planned operation, with the data its write needs. The spec (names, tags) is in the
 /// [`Plan`] that holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,6 +410,8 @@ pub struct Plan {
     pub issuer: Option<String>,
     /// The operations, in the order apply performs them; one per resource.
     pub ops: Vec<Op>,
+    /// The preconditions found unmet: while there is one, apply refuses the plan.
+    pub blockers: Vec<Blocker>,
 }
 
 impl Plan {

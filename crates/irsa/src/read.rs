@@ -2,7 +2,7 @@
 //! the dependencies allow. Nothing here decides; [`crate::decide`] does.
 
 use aws_sdk_iam::types::Tag;
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, ListParams};
 
 use crate::Irsa;
@@ -334,6 +334,9 @@ impl Irsa {
             .await
             .map_err(|e| kube_error("get", &spec.account_name(), e))?;
         Ok(match account {
+            None if !self.namespace_exists(&spec.namespace).await? => {
+                AccountSeen::NamespaceMissing
+            }
             None => AccountSeen::Missing,
             Some(account) => AccountSeen::Present {
                 resource_version: account.metadata.resource_version.unwrap_or_default(),
@@ -344,6 +347,17 @@ impl Irsa {
                     .and_then(|a| a.get(ROLE_ARN_ANNOTATION).cloned()),
             },
         })
+    }
+
+    /// Whether the namespace exists: one GET, sent only when the service account was not
+    /// found. A caller not allowed to read namespaces (`403`) is told it exists.
+    async fn namespace_exists(&self, namespace: &str) -> Result<bool> {
+        let api: Api<Namespace> = Api::all(self.kube.clone());
+        match api.get_opt(namespace).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(kube::Error::Api(status)) if status.code == 403 => Ok(true),
+            Err(e) => Err(kube_error("get namespace", namespace, e)),
+        }
     }
 
     /// The names of the pods that run as the spec's service account now.

@@ -31,6 +31,9 @@ impl Irsa {
     /// association), and after the last IAM write, waits (bounded) until IAM shows the role
     /// with its policy; [`ApplyReport::iam_wait`] says how long.
     pub async fn apply(&self, plan: &Plan, progress: &dyn Progress<Event>) -> Result<ApplyReport> {
+        if let Some(blocker) = plan.blockers.first() {
+            return Err(Error::Blocked(blocker.clone()));
+        }
         let spec = &plan.spec;
         let mut warnings = Vec::new();
         let mut iam_wait = Duration::ZERO;

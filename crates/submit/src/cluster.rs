@@ -10,7 +10,7 @@ use flink_eks_manifest::{
 use flink_eks_plan::{Action, Operation, Progress, Stale};
 use futures::stream::BoxStream;
 use futures::{AsyncBufReadExt as _, Stream, StreamExt as _, TryStreamExt as _};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
@@ -53,6 +53,8 @@ pub struct ApplyPlan {
     differences: Vec<String>,
     /// The live value of each field compared (`None`: absent), as the plan saw it.
     compared: Vec<(Vec<String>, Option<Value>)>,
+    /// Whether the namespace was found missing (read only when the FlinkDeployment was).
+    namespace_missing: bool,
 }
 
 impl ApplyPlan {
@@ -88,6 +90,12 @@ impl ApplyPlan {
     /// would create the object ignores `resourceVersion`, not `uid`).
     pub fn uid(&self) -> Option<&str> {
         self.uid.as_deref()
+    }
+
+    /// Whether the plan found the namespace missing: a create there cannot succeed, and
+    /// [`Submitter::apply`] refuses it with [`Error::NamespaceNotFound`] before any call.
+    pub fn namespace_missing(&self) -> bool {
+        self.namespace_missing
     }
 
     /// `metadata.generation` of the live object when planned.
@@ -330,6 +338,7 @@ impl Submitter {
         object.metadata.creation_timestamp = None;
         object.status = None;
         let Some(live) = live else {
+            let namespace_missing = !self.namespace_exists(&namespace).await?;
             return Ok(ApplyPlan {
                 object,
                 namespace,
@@ -341,6 +350,7 @@ impl Submitter {
                 live_state: None,
                 differences: Vec::new(),
                 compared: Vec::new(),
+                namespace_missing,
             });
         };
         let differences = differences(&object, &live);
@@ -360,7 +370,20 @@ impl Submitter {
             live_state: Some(ObservedState::of(&live)),
             differences,
             compared,
+            namespace_missing: false,
         })
+    }
+
+    /// Whether the namespace exists: one GET, sent only when the FlinkDeployment was not
+    /// found. A caller not allowed to read namespaces (`403`) is told it exists: only the
+    /// API server's answer to the apply can tell then.
+    async fn namespace_exists(&self, namespace: &str) -> Result<bool> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        match api.get_opt(namespace).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(kube::Error::Api(status)) if status.is_forbidden() => Ok(true),
+            Err(e) => Err(from_kube(format!("read namespace {namespace}"), e)),
+        }
     }
 
     /// Performs `plan` exactly, as field manager [`FIELD_MANAGER`]:
@@ -392,6 +415,11 @@ impl Submitter {
 
     async fn apply_boxed(&self, plan: &ApplyPlan) -> Result<Applied> {
         let (namespace, name) = (plan.namespace.as_str(), plan.name.as_str());
+        if plan.namespace_missing {
+            return Err(Error::NamespaceNotFound {
+                namespace: namespace.to_owned(),
+            });
+        }
         let applied = |generation: Option<i64>| Applied {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -1447,6 +1475,7 @@ mod tests {
                 .as_ref()
                 .map(|l| compared_values(&desired, l))
                 .unwrap_or_default(),
+            namespace_missing: false,
             object: desired,
         }
     }

@@ -43,6 +43,15 @@ pub enum Error {
         /// The bucket named in the script location.
         bucket: String,
     },
+    /// A precondition the plan found unmet (the bucket is missing or in another region);
+    /// nothing was sent.
+    #[error("{reason}: {fix}")]
+    Precondition {
+        /// What is wrong.
+        reason: String,
+        /// What to do.
+        fix: String,
+    },
     /// S3 refused the request for these credentials.
     #[error(
         "access to {location} was denied ({operation}): {message}; the identity needs {}",
@@ -55,6 +64,19 @@ pub enum Error {
         operation: &'static str,
         /// S3's code and message.
         message: String,
+    },
+    /// No usable AWS credentials were found, or S3 did not accept them as an identity.
+    #[error(
+        "S3 {operation} on {location}: no usable AWS credentials ({detail}); set AWS_PROFILE \
+         (and run `aws sso login` for SSO profiles), or run `aws configure`"
+    )]
+    NoCredentials {
+        /// The script location.
+        location: String,
+        /// The S3 operation that could not be signed or was refused.
+        operation: &'static str,
+        /// What the SDK or S3 said.
+        detail: String,
     },
     /// Any other failure of an S3 call (network, endpoint, credentials, server error).
     #[error("S3 {operation} on {location} failed: {message}")]
@@ -180,9 +202,12 @@ impl Classify for Error {
         match self {
             Error::Stale(_) => FailureClass::Stale,
             Error::Failed(_) | Error::Timeout(_) => FailureClass::JobFailed,
-            Error::S3AccessDenied { .. } | Error::Forbidden { .. } => FailureClass::Auth,
+            Error::S3AccessDenied { .. } | Error::NoCredentials { .. } | Error::Forbidden { .. } => {
+                FailureClass::Auth
+            }
             Error::PlanMismatch { .. }
             | Error::NoSuchBucket { .. }
+            | Error::Precondition { .. }
             | Error::NamespaceNotFound { .. }
             | Error::Invalid { .. }
             | Error::MissingName => FailureClass::BadInput,
@@ -395,7 +420,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let Some(service) = err.as_service_error() else {
-        return chain(err);
+        return match err {
+            SdkError::DispatchFailure(_) => format!("cannot reach the S3 endpoint: {}", chain(err)),
+            _ => chain(err),
+        };
     };
     match (service.code(), service.message(), status_of(err)) {
         (Some(code), Some(message), _) => format!("{code}: {message}"),
@@ -406,12 +434,43 @@ where
     }
 }
 
+/// What is wrong with the credentials, when the call failed for want of usable ones: S3
+/// refused the key (`InvalidAccessKeyId`, `SignatureDoesNotMatch`, `ExpiredToken`), or the
+/// SDK found none to sign with (its error types are private, so their text is the only way
+/// to tell).
+fn credentials_problem<E>(err: &SdkError<E>) -> Option<String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(code @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken")) =
+        s3_code(err)
+    {
+        return Some(s3_message(err).replace(code, &format!("S3 answered {code}")));
+    }
+    if err.as_service_error().is_some() {
+        return None;
+    }
+    let full = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    let markers = ["no identity resolver", "CredentialsNotLoaded", "the credential provider"];
+    markers
+        .iter()
+        .any(|m| full.contains(m))
+        .then(|| chain(err))
+}
+
 /// Maps a failed S3 call on `location` to an [`Error`].
 pub(crate) fn from_s3<E>(location: &S3Location, operation: &'static str, err: &SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let code = s3_code(err);
+    if let Some(detail) = credentials_problem(err) {
+        return Error::NoCredentials {
+            location: location.to_string(),
+            operation,
+            detail,
+        };
+    }
     if code == Some("NoSuchBucket") {
         return Error::NoSuchBucket {
             bucket: location.bucket().to_owned(),

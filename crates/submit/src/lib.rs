@@ -82,7 +82,9 @@ pub use status::{
     ObservedState, OperatorError, Phase, ScriptSync, StatusView, deployed_script_sha256, interpret,
     interpret_state, observed_generation, parse_operator_error,
 };
-pub use upload::{SHA256_METADATA_KEY, UploadOutcome, UploadPlan, Uploader, s3_client, sha256_hex};
+pub use upload::{
+    BucketCheck, SHA256_METADATA_KEY, UploadOutcome, UploadPlan, Uploader, s3_client, sha256_hex,
+};
 
 /// The README's example, compiled as a doctest so that it stays true.
 #[cfg(doctest)]

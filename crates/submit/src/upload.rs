@@ -13,6 +13,7 @@
 //! object, `If-Match` on the planned `ETag` where there was one.
 
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
@@ -51,8 +52,48 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// What `HeadBucket` said about the bucket, read alongside the object: a missing bucket, or
+/// one in another region than the client's, is known before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BucketCheck {
+    /// The bucket answered, in the client's region (or S3 did not say which region).
+    Reachable,
+    /// The caller may not ask (`403`): the bucket's existence is unknown, the upload is tried.
+    NotAsked,
+    /// No bucket of that name (`404 NoSuchBucket`).
+    Missing,
+    /// The bucket lives in another region than the one the client signs for.
+    OtherRegion {
+        /// The region S3 named (`x-amz-bucket-region`).
+        bucket: String,
+        /// The region of the client.
+        client: String,
+    },
+}
+
+impl BucketCheck {
+    /// Why the upload cannot happen, and the fix, when the bucket rules it out.
+    pub fn problem(&self, bucket: &str) -> Option<(String, String)> {
+        match self {
+            BucketCheck::Reachable | BucketCheck::NotAsked => None,
+            BucketCheck::Missing => Some((
+                format!("bucket {bucket} does not exist"),
+                format!(
+                    "create it (aws s3 mb s3://{bucket}) or set s3.bucket to a bucket that exists"
+                ),
+            )),
+            BucketCheck::OtherRegion { bucket: at, client } => Some((
+                format!("bucket {bucket} is in region {at}, the S3 client is in {client}"),
+                format!("set s3.region (or AWS_REGION) to {at}"),
+            )),
+        }
+    }
+}
+
 /// What an upload of one script to one location will do, found with one `HeadObject` and
-/// no write: made by [`Uploader::plan`], performed exactly by [`Uploader::apply`].
+/// one `HeadBucket`, sent together, and no write: made by [`Uploader::plan`], performed
+/// exactly by [`Uploader::apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadPlan {
     location: S3Location,
@@ -60,6 +101,7 @@ pub struct UploadPlan {
     action: Action,
     etag: Option<String>,
     found_sha256: Option<String>,
+    bucket: BucketCheck,
 }
 
 impl UploadPlan {
@@ -88,6 +130,11 @@ impl UploadPlan {
     /// The SHA-256 the object carried when planning, when it carried one.
     pub fn found_sha256(&self) -> Option<&str> {
         self.found_sha256.as_deref()
+    }
+
+    /// What `HeadBucket` said about the bucket when planning.
+    pub fn bucket(&self) -> &BucketCheck {
+        &self.bucket
     }
 
     /// The printable operation: kind `s3-object`, name `s3://bucket/key`, observed the `ETag`.
@@ -143,12 +190,31 @@ impl Uploader {
     ///
     /// S3 returns the checksum of a KMS-encrypted object only to callers allowed `kms:Decrypt`;
     /// when that `HeadObject` is refused, a second one without checksum mode reads the metadata.
+    ///
+    /// A `HeadBucket`, sent at the same time, checks that the bucket exists and is in the
+    /// client's region ([`UploadPlan::bucket`]); when it is not, the object's answer is not
+    /// read further and the plan is a create that [`Uploader::apply`] refuses.
     pub async fn plan(&self, location: &S3Location, script: &[u8]) -> Result<UploadPlan> {
         let sha256 = sha256_hex(script);
-        let mut head = head_object(&self.s3, location, Some(ChecksumMode::Enabled)).await;
-        if matches!(&head, Err(err) if status_of(err) == Some(403)) {
-            tracing::debug!(%location, "HeadObject with checksum mode refused, reading the metadata only");
-            head = head_object(&self.s3, location, None).await;
+        let object = async {
+            let mut head = head_object(&self.s3, location, Some(ChecksumMode::Enabled)).await;
+            if matches!(&head, Err(err) if status_of(err) == Some(403)) {
+                tracing::debug!(%location, "HeadObject with checksum mode refused, reading the metadata only");
+                head = head_object(&self.s3, location, None).await;
+            }
+            head
+        };
+        let (head, bucket) = tokio::join!(object, self.check_bucket(location.bucket()));
+        let bucket = bucket.map_err(|err| from_s3(location, "HeadBucket", &err))?;
+        if bucket.problem(location.bucket()).is_some() {
+            return Ok(UploadPlan {
+                location: location.clone(),
+                sha256,
+                action: Action::Create,
+                etag: None,
+                found_sha256: None,
+                bucket,
+            });
         }
         let head = head.map_err(|err| from_s3(location, "HeadObject", &err))?;
         let (action, etag, found_sha256) = match head {
@@ -169,7 +235,29 @@ impl Uploader {
             action,
             etag,
             found_sha256,
+            bucket,
         })
+    }
+
+    /// One `HeadBucket`: whether the bucket exists, and in which region.
+    async fn check_bucket(
+        &self,
+        bucket: &str,
+    ) -> std::result::Result<BucketCheck, SdkError<HeadBucketError>> {
+        let client = self.s3.config().region().map(|r| r.as_ref().to_owned());
+        let answer = self.s3.head_bucket().bucket(bucket).send().await;
+        let region = match &answer {
+            Ok(out) => out.bucket_region().map(str::to_owned),
+            Err(err) => err
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_owned),
+        };
+        match (bucket_check(answer.as_ref().err().map(status_of), region, client), answer) {
+            (Some(check), _) => Ok(check),
+            (None, Err(err)) => Err(err),
+            (None, Ok(_)) => Ok(BucketCheck::Reachable),
+        }
     }
 
     /// Performs `plan` with `script`, the bytes it was made for: no call for no change; a
@@ -183,6 +271,9 @@ impl Uploader {
     pub async fn apply(&self, plan: &UploadPlan, script: &[u8]) -> Result<UploadOutcome> {
         let sha256 = sha256_hex(script);
         let location = &plan.location;
+        if let Some((reason, fix)) = plan.bucket.problem(location.bucket()) {
+            return Err(Error::Precondition { reason, fix });
+        }
         if sha256 != plan.sha256 {
             return Err(Error::PlanMismatch {
                 location: location.to_string(),
@@ -292,6 +383,28 @@ fn content_type(location: &S3Location) -> &'static str {
     }
 }
 
+/// The bucket check from `HeadBucket`'s status (`None`: it answered 2xx), the region S3 named
+/// and the client's; `None` for an error that says nothing about the bucket.
+fn bucket_check(
+    status: Option<Option<u16>>,
+    region: Option<String>,
+    client: Option<String>,
+) -> Option<BucketCheck> {
+    let other_region = match (region, client) {
+        (Some(bucket), Some(client)) if bucket != client => {
+            Some(BucketCheck::OtherRegion { bucket, client })
+        }
+        _ => None,
+    };
+    match status {
+        None => Some(other_region.unwrap_or(BucketCheck::Reachable)),
+        Some(Some(404)) => Some(BucketCheck::Missing),
+        Some(Some(301 | 400)) if other_region.is_some() => other_region,
+        Some(Some(403)) => Some(other_region.unwrap_or(BucketCheck::NotAsked)),
+        Some(_) => None,
+    }
+}
+
 fn is_not_found(err: &SdkError<HeadObjectError>) -> bool {
     err.as_service_error()
         .is_some_and(HeadObjectError::is_not_found)
@@ -357,7 +470,41 @@ mod tests {
             action,
             etag: etag.map(str::to_owned),
             found_sha256: found.map(str::to_owned),
+            bucket: BucketCheck::Reachable,
         }
+    }
+
+    #[test]
+    fn a_missing_bucket_or_one_in_another_region_blocks_the_upload() {
+        let us = || Some("us-east-1".to_owned());
+        assert_eq!(bucket_check(None, us(), us()), Some(BucketCheck::Reachable));
+        assert_eq!(bucket_check(Some(Some(404)), None, us()), Some(BucketCheck::Missing));
+        let moved = bucket_check(Some(Some(301)), Some("eu-west-1".into()), us()).unwrap();
+        let (reason, fix) = moved.problem("b").unwrap();
+        assert_eq!(reason, "bucket b is in region eu-west-1, the S3 client is in us-east-1");
+        assert_eq!(fix, "set s3.region (or AWS_REGION) to eu-west-1");
+        let (reason, fix) = BucketCheck::Missing.problem("b").unwrap();
+        assert!(reason.contains("bucket b does not exist"), "{reason}");
+        assert!(fix.contains("s3.bucket"), "{fix}");
+        // Not allowed to ask: not known to be missing, so the upload is tried.
+        assert_eq!(bucket_check(Some(Some(403)), None, us()), Some(BucketCheck::NotAsked));
+        assert_eq!(BucketCheck::NotAsked.problem("b"), None);
+        assert_eq!(bucket_check(Some(Some(500)), None, us()), None);
+    }
+
+    #[tokio::test]
+    async fn a_plan_blocked_by_its_bucket_is_refused_before_any_call() {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let uploader = Uploader::new(aws_sdk_s3::Client::from_conf(config));
+        let mut blocked = plan(Action::Create, None, None);
+        blocked.bucket = BucketCheck::Missing;
+        let err = uploader.apply(&blocked, SCRIPT).await.unwrap_err();
+        assert!(matches!(err, Error::Precondition { .. }), "{err:?}");
+        assert!(err.to_string().contains("bucket bucket does not exist"), "{err}");
     }
 
     #[test]
