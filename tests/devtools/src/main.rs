@@ -10,6 +10,7 @@
 //!   process, against the manual CLI flow; writes the README's table.
 
 mod bench;
+mod crds;
 mod testenv;
 
 use std::process::ExitCode;

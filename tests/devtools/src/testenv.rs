@@ -45,6 +45,9 @@ pub(crate) struct TestArgs {
 pub(crate) fn run(root: &Path, args: TestArgs) -> Result<()> {
     let started = Instant::now();
 
+    // Without the operator's CRDs the stand-in cannot start: say so before compiling anything.
+    crate::crds::locate(root)?;
+
     // Compile the tests while the services come up: on a cold machine both take minutes.
     let compile = match args.services_only {
         true => None,
@@ -270,13 +273,10 @@ impl Services {
         self.import_base_image()?;
         self.start_registries()?;
         self.start_moto(&venv)?;
+        for (var, path) in crate::crds::locate(root)? {
+            self.set(var, path.display().to_string());
+        }
         self.start_kube_standin(root)?;
-        let crd = std::env::var("FLINK_EKS_CRD")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                root.join("../shared/crds/flinkdeployments.flink.apache.org-v1.yml")
-            });
-        self.set("FLINK_EKS_CRD", crd.display().to_string());
         self.set("FLINK_EKS_TEST_BASE_IMAGE", BASE_IMAGE);
         self.set(
             "FLINK_EKS_TEST_ACTIONLINT",
@@ -447,6 +447,7 @@ impl Services {
         let mut child = Command::new(root.join("target/debug/kube-standin"))
             .args(["--port", "0", "--kubeconfig"])
             .arg(&kubeconfig)
+            .env("FLINK_EKS_CRD", self.var("FLINK_EKS_CRD")?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
