@@ -224,6 +224,18 @@ pub enum Error {
         release: String,
     },
 
+    /// The platform is not `linux/<arch>[/<variant>]` with an architecture Kubernetes nodes
+    /// report.
+    #[error(
+        "platform {value:?} is not valid: write linux/<arch>[/<variant>] as Docker names \
+         platforms, e.g. linux/amd64 or linux/arm64 (the pods select nodes labelled \
+         kubernetes.io/arch=<arch>)"
+    )]
+    InvalidPlatform {
+        /// The rejected platform.
+        value: String,
+    },
+
     /// Rendering the FlinkDeployment as YAML failed.
     #[error("could not render the FlinkDeployment as YAML: {message}")]
     RenderYaml {

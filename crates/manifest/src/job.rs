@@ -35,6 +35,20 @@ pub const DEFAULT_SERVICE_ACCOUNT: &str = "flink";
 /// The server-side apply field manager of every object flink-eks writes to a cluster.
 pub const FIELD_MANAGER: &str = "flink-eks";
 
+/// The platform a job's image is built for when none is named.
+pub const DEFAULT_PLATFORM: &str = "linux/amd64";
+
+/// The node label of the CPU architecture (the kubelet sets it from the node's `GOARCH`).
+pub const ARCH_NODE_LABEL: &str = "kubernetes.io/arch";
+
+/// The node label of the operating system.
+pub const OS_NODE_LABEL: &str = "kubernetes.io/os";
+
+/// The architectures Kubernetes nodes report in [`ARCH_NODE_LABEL`] that Docker builds for.
+const NODE_ARCHITECTURES: &[&str] = &[
+    "amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386",
+];
+
 /// Where the script lives inside the pods: an `emptyDir` mounted in `flink-main-container`.
 pub const USRLIB_DIR: &str = "/opt/flink/usrlib";
 
@@ -205,6 +219,11 @@ pub struct PyFlinkJob {
     pub image: String,
     /// The Flink release the image runs, `MAJOR.MINOR.PATCH` (e.g. `1.20.0`).
     pub flink_version: String,
+    /// The platform the image is built for, `linux/<arch>[/<variant>]` as Docker names it:
+    /// the JobManager and TaskManager pods select nodes labelled `kubernetes.io/arch=<arch>`
+    /// and `kubernetes.io/os=linux`, so they never land on nodes that cannot run the image.
+    /// Default [`DEFAULT_PLATFORM`].
+    pub platform: String,
     /// Service account of the Flink pods. Default `flink`, the operator's own.
     pub service_account: String,
     /// JobManager CPU and memory. Default 1 CPU, `2048m`.
@@ -262,6 +281,7 @@ impl PyFlinkJob {
             script_sha256: script_sha256.into(),
             image: image.into(),
             flink_version: flink_version.into(),
+            platform: DEFAULT_PLATFORM.to_owned(),
             service_account: DEFAULT_SERVICE_ACCOUNT.to_owned(),
             job_manager: Resources::default(),
             task_manager: Resources::default(),
@@ -287,6 +307,7 @@ impl PyFlinkJob {
     /// Checks every input and builds the FlinkDeployment. No IO.
     pub fn build(&self) -> Result<FlinkDeployment, Error> {
         let (release, parallelism) = self.validate()?;
+        let node_selector = node_selector(&self.platform)?;
         let flink_configuration = config::merge(
             self.derived_configuration(&release),
             &self.flink_configuration,
@@ -304,11 +325,15 @@ impl PyFlinkJob {
             pod_template: Some(self.pod_template(annotations.clone())),
             job_manager: Some(JobManagerSpec {
                 resource: Some(resource(&self.job_manager)),
-                pod_template: Some(self.job_manager_pod_template()),
+                pod_template: Some(selecting_nodes(
+                    self.job_manager_pod_template(),
+                    &node_selector,
+                )),
                 ..JobManagerSpec::default()
             }),
             task_manager: Some(TaskManagerSpec {
                 resource: Some(resource(&self.task_manager)),
+                pod_template: Some(selecting_nodes(PodTemplateSpec::default(), &node_selector)),
                 ..TaskManagerSpec::default()
             }),
             job: Some(JobSpec {
@@ -577,6 +602,44 @@ pub fn image_pull_policy(reference: &str) -> &'static str {
     }
 }
 
+/// The node selector of a platform `linux/<arch>[/<variant>]`: the architecture and OS node
+/// labels. Nodes carry no variant label, so the variant selects nothing.
+fn node_selector(platform: &str) -> Result<BTreeMap<String, String>, Error> {
+    let invalid = || Error::InvalidPlatform {
+        value: platform.to_owned(),
+    };
+    let mut parts = platform.split('/');
+    let (Some("linux"), Some(arch), variant, None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let variant_ok = variant.is_none_or(|v| {
+        !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.')
+    });
+    if !NODE_ARCHITECTURES.contains(&arch) || !variant_ok {
+        return Err(invalid());
+    }
+    Ok(BTreeMap::from([
+        (ARCH_NODE_LABEL.to_owned(), arch.to_owned()),
+        (OS_NODE_LABEL.to_owned(), "linux".to_owned()),
+    ]))
+}
+
+/// `template` with `node_selector` in its pod spec.
+fn selecting_nodes(
+    mut template: PodTemplateSpec,
+    node_selector: &BTreeMap<String, String>,
+) -> PodTemplateSpec {
+    template
+        .spec
+        .get_or_insert_with(PodSpec::default)
+        .node_selector = Some(node_selector.clone());
+    template
+}
+
 fn script_mount() -> VolumeMount {
     VolumeMount {
         name: SCRIPT_VOLUME.to_owned(),
@@ -771,7 +834,14 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!((tm.cpu, tm.memory.as_deref()), (Some(1.0), Some("2048m")));
-        assert_eq!(spec.task_manager.as_ref().unwrap().pod_template, None);
+        // The TaskManagers' own template only selects nodes: they need no copy of the script.
+        let tm_pod = spec.task_manager.as_ref().unwrap().pod_template.as_ref();
+        let tm_pod = tm_pod.and_then(|t| t.spec.as_ref()).unwrap();
+        assert_eq!(
+            (tm_pod.init_containers.as_ref(), tm_pod.containers.len()),
+            (None, 0)
+        );
+        assert!(tm_pod.node_selector.is_some());
 
         let job = spec.job.as_ref().unwrap();
         assert_eq!(
@@ -1375,6 +1445,81 @@ mod tests {
         for err in location_errors {
             assert!(matches!(err, Error::InvalidName(_)), "{err}");
             assert!(err.to_string().starts_with("S3"), "{err}");
+        }
+    }
+
+    fn node_selectors(deployment: &FlinkDeployment) -> [Option<&BTreeMap<String, String>>; 2] {
+        let jm = deployment
+            .spec
+            .job_manager
+            .as_ref()
+            .unwrap()
+            .pod_template
+            .as_ref();
+        let tm = deployment
+            .spec
+            .task_manager
+            .as_ref()
+            .unwrap()
+            .pod_template
+            .as_ref();
+        [jm, tm].map(|t| t?.spec.as_ref()?.node_selector.as_ref())
+    }
+
+    #[test]
+    fn both_pod_templates_select_nodes_of_the_image_platform() {
+        let default = example_job().build().unwrap();
+        let amd64 = BTreeMap::from([
+            ("kubernetes.io/arch".to_owned(), "amd64".to_owned()),
+            ("kubernetes.io/os".to_owned(), "linux".to_owned()),
+        ]);
+        assert_eq!(node_selectors(&default), [Some(&amd64), Some(&amd64)]);
+        // The JobManager's template keeps its fetch initContainer.
+        assert_eq!(init_container(&default).name, FETCH_CONTAINER);
+
+        for (platform, arch) in [
+            ("linux/arm64", "arm64"),
+            ("linux/arm64/v8", "arm64"),
+            ("linux/arm/v7", "arm"),
+        ] {
+            let deployment = PyFlinkJob {
+                platform: platform.to_owned(),
+                ..example_job()
+            }
+            .build()
+            .unwrap();
+            for selector in node_selectors(&deployment) {
+                assert_eq!(selector.unwrap()["kubernetes.io/arch"], arch, "{platform}");
+                assert_eq!(selector.unwrap()["kubernetes.io/os"], "linux", "{platform}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_platform_that_no_node_reports_is_refused() {
+        for platform in [
+            "amd64",
+            "windows/amd64",
+            "linux/x86_64",
+            "linux/arm64/V8",
+            "linux/arm64/v8/x",
+            "linux/",
+            "",
+        ] {
+            let err = PyFlinkJob {
+                platform: platform.to_owned(),
+                ..example_job()
+            }
+            .build()
+            .unwrap_err();
+            assert_eq!(
+                err,
+                Error::InvalidPlatform {
+                    value: platform.to_owned()
+                }
+            );
+            let shown = err.to_string();
+            assert!(shown.contains("linux/amd64 or linux/arm64"), "{shown}");
         }
     }
 }

@@ -248,6 +248,7 @@ fn the_optional_parts_are_accepted_too() {
     job.s3_endpoint = Some("http://127.0.0.1:9000".into());
     job.fetch_image = "registry.example.com/tools/aws-cli:2".into();
     job.python_executable = "/usr/local/bin/python3".into();
+    job.platform = "linux/arm64".into();
     job.parallelism = 4;
     job.job_manager.cpu = 0.5;
     job.task_manager.memory = "4Gi".into();
