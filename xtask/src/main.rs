@@ -22,6 +22,51 @@ use crate::render::Renderer;
 /// The exit code of `deploy --plan` when the plan has operations to carry out.
 const EXIT_CHANGES_PENDING: u8 = 7;
 
+/// The exit code after SIGINT (Ctrl-C): 128 + the signal's number, as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// What a run has carried out so far, for the message printed when it is interrupted.
+static PROGRESS: std::sync::Mutex<RunProgress> = std::sync::Mutex::new(RunProgress {
+    executing: false,
+    finished: Vec::new(),
+});
+
+struct RunProgress {
+    /// Whether the plan's execution (the first write) has begun.
+    executing: bool,
+    /// The steps that finished their writes, in order.
+    finished: Vec<Step>,
+}
+
+fn record(update: impl FnOnce(&mut RunProgress)) {
+    if let Ok(mut progress) = PROGRESS.lock() {
+        update(&mut progress);
+    }
+}
+
+/// One line after SIGINT: what was completed, and that running the command again continues
+/// from there (the plan is read again from what exists, so nothing is done twice).
+fn interrupted_message() -> String {
+    let (executing, finished) = PROGRESS
+        .lock()
+        .map(|p| (p.executing, p.finished.clone()))
+        .unwrap_or_default();
+    let done = if !executing {
+        "interrupted before anything was written".to_owned()
+    } else if finished.is_empty() {
+        "interrupted: no step had finished (a step in progress may be partly done)".to_owned()
+    } else {
+        let names: Vec<&str> = finished.iter().map(|s| s.name()).collect();
+        format!(
+            "interrupted: steps finished: {} (a step in progress may be partly done)",
+            names.join(", ")
+        )
+    };
+    format!(
+        "{done}; run the same command again: it plans from what exists and continues from there"
+    )
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about, version, propagate_version = true)]
 struct Cli {
@@ -145,6 +190,22 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command may write: an interruption then says what was completed.
+    fn writes(&self) -> bool {
+        match self {
+            Command::Deploy { dry_run, plan, .. } => !dry_run && !plan,
+            Command::Image
+            | Command::Irsa { verify: false }
+            | Command::Upload
+            | Command::Submit
+            | Command::Delete
+            | Command::Teardown { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 fn parse_step(name: &str) -> Result<Step, String> {
     Step::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
@@ -170,7 +231,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let writes = cli.command.writes();
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli) => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(result) = outcome else {
+        if writes {
+            eprintln!("{}", interrupted_message());
+        }
+        // The prompt's read of standard input may still be blocked; it is not waited for.
+        runtime.shutdown_background();
+        return ExitCode::from(EXIT_INTERRUPTED);
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -240,7 +316,7 @@ async fn run(cli: Cli) -> Result<u8> {
             ..
         } => {
             let plan = flink_eks_deploy::dry_plan(&inputs, &skip)?;
-            flink_eks_deploy::write_artifacts(&inputs, config.s3.region.as_deref(), &out)?;
+            flink_eks_deploy::write_artifacts(&inputs, config.irsa.region.as_deref(), &out)?;
             print_plan(&plan, output);
             render.line(&format!("artifacts written to {}", out.display()));
             Ok(0)
@@ -262,13 +338,13 @@ async fn run(cli: Cli) -> Result<u8> {
                     EXIT_CHANGES_PENDING
                 });
             }
-            if confirm && !plan.is_noop() && !confirmed(plan.pending())? {
+            if confirm && !plan.is_noop() && !confirmed(plan.pending()).await? {
                 bail!("not confirmed: nothing was written");
             }
             if plan.is_noop() {
                 render.line("nothing to change: nothing will be written");
             }
-            flink_eks_deploy::execute(&remote, &inputs, plan, &render).await?;
+            execute(&remote, &inputs, plan, &render).await?;
             Ok(0)
         }
         Command::Manifest => {
@@ -362,8 +438,26 @@ async fn single_step(
     if !render.quiet {
         eprint!("{plan}");
     }
-    flink_eks_deploy::execute(remote, inputs, plan, render).await?;
+    execute(remote, inputs, plan, render).await?;
     Ok(0)
+}
+
+/// Carries out the plan, noting which steps finished for the message after an interruption.
+async fn execute(
+    remote: &Remote,
+    inputs: &Inputs,
+    plan: DeployPlan,
+    render: &Renderer,
+) -> Result<()> {
+    use flink_eks_plan::Progress as _;
+    record(|p| p.executing = true);
+    let progress = |event: &flink_eks_deploy::Event| {
+        if let flink_eks_deploy::Event::StepFinished { step, .. } = event {
+            record(|p| p.finished.push(*step));
+        }
+        render.event(event);
+    };
+    flink_eks_deploy::execute(remote, inputs, plan, &progress).await
 }
 
 fn print_plan(plan: &DeployPlan, output: Output) {
@@ -373,14 +467,20 @@ fn print_plan(plan: &DeployPlan, output: Output) {
     }
 }
 
-/// Asks on stderr, reads a line on stdin: `yes` carries the plan out.
-fn confirmed(pending: usize) -> Result<bool> {
+/// Asks on stderr, reads a line on stdin: `yes` carries the plan out. The read runs off the
+/// async threads, so that Ctrl-C at the prompt is still seen.
+async fn confirmed(pending: usize) -> Result<bool> {
     eprint!("Carry out these {pending} operations? Only 'yes' is accepted: ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer from standard input")?;
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
+    })
+    .await
+    .context("the prompt's reader stopped")?
+    .context("cannot read the answer from standard input")?;
     Ok(answer.trim() == "yes")
 }
 

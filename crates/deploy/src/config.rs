@@ -15,6 +15,9 @@ use serde::Deserialize;
 /// The prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "FLINK_EKS_";
 
+/// The largest parallelism Flink accepts: its largest max parallelism, 2^15.
+const MAX_PARALLELISM: i64 = 32_768;
+
 /// The configuration sections, as they appear in TOML and, upper-cased with `.` as `_`, in
 /// environment variable names.
 const SECTIONS: &[&str] = &[
@@ -83,8 +86,12 @@ pub struct Job {
     pub checkpoint_dir: Option<String>,
     /// Kubernetes HA storage (`last-state` upgrade mode).
     pub ha_storage_dir: Option<String>,
-    /// The image of the initContainer that fetches the script (default `amazon/aws-cli`).
+    /// The image of the initContainer that fetches the script (default a pinned AWS CLI v2
+    /// on ECR Public; pin a tag: no tag or `latest` is pulled again at every start).
     pub fetch_image: Option<String>,
+    /// The Python interpreter in the Flink image, for the JobManager (`-pyclientexec`) and
+    /// the TaskManagers (`python.executable`). Default `/usr/bin/python3`.
+    pub python: Option<String>,
     /// How long `submit` waits for RUNNING, in seconds.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -98,7 +105,7 @@ pub struct S3 {
     pub bucket: String,
     /// The script's key.
     pub key: String,
-    /// The bucket's region.
+    /// The bucket's region, for the S3 client; default the AWS configuration chain's.
     pub region: Option<String>,
     /// An S3-compatible endpoint (MinIO, an emulator) for the fetch container and Flink.
     pub endpoint: Option<String>,
@@ -123,6 +130,10 @@ pub struct Image {
     /// `missing` (default), `never` or `always`.
     #[serde(default = "default_pull")]
     pub pull: String,
+    /// The platform the image is built for and the pods' nodes run, `os/arch[/variant]`
+    /// (`linux/amd64`, the default, or `linux/arm64`, …).
+    #[serde(default = "default_platform")]
+    pub platform: String,
 }
 
 /// `[irsa]`.
@@ -131,6 +142,9 @@ pub struct Image {
 pub struct Irsa {
     /// The EKS cluster's name.
     pub cluster: String,
+    /// The EKS cluster's region, for IAM, STS and EKS; default the AWS configuration
+    /// chain's (`AWS_REGION`, the profile's `region`), never the bucket's.
+    pub region: Option<String>,
     /// The job's service account.
     #[serde(default = "default_service_account")]
     pub service_account: String,
@@ -231,6 +245,9 @@ fn default_secret_key_field() -> String {
 }
 fn default_pull() -> String {
     "missing".to_owned()
+}
+fn default_platform() -> String {
+    flink_eks_image_builder::DEFAULT_PLATFORM.to_owned()
 }
 fn default_memory() -> String {
     flink_eks_manifest::Resources::default().memory
@@ -344,9 +361,8 @@ impl Config {
         base_dir: PathBuf,
         overrides: &[Override],
     ) -> Result<Config> {
-        let mut doc: toml::Table = toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{source}: {}", e.message().trim()))
-            .with_context(|| format!("{source} is not valid TOML"))?;
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!(toml_error(text, source, &e)))?;
         for o in overrides {
             set_path(&mut doc, &o.path, o.value.clone())
                 .with_context(|| format!("{}: cannot set {}", o.origin, o.path))?;
@@ -358,16 +374,31 @@ impl Config {
                 .find(|o| o.path == key)
                 .map(|o| format!(" (the value comes from {})", o.origin))
                 .unwrap_or_default();
-            let message = e.inner().message().trim().to_owned();
+            let mut message = e.inner().message().trim().replace('\n', " ");
+            if key == "job.parallelism" {
+                message.push_str(&format!(
+                    "; parallelism is a whole number from 1 to {MAX_PARALLELISM}"
+                ));
+            }
             match key.as_str() {
                 "." | "" => anyhow::anyhow!("{source}: {message}{from}"),
                 _ => anyhow::anyhow!("{source}: key {key}: {message}{from}"),
             }
         })?;
         config.base_dir = base_dir;
-        config
-            .check()
-            .with_context(|| format!("{source} is not a valid deployment"))?;
+        config.check().map_err(|err| {
+            let text = format!("{err:#}");
+            match overrides
+                .iter()
+                .find(|o| text.starts_with(&format!("key {}:", o.path)))
+            {
+                Some(o) => err.context(format!(
+                    "{source} is not a valid deployment (the value comes from {})",
+                    o.origin
+                )),
+                None => err.context(format!("{source} is not a valid deployment")),
+            }
+        })?;
         Ok(config)
     }
 
@@ -396,16 +427,29 @@ impl Config {
         m::validate_object_key(&self.s3.key).with_context(|| key("s3.key"))?;
         m::validate_dns1123_subdomain("service account", &self.irsa.service_account)
             .with_context(|| key("irsa.service_account"))?;
-        if self.job.parallelism < 1 {
+        if !(1..=MAX_PARALLELISM).contains(&self.job.parallelism) {
             bail!(
-                "key job.parallelism: {} is not valid: parallelism is at least 1",
+                "key job.parallelism: {} is not valid: parallelism is a whole number from 1 to {MAX_PARALLELISM} (Flink's largest max parallelism)",
                 self.job.parallelism
             );
         }
+        self.job
+            .flink_version
+            .parse::<m::FlinkRelease>()
+            .context("key job.flink_version")?;
         let script = self.script_path();
         if !script.is_file() {
             bail!(
                 "key job.script: {} does not exist or is not a file (paths are relative to the configuration file)",
+                script.display()
+            );
+        }
+        let script_is_blank = std::fs::read(&script)
+            .map(|bytes| bytes.iter().all(u8::is_ascii_whitespace))
+            .with_context(|| format!("key job.script: cannot read {}", script.display()))?;
+        if script_is_blank {
+            bail!(
+                "key job.script: {} is empty: there is no job to run; give the PyFlink script that builds the job",
                 script.display()
             );
         }
@@ -422,10 +466,20 @@ impl Config {
             .pull
             .parse::<flink_eks_image_builder::PullPolicy>()
             .context("key image.pull")?;
+        flink_eks_image_builder::Platform::parse(&self.image.platform)
+            .context("key image.platform")?;
         self.job
             .upgrade_mode
             .parse::<m::UpgradeMode>()
             .context("key job.upgrade_mode")?;
+        for (key, region) in [
+            ("s3.region", &self.s3.region),
+            ("irsa.region", &self.irsa.region),
+        ] {
+            if let Some(region) = region {
+                validate_region(region).with_context(|| format!("key {key}"))?;
+            }
+        }
         if self.irsa.mode == IdentityMode::AccessKeySecret && self.irsa.secret_name.is_none() {
             bail!(
                 "key irsa.secret_name: the access-key-secret mode needs the name of the Secret that holds the keys"
@@ -449,6 +503,52 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A TOML syntax error on one line: `file:line:column: message`, naming the key the error is
+/// about (a duplicate key's message does not say which one).
+fn toml_error(text: &str, source: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim().replace('\n', " ");
+    let Some(span) = err.span() else {
+        return format!("{source}: {message} (the file is not valid TOML)");
+    };
+    let (line, column) = line_column(text, span.start);
+    let found = text.get(span.clone()).unwrap_or_default().trim();
+    let key = found.trim_matches(|c| c == '"' || c == '\'' || c == '[' || c == ']');
+    let about = if message.contains("key") && !key.is_empty() && !message.contains(key) {
+        format!(" `{key}`")
+    } else {
+        String::new()
+    };
+    format!("{source}:{line}:{column}: {message}{about} (the file is not valid TOML)")
+}
+
+/// The 1-based line and column (in characters) of a byte offset in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Checks the form of an AWS region name: lowercase words and a number joined by `-`
+/// (`us-east-1`, `ap-northeast-2`, `us-gov-west-1`).
+fn validate_region(region: &str) -> Result<()> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let well_formed = parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|_| parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        bail!(
+            "{region:?} is not an AWS region name; expected one like us-east-1 or ap-northeast-2"
+        );
+    }
+    Ok(())
 }
 
 /// Sets `a.b.c = value` in a TOML table, creating intermediate tables.
@@ -544,13 +644,25 @@ mod tests {
                 "job.parallelism",
                 toml::Value::from(0),
                 "key job.parallelism",
-                "at least 1",
+                "from 1 to 32768",
             ),
             (
                 "image.pull",
                 toml::Value::from("sometimes"),
                 "key image.pull",
                 "missing, never or always",
+            ),
+            (
+                "image.platform",
+                toml::Value::from("linux/aarch64"),
+                "key image.platform",
+                "write linux/arm64",
+            ),
+            (
+                "image.platform",
+                toml::Value::from("darwin/arm64"),
+                "key image.platform",
+                "Flink's pods run on Linux nodes",
             ),
             (
                 "job.upgrade_mode",
@@ -568,6 +680,111 @@ mod tests {
             let err = error(EXAMPLE, &[o]);
             assert!(err.contains(key) && err.contains(rule), "{path}: {err}");
         }
+    }
+
+    #[test]
+    fn toml_errors_give_file_line_column_and_the_key() {
+        let text = EXAMPLE.replacen("[job]\n", "[job]\nname = \"again\"\n", 1);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("name = "))
+            .map(|i| i + 1)
+            .unwrap();
+        let duplicate = text
+            .lines()
+            .enumerate()
+            .skip(line)
+            .find(|(_, l)| l.starts_with("name = "))
+            .map(|(i, _)| i + 1)
+            .unwrap();
+        let err = error(&text, &[]);
+        assert!(
+            err.starts_with(&format!("deploy.toml:{duplicate}:1: ")),
+            "{err}"
+        );
+        assert!(
+            err.contains("duplicate key") && err.contains("name"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+
+        let err = error("[job]\nname = \"a\"\n[s3\n", &[]);
+        assert!(err.starts_with("deploy.toml:3:"), "{err}");
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("", 0), (1, 1));
+    }
+
+    #[test]
+    fn parallelism_out_of_range_names_the_key_and_the_range() {
+        for value in ["1000000000000", "1e12", "40000", "-1"] {
+            let o = Override::from_flag(&format!("job.parallelism={value}")).unwrap();
+            let err = error(EXAMPLE, &[o]);
+            assert!(
+                err.contains("key job.parallelism") && err.contains("from 1 to 32768"),
+                "{value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn flink_version_errors_name_the_key() {
+        for value in ["1.20", "9.0.0", "latest"] {
+            let o = Override::from_flag(&format!("job.flink_version={value}")).unwrap();
+            let err = error(EXAMPLE, &[o]);
+            assert!(
+                err.contains("key job.flink_version") && !err.contains("[image]"),
+                "{value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_script_is_refused() {
+        let dir = std::env::temp_dir().join(format!("flink-eks-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in [("empty.py", &b""[..]), ("blank.py", &b" \n\t\n"[..])] {
+            std::fs::write(dir.join(name), bytes).unwrap();
+            let o = Override::from_flag(&format!("job.script={name}")).unwrap();
+            let err = format!(
+                "{:#}",
+                Config::parse(EXAMPLE, "deploy.toml", dir.clone(), &[o]).unwrap_err()
+            );
+            assert!(
+                err.contains("key job.script") && err.contains("is empty"),
+                "{err}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn regions_are_checked_by_form_naming_the_key() {
+        for key in ["s3.region", "irsa.region"] {
+            for bad in [
+                "",
+                "US-EAST-1",
+                "us-east",
+                "useast1",
+                "us-east-1 ",
+                "us--1",
+                "eu-west-x",
+            ] {
+                let o = Override::from_flag(&format!("{key}=\"{bad}\"")).unwrap();
+                let err = error(EXAMPLE, &[o]);
+                assert!(
+                    err.contains(&format!("key {key}")) && err.contains("not an AWS region"),
+                    "{key}={bad:?}: {err}"
+                );
+            }
+            for good in ["us-east-1", "ap-northeast-2", "us-gov-west-1", "cn-north-1"] {
+                let o = Override::from_flag(&format!("{key}={good}")).unwrap();
+                parse(EXAMPLE, &[o]).unwrap();
+            }
+        }
+        // The cluster's region is its own key: the bucket's does not stand in for it.
+        let c = parse(EXAMPLE, &[]).unwrap();
+        assert_eq!(c.s3.region.as_deref(), Some("ap-northeast-2"));
+        assert_eq!(c.irsa.region, None);
     }
 
     #[test]

@@ -239,7 +239,10 @@ where
             None => format!("cannot reach the AWS {service} endpoint: {}", chain(err)),
         },
         SdkError::TimeoutError(_) => {
-            format!("the AWS {service} endpoint did not answer in time: {}", chain(err))
+            format!(
+                "the AWS {service} endpoint did not answer in time: {}",
+                chain(err)
+            )
         }
         _ => chain(err),
     }

@@ -202,9 +202,9 @@ impl Classify for Error {
         match self {
             Error::Stale(_) => FailureClass::Stale,
             Error::Failed(_) | Error::Timeout(_) => FailureClass::JobFailed,
-            Error::S3AccessDenied { .. } | Error::NoCredentials { .. } | Error::Forbidden { .. } => {
-                FailureClass::Auth
-            }
+            Error::S3AccessDenied { .. }
+            | Error::NoCredentials { .. }
+            | Error::Forbidden { .. } => FailureClass::Auth,
             Error::PlanMismatch { .. }
             | Error::NoSuchBucket { .. }
             | Error::Precondition { .. }
@@ -451,11 +451,12 @@ where
         return None;
     }
     let full = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-    let markers = ["no identity resolver", "CredentialsNotLoaded", "the credential provider"];
-    markers
-        .iter()
-        .any(|m| full.contains(m))
-        .then(|| chain(err))
+    let markers = [
+        "no identity resolver",
+        "CredentialsNotLoaded",
+        "the credential provider",
+    ];
+    markers.iter().any(|m| full.contains(m)).then(|| chain(err))
 }
 
 /// Maps a failed S3 call on `location` to an [`Error`].
