@@ -1,6 +1,11 @@
 //! Connections, from where users keep their settings: the kubeconfig (`KUBECONFIG`, the
 //! current context or `--context`), the AWS default chain (`AWS_PROFILE`, environment, SSO,
 //! instance role; `AWS_ENDPOINT_URL` for emulators), and the Docker config for registries.
+//!
+//! Two regions: the cluster's (`[irsa] region`) for IAM, STS and EKS, and the bucket's
+//! (`[s3] region`) for S3. Each, when not configured, is the AWS configuration chain's
+//! (`AWS_REGION`, the profile's `region`), so a bucket and a cluster in different regions
+//! each get the endpoint that knows them.
 
 use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -12,16 +17,25 @@ use flink_eks_submit::{Submitter, Uploader, s3_client};
 use crate::config::Config;
 use crate::error::Failure;
 
-/// The AWS configuration: the default chain, with the region of `[s3] region` when the
-/// environment names none.
+/// The AWS configuration of the cluster's side (IAM, STS, EKS): the default chain, in
+/// `[irsa] region` when it is set.
 async fn aws(config: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    let region_from_env = std::env::var_os("AWS_REGION").is_some()
-        || std::env::var_os("AWS_DEFAULT_REGION").is_some();
-    if let (false, Some(region)) = (region_from_env, &config.s3.region) {
+    if let Some(region) = &config.irsa.region {
         loader = loader.region(Region::new(region.clone()));
     }
     loader.load().await
+}
+
+/// The same configuration in the bucket's region, `[s3] region`, when it is set.
+fn aws_for_bucket(cluster_side: &SdkConfig, config: &Config) -> SdkConfig {
+    match &config.s3.region {
+        Some(region) => cluster_side
+            .to_builder()
+            .region(Region::new(region.clone()))
+            .build(),
+        None => cluster_side.clone(),
+    }
 }
 
 /// A Kubernetes client for the kubeconfig's current context, or the one named by `--context`
@@ -71,8 +85,10 @@ async fn registry_credentials(spec: &ImageSpec, aws: &SdkConfig) -> Result<Regis
 /// The connections a run needs: AWS always, the cluster only for the steps that talk to it.
 #[derive(Clone)]
 pub struct Remote {
-    /// The AWS configuration.
+    /// The AWS configuration in the cluster's region (IAM, STS, EKS, ECR's credentials).
     pub aws: SdkConfig,
+    /// The AWS configuration in the bucket's region (S3).
+    pub s3: SdkConfig,
     /// The Kubernetes client, when the run needs the cluster.
     pub kube: Option<kube::Client>,
 }
@@ -81,6 +97,7 @@ impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
             .field("region", &self.aws.region())
+            .field("bucket_region", &self.s3.region())
             .field("cluster", &self.kube.is_some())
             .finish()
     }
@@ -91,11 +108,12 @@ impl Remote {
     /// then, and only then).
     pub async fn connect(config: &Config, context: Option<&str>, cluster: bool) -> Result<Remote> {
         let aws = aws(config).await;
+        let s3 = aws_for_bucket(&aws, config);
         let kube = match cluster {
             true => Some(kube(config, context).await?),
             false => None,
         };
-        Ok(Remote { aws, kube })
+        Ok(Remote { aws, s3, kube })
     }
 
     fn kube(&self) -> Result<kube::Client> {
@@ -111,7 +129,7 @@ impl Remote {
 
     /// submit's S3 uploader.
     pub fn uploader(&self) -> Uploader {
-        Uploader::new(s3_client(&self.aws))
+        Uploader::new(s3_client(&self.s3))
     }
 
     /// submit's cluster client.

@@ -277,7 +277,8 @@ fn step_failed(step: Step) -> String {
 }
 
 /// Writes what a deploy would send: the Dockerfile, the build context and its digest, the IAM
-/// documents (with placeholders for the account and the cluster's issuer), the FlinkDeployment.
+/// documents (with placeholders for the account and the cluster's issuer, in `region`, the
+/// cluster's: `[irsa] region`, else `us-east-1`), the FlinkDeployment.
 pub fn write_artifacts(inputs: &Inputs, region: Option<&str>, out: &Path) -> Result<()> {
     write_artifact(
         out,
@@ -292,7 +293,7 @@ pub fn write_artifacts(inputs: &Inputs, region: Option<&str>, out: &Path) -> Res
     )?;
     if let Some(spec) = &inputs.irsa {
         let region = region.unwrap_or("us-east-1");
-        let partition = Partition::from_region(region).context("key s3.region")?;
+        let partition = Partition::from_region(region).context("key irsa.region")?;
         let issuer = format!("https://oidc.eks.{region}.amazonaws.com/id/CLUSTER_OIDC_ID");
         let policy = flink_eks_irsa::render_permission_policy(spec, partition)?;
         let trust = flink_eks_irsa::render_trust_policy(spec, partition, "ACCOUNT_ID", &issuer)?;

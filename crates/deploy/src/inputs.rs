@@ -163,6 +163,9 @@ fn job(config: &Config, script: &Script, image_ref: &str) -> Result<PyFlinkJob> 
     if let Some(image) = &config.job.fetch_image {
         job.fetch_image = image.clone();
     }
+    if let Some(python) = &config.job.python {
+        job.python_executable = python.clone();
+    }
     job.credentials = match config.irsa.mode {
         config::IdentityMode::Irsa => Credentials::Irsa,
         config::IdentityMode::PodIdentity => Credentials::PodIdentity,

@@ -158,7 +158,7 @@ impl StepPlan {
                 name: manifest_name(deployment),
                 action: RowAction::Local(LocalAction::Render),
                 observed: None,
-                detail: String::new(),
+                detail: manifest_detail(deployment),
             }],
             Work::Submit(plan) => vec![planned(plan.operation())],
         }
@@ -176,6 +176,39 @@ fn manifest_name(deployment: &FlinkDeployment) -> String {
         deployment.metadata.namespace.as_deref().unwrap_or_default(),
         deployment.metadata.name.as_deref().unwrap_or_default()
     )
+}
+
+/// What the rendered resource runs that the image alone does not say: the Python interpreter
+/// (`-pyclientexec`, also `python.executable`) and the fetch image with its pull policy.
+fn manifest_detail(deployment: &FlinkDeployment) -> String {
+    let spec = &deployment.spec;
+    let python = spec
+        .job
+        .as_ref()
+        .and_then(|j| j.args.as_ref())
+        .and_then(|args| {
+            let at = args.iter().position(|a| a == "-pyclientexec")?;
+            args.get(at + 1)
+        });
+    let fetch = spec
+        .job_manager
+        .as_ref()
+        .and_then(|jm| jm.pod_template.as_ref())
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|p| p.init_containers.as_ref())
+        .and_then(|c| c.first());
+    let mut parts = Vec::new();
+    if let Some(python) = python {
+        parts.push(format!("python {python}"));
+    }
+    if let Some(fetch) = fetch {
+        parts.push(format!(
+            "fetch image {} (pull {})",
+            fetch.image.as_deref().unwrap_or_default(),
+            fetch.image_pull_policy.as_deref().unwrap_or("default")
+        ));
+    }
+    parts.join("; ")
 }
 
 /// The whole plan: each step of [`graph::GRAPH`] with its work.
