@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use aws_config::Region;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use flink_eks_tests::registry_has_tag;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -85,6 +86,153 @@ async fn a_bad_configuration_exits_2_naming_the_key_and_writes_nothing() {
     assert!(world.account_roles().await.is_empty());
     assert_eq!(world.s3_object().await, None);
     world.clean_up().await;
+}
+
+/// The bucket in one region, the cluster in another, and the AWS configuration chain in a
+/// third: S3 goes to the bucket's region (`[s3] region`), IAM, STS and EKS to the cluster's
+/// (`[irsa] region`), so the deploy finds both and the role trusts the cluster's own issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_and_a_cluster_in_different_regions_deploy() {
+    const BUCKET_REGION: &str = "ap-northeast-2";
+    const CLUSTER_REGION: &str = "eu-west-1";
+    let world = World::start().await;
+    let n = &world.names;
+    let bucket = format!("{}-apne2", n.bucket);
+    let cluster = format!("{}-euw1", n.cluster);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        world
+            .aws
+            .s3
+            .config()
+            .to_builder()
+            .region(Region::new(BUCKET_REGION))
+            .build(),
+    );
+    let eks = aws_sdk_eks::Client::from_conf(
+        world
+            .aws
+            .eks
+            .config()
+            .to_builder()
+            .region(Region::new(CLUSTER_REGION))
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    BUCKET_REGION,
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto creates the bucket in its region");
+    eks.create_cluster()
+        .name(&cluster)
+        .role_arn(format!(
+            "arn:aws:iam::{}:role/eks-cluster",
+            world.aws.account
+        ))
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-12345678")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto creates the cluster in its region");
+    // The chain (AWS_REGION) says us-east-1, where neither is.
+    let text = std::fs::read_to_string(world.write_config("deploy-regions.toml", &n.job))
+        .unwrap()
+        .replace(
+            &format!("bucket = \"{}\"", n.bucket),
+            &format!("bucket = \"{bucket}\""),
+        )
+        .replace(
+            "region = \"us-east-1\"",
+            &format!("region = \"{BUCKET_REGION}\""),
+        )
+        .replace(
+            &format!("cluster = \"{}\"", n.cluster),
+            &format!("cluster = \"{cluster}\"\nregion = \"{CLUSTER_REGION}\""),
+        );
+    let config = world.dir.path().join("deploy-regions.toml");
+    std::fs::write(&config, &text).unwrap();
+    let xtask = world.xtask(&config);
+
+    let run = xtask.run(&["deploy"]).await.expect("run");
+    assert_eq!(run.code, Some(0), "the deploy succeeds\n{text}\n{run}");
+    assert!(run.stderr.contains("RUNNING"), "{run}");
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&n.key)
+        .send()
+        .await
+        .expect("the script is in the bucket of the other region");
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(bytes.as_ref(), world.script_bytes().as_slice());
+    let role = world
+        .aws
+        .iam
+        .get_role()
+        .role_name(&n.role)
+        .send()
+        .await
+        .expect("the role exists");
+    let trust = percent_decode(
+        role.role
+            .and_then(|r| r.assume_role_policy_document)
+            .unwrap_or_default(),
+    );
+    assert!(
+        trust.contains(&format!("oidc.eks.{CLUSTER_REGION}.amazonaws.com")),
+        "the role trusts the issuer of the cluster in {CLUSTER_REGION}: {trust}"
+    );
+
+    let run = xtask
+        .run(&["teardown", "--delete-script"])
+        .await
+        .expect("run");
+    assert_eq!(run.code, Some(0), "teardown succeeds\n{run}");
+    assert!(world.account_roles().await.is_empty(), "{run}");
+    s3.delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("the bucket is empty after teardown --delete-script");
+    eks.delete_cluster()
+        .name(&cluster)
+        .send()
+        .await
+        .expect("DeleteCluster");
+    world.clean_up().await;
+}
+
+/// IAM returns policy documents percent-encoded.
+fn percent_decode(text: String) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
