@@ -15,6 +15,7 @@ use crate::context::{BuildContext, CONTEXT_DIGEST_LABEL};
 use crate::credentials::{CredentialResolver, Credentials, error_chain};
 use crate::error::{DOCKER_HINT, Error, Result};
 use crate::plan::{ImagePlan, RegistryState};
+use crate::platform::Platform;
 use crate::progress::{LineAssembler, ProgressEvent};
 use crate::reference::{Repository, split_reference};
 use crate::registry::credentials_hint;
@@ -78,6 +79,19 @@ impl Endpoint {
             Self::Tcp(url) => url.clone(),
         }
     }
+}
+
+/// What [`ImageBuilder::preflight`] found out about the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DaemonInfo {
+    /// The OS it builds for (`linux`).
+    pub os: String,
+    /// Its own architecture (`amd64`, `arm64`): images of another one are built through
+    /// emulation.
+    pub architecture: String,
+    /// The engine's version.
+    pub version: String,
 }
 
 /// A Docker daemon, and everything done through it: applying an [`ImagePlan`], or the
@@ -145,6 +159,36 @@ impl ImageBuilder {
     /// connects to the daemon; it fails with [`Error::DockerUnavailable`] when none answers.
     pub async fn docker(&self) -> Result<&Docker> {
         Ok(&self.connection().await?.docker)
+    }
+
+    /// Whether the daemon answers and builds Linux images: the check a plan that builds
+    /// makes before anything is written (the first call connects and agrees on an API
+    /// version; then `GET /version`). Builds nothing, and leaves the connection open for
+    /// [`ImageBuilder::apply`]. Fails with [`Error::DockerUnavailable`] when no daemon
+    /// answers or it is not a Linux daemon.
+    pub async fn preflight(&self) -> Result<DaemonInfo> {
+        let docker = self.docker().await?;
+        let unavailable = |reason: String| Error::DockerUnavailable {
+            address: self.endpoint.display(),
+            reason,
+            hint: DOCKER_HINT,
+        };
+        let version = docker
+            .version()
+            .await
+            .map_err(|err| unavailable(error_chain(&err)))?;
+        let info = DaemonInfo {
+            os: version.os.unwrap_or_default(),
+            architecture: version.arch.unwrap_or_default(),
+            version: version.version.unwrap_or_default(),
+        };
+        if !info.os.is_empty() && info.os != "linux" {
+            return Err(unavailable(format!(
+                "it builds {} images, and the Flink image is a Linux image",
+                info.os
+            )));
+        }
+        Ok(info)
     }
 
     async fn connection(&self) -> Result<&Connection> {
@@ -245,9 +289,20 @@ impl ImageBuilder {
             digest: context.digest.clone(),
             bytes: context.tar_gz.len(),
         });
-        self.ensure_base(&spec.base, spec.pull_policy, progress)
+        self.ensure_base(&spec.base, spec.pull_policy, &context.platform, progress)
             .await?;
         self.build(context, &plan.image, progress).await?;
+        // An engine may reuse a cached image of another platform: nothing of the wrong
+        // platform is pushed.
+        let built = self.local_platform(&plan.image).await?;
+        if !matches_platform(&context.platform, built.as_ref()) {
+            return Err(Error::BuiltWrongPlatform {
+                image: plan.image.clone(),
+                base: spec.base.clone(),
+                found: describe(built.as_ref()),
+                wanted: context.platform.clone(),
+            });
+        }
         let manifest_digest = self.push(spec, &plan.tag, credentials, progress).await?;
         Ok(Outcome {
             image: plan.image.clone(),
@@ -258,43 +313,91 @@ impl ImageBuilder {
         })
     }
 
-    /// Makes the base image available in the daemon according to `policy`.
+    /// Makes the base image available in the daemon for `platform` (`os/arch[/variant]`)
+    /// according to `policy`. A local image of another platform counts as missing: with
+    /// [`PullPolicy::IfMissing`] the base is pulled for `platform`; with
+    /// [`PullPolicy::Never`] it fails with [`Error::BaseImageWrongPlatform`]. A pull that
+    /// still leaves another platform (the registry has no image for `platform` under that
+    /// tag) fails the same way.
     pub async fn ensure_base(
         &self,
         base: &str,
         policy: PullPolicy,
+        platform: &str,
         progress: &dyn Progress<ProgressEvent>,
     ) -> Result<()> {
-        let docker = self.docker().await?;
-        let present = match docker.inspect_image(base).await {
-            Ok(_) => true,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => false,
-            Err(source) => {
-                return Err(Error::Docker {
-                    action: format!("inspect of base image {base}"),
-                    source,
+        Platform::parse(platform)?;
+        let local = self.local_platform(base).await?;
+        let wrong_platform =
+            |found: Option<&LocalPlatform>, hint: String| Error::BaseImageWrongPlatform {
+                image: base.to_owned(),
+                found: describe(found),
+                wanted: platform.to_owned(),
+                hint,
+            };
+        let usable = local
+            .as_ref()
+            .is_some_and(|found| matches_platform(platform, Some(found)));
+        match (policy, &local) {
+            (PullPolicy::Never, None) => {
+                return Err(Error::BaseImageMissing {
+                    image: base.to_owned(),
                 });
             }
-        };
-        match (policy, present) {
-            (PullPolicy::Never, false) => Err(Error::BaseImageMissing {
-                image: base.to_owned(),
-            }),
-            (PullPolicy::Never | PullPolicy::IfMissing, true) => {
+            (PullPolicy::Never, Some(found)) if !usable => {
+                return Err(wrong_platform(
+                    Some(found),
+                    format!(
+                        "the pull policy is `never`; pull it for this platform first (docker pull --platform {platform} {base}) or use pull policy `if-missing`"
+                    ),
+                ));
+            }
+            (PullPolicy::Never | PullPolicy::IfMissing, Some(_)) if usable => {
                 progress.event(&ProgressEvent::BaseImagePresent {
                     image: base.to_owned(),
                 });
-                Ok(())
+                return Ok(());
             }
-            (PullPolicy::IfMissing, false) | (PullPolicy::Always, _) => {
-                self.pull(base, progress).await
-            }
+            // Missing, or for another platform, and pulling is allowed; or `always`.
+            _ => {}
+        }
+        self.pull(base, platform, progress).await?;
+        let pulled = self.local_platform(base).await?;
+        if !matches_platform(platform, pulled.as_ref()) {
+            return Err(wrong_platform(
+                pulled.as_ref(),
+                format!(
+                    "its registry has no {platform} image under this reference; choose a base built for {platform} ([image] base) or build for the base's platform ([image] platform)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The platform of the local image `reference`, or `None` when the daemon lacks it.
+    async fn local_platform(&self, reference: &str) -> Result<Option<LocalPlatform>> {
+        match self.docker().await?.inspect_image(reference).await {
+            Ok(image) => Ok(Some(LocalPlatform {
+                os: image.os.unwrap_or_default(),
+                architecture: image.architecture.unwrap_or_default(),
+                variant: image.variant.filter(|v| !v.is_empty()),
+            })),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(Error::Docker {
+                action: format!("inspect of image {reference}"),
+                source,
+            }),
         }
     }
 
-    async fn pull(&self, base: &str, progress: &dyn Progress<ProgressEvent>) -> Result<()> {
+    async fn pull(
+        &self,
+        base: &str,
+        platform: &str,
+        progress: &dyn Progress<ProgressEvent>,
+    ) -> Result<()> {
         progress.event(&ProgressEvent::PullingBase {
             image: base.to_owned(),
         });
@@ -311,6 +414,7 @@ impl ImageBuilder {
         let options = CreateImageOptions {
             from_image: Some(name.to_owned()),
             tag: Some(tag.to_owned()),
+            platform: platform.to_owned(),
             ..Default::default()
         };
         let auth = (!credentials.is_anonymous()).then(|| credentials.to_docker(&server));
@@ -345,7 +449,7 @@ impl ImageBuilder {
     }
 
     /// Builds `context` into the local image `image` (`repository:tag`), labelled with the
-    /// context digest. Returns the image ID.
+    /// context digest, asking the engine for the context's platform. Returns the image ID.
     pub async fn build(
         &self,
         context: &BuildContext,
@@ -358,6 +462,7 @@ impl ImageBuilder {
             rm: true,
             forcerm: true,
             labels: Some(labels),
+            platform: context.platform.clone(),
             ..Default::default()
         };
         let body = bollard::body_full(bytes::Bytes::from(context.tar_gz.clone()));
@@ -506,6 +611,37 @@ impl ImageBuilder {
             manifest_digest: digest.clone(),
         });
         Ok(digest)
+    }
+}
+
+/// The platform a local image is for, as `docker image inspect` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LocalPlatform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+/// Whether `found` runs on `platform` (a platform the spec's validation accepted).
+fn matches_platform(platform: &str, found: Option<&LocalPlatform>) -> bool {
+    let (Ok(wanted), Some(found)) = (Platform::parse(platform), found) else {
+        return false;
+    };
+    wanted.matches(&found.os, &found.architecture, found.variant.as_deref())
+}
+
+/// `os/arch[/variant]` of a local image, or `no image` when there is none.
+fn describe(found: Option<&LocalPlatform>) -> String {
+    match found {
+        None => "no image".to_owned(),
+        Some(LocalPlatform {
+            os,
+            architecture,
+            variant: Some(variant),
+        }) => format!("{os}/{architecture}/{variant}"),
+        Some(LocalPlatform {
+            os, architecture, ..
+        }) => format!("{os}/{architecture}"),
     }
 }
 

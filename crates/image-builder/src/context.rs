@@ -32,6 +32,8 @@ pub struct BuildContext {
     pub digest: String,
     /// The paths in the archive, in archive order.
     pub entries: Vec<String>,
+    /// The platform the Dockerfile's `FROM` names and the build asks the engine for.
+    pub platform: String,
 }
 
 impl BuildContext {
@@ -68,6 +70,7 @@ impl BuildContext {
             tar_gz,
             digest,
             entries,
+            platform: spec.platform.clone(),
         })
     }
 
@@ -87,6 +90,7 @@ impl fmt::Debug for BuildContext {
         f.debug_struct("BuildContext")
             .field("digest", &self.digest)
             .field("entries", &self.entries)
+            .field("platform", &self.platform)
             .field("tar_gz_len", &self.tar_gz.len())
             .finish_non_exhaustive()
     }
@@ -226,6 +230,7 @@ mod tests {
             },
             spec().with_base("flink:1.20.0-java17"),
             spec().with_pyflink(true),
+            spec().with_platform("linux/arm64"),
             spec().with_connector_jar(ConnectorJar::new("more.jar", vec![])),
         ];
         for variant in variants {

@@ -4,7 +4,7 @@ use crate::spec::ImageSpec;
 
 /// The Dockerfile template, as shipped in this crate's package.
 ///
-/// Placeholders: `{{BASE_IMAGE}}` and `{{FLINK_VERSION}}`. A line `#% if NAME` keeps the
+/// Placeholders: `{{BASE_IMAGE}}`, `{{FLINK_VERSION}}` and `{{PLATFORM}}`. A line `#% if NAME` keeps the
 /// lines up to the next `#% end` only when option `NAME` is on (`pyflink`, `connectors`);
 /// other lines starting with `#%` are the template's own comments and are dropped.
 pub const DOCKERFILE_TEMPLATE: &str = include_str!("../templates/flink-s3.Dockerfile.template");
@@ -20,7 +20,7 @@ pub(crate) const CONNECTOR_DIR: &str = "connectors";
 /// let spec = ImageSpec::new("1.20.0", "127.0.0.1:5000/flink-s3");
 /// let dockerfile = render_dockerfile(&spec);
 /// assert!(dockerfile.starts_with("# The Flink image"));
-/// assert!(dockerfile.contains("FROM flink:1.20.0\n"));
+/// assert!(dockerfile.contains("FROM --platform=linux/amd64 flink:1.20.0\n"));
 /// assert!(dockerfile.contains("/opt/flink/opt/flink-s3-fs-hadoop-1.20.0.jar /opt/flink/plugins/s3-fs-hadoop/"));
 /// assert!(dockerfile.trim_end().ends_with("USER flink"));
 /// ```
@@ -48,7 +48,8 @@ pub fn render_dockerfile(spec: &ImageSpec) -> String {
             out.push_str(
                 &line
                     .replace("{{BASE_IMAGE}}", &spec.base)
-                    .replace("{{FLINK_VERSION}}", &spec.flink_version),
+                    .replace("{{FLINK_VERSION}}", &spec.flink_version)
+                    .replace("{{PLATFORM}}", &spec.platform),
             );
             out.push('\n');
         }
@@ -74,7 +75,7 @@ mod tests {
         assert_eq!(
             instructions(&dockerfile),
             [
-                "FROM flink:1.20.0",
+                "FROM --platform=linux/amd64 flink:1.20.0",
                 "USER root",
                 "COPY --from=flink:1.20.0 --chown=flink:flink /opt/flink/opt/flink-s3-fs-hadoop-1.20.0.jar /opt/flink/plugins/s3-fs-hadoop/",
                 "USER flink",
@@ -88,10 +89,25 @@ mod tests {
     fn base_and_version_are_substituted_everywhere() {
         let spec = ImageSpec::new("2.0.0", "r/x").with_base("127.0.0.1:5000/my/flink:2.0.0-java17");
         let dockerfile = render_dockerfile(&spec);
-        assert!(dockerfile.contains("FROM 127.0.0.1:5000/my/flink:2.0.0-java17\n"));
+        assert!(dockerfile.contains(" 127.0.0.1:5000/my/flink:2.0.0-java17\n"));
         assert!(dockerfile.contains("--from=127.0.0.1:5000/my/flink:2.0.0-java17 "));
         assert!(dockerfile.contains("flink-s3-fs-hadoop-2.0.0.jar"));
         assert!(!dockerfile.contains("1.20"));
+    }
+
+    #[test]
+    fn the_platform_is_named_on_the_from_line() {
+        let spec = ImageSpec::new("1.20.0", "r/x").with_platform("linux/arm64");
+        let dockerfile = render_dockerfile(&spec);
+        assert_eq!(
+            instructions(&dockerfile)[0],
+            "FROM --platform=linux/arm64 flink:1.20.0"
+        );
+        assert!(
+            dockerfile.contains("# For linux/arm64 nodes"),
+            "{dockerfile}"
+        );
+        assert!(!dockerfile.contains("amd64"), "{dockerfile}");
     }
 
     #[test]
@@ -140,7 +156,8 @@ mod tests {
             }
             let rest = line
                 .replace("{{BASE_IMAGE}}", "")
-                .replace("{{FLINK_VERSION}}", "");
+                .replace("{{FLINK_VERSION}}", "")
+                .replace("{{PLATFORM}}", "");
             if !line.starts_with("#%") {
                 assert!(!rest.contains("{{"), "unknown placeholder: {line}");
             }

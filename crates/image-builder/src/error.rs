@@ -53,6 +53,36 @@ pub enum Error {
         image: String,
     },
 
+    /// The base image in the local daemon is for another platform than the one the image is
+    /// built for.
+    #[error("base image {image} is for {found}, not {wanted}: {hint}")]
+    BaseImageWrongPlatform {
+        /// The base image reference.
+        image: String,
+        /// The platform the local image is for, `os/arch[/variant]`.
+        found: String,
+        /// The platform the image is built for.
+        wanted: String,
+        /// What to do.
+        hint: String,
+    },
+
+    /// The build produced an image for another platform than the one asked for; it was not
+    /// pushed.
+    #[error(
+        "the build of {image} produced a {found} image, not {wanted}; nothing was pushed: check that the base image {base} is for {wanted} (docker image inspect {base})"
+    )]
+    BuiltWrongPlatform {
+        /// The image built.
+        image: String,
+        /// The base image it was built from.
+        base: String,
+        /// The platform the built image is for.
+        found: String,
+        /// The platform asked for.
+        wanted: String,
+    },
+
     /// Pulling the base image failed.
     #[error("cannot pull base image {image}: {message}")]
     PullFailed {
@@ -221,7 +251,8 @@ impl flink_eks_plan::Classify for Error {
             | Error::ReadConnectorJar { .. }
             | Error::DockerConfig { .. }
             | Error::PlanForOtherContext { .. }
-            | Error::PlanForOtherImage { .. } => FailureClass::BadInput,
+            | Error::PlanForOtherImage { .. }
+            | Error::BaseImageWrongPlatform { .. } => FailureClass::BadInput,
             _ => FailureClass::Remote,
         }
     }

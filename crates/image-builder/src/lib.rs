@@ -2,7 +2,8 @@
 //! (bollard), with no `docker` CLI.
 //!
 //! The image is described by an [`ImageSpec`]: the base (`flink:<version>` by default), the
-//! Flink version, the repository to push to, and optionally PyFlink and connector jars. From
+//! Flink version, the repository to push to, the platform (`linux/amd64` by default), and
+//! optionally PyFlink and connector jars. From
 //! it come, with no IO:
 //! - the Dockerfile ([`render_dockerfile`]), from the template in this crate's `templates/`:
 //!   the `flink-s3-fs-hadoop` plugin copied from `opt/` into its own `plugins/s3-fs-hadoop/`
@@ -49,12 +50,13 @@ mod credentials;
 mod dockerfile;
 mod error;
 mod plan;
+mod platform;
 mod progress;
 mod reference;
 mod registry;
 mod spec;
 
-pub use builder::{DEFAULT_DOCKER_HOST, ImageBuilder, Outcome};
+pub use builder::{DEFAULT_DOCKER_HOST, DaemonInfo, ImageBuilder, Outcome};
 pub use context::{BuildContext, CONTEXT_DIGEST_LABEL, FIXED_MTIME};
 pub use credentials::{
     CredentialResolver, CredentialSource, Credentials, DockerConfig, PASSWORD_ENV, Secret,
@@ -63,6 +65,7 @@ pub use credentials::{
 pub use dockerfile::{DOCKERFILE_TEMPLATE, render_dockerfile};
 pub use error::{Error, Result};
 pub use plan::{ImagePlan, OPERATION_KIND, RegistryState, image_tag, plan, plan_with_client};
+pub use platform::{DEFAULT_PLATFORM, Platform};
 pub use progress::ProgressEvent;
 pub use reference::{DOCKER_HUB, Repository};
 pub use registry::RegistryClient;

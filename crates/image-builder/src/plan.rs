@@ -45,6 +45,9 @@ pub struct ImagePlan {
     pub tag: String,
     /// The build context's digest, `sha256:<hex>`: the plan applies to this context only.
     pub context_digest: String,
+    /// The platform the image is (or will be) built for, `os/arch[/variant]`; part of the
+    /// context, so a build for another platform has another digest.
+    pub platform: String,
     /// Whether the tag is derived from the context digest (then a manifest HEAD is the whole
     /// check); otherwise the remote image's [`CONTEXT_DIGEST_LABEL`] is compared.
     pub tag_from_digest: bool,
@@ -70,22 +73,31 @@ impl ImagePlan {
         self.action().writes()
     }
 
-    /// The plan in the shared printable form: kind `image`, name `repository:tag`.
+    /// The plan in the shared printable form: kind `image`, name `repository:tag`; the
+    /// detail names the platform.
     ///
     /// For an update, `observed` is what the tag held: the remote image's context digest, or
     /// its manifest digest when it carries no context label.
     pub fn operation(&self) -> Operation {
         let operation = Operation::new(OPERATION_KIND, self.image.clone(), self.action());
         match &self.registry {
-            RegistryState::Absent => operation.detail("build and push"),
-            RegistryState::UpToDate => operation.detail("the registry holds this build"),
+            RegistryState::Absent => {
+                operation.detail(format!("build and push for {}", self.platform))
+            }
+            RegistryState::UpToDate => operation.detail(format!(
+                "the registry holds this build for {}",
+                self.platform
+            )),
             RegistryState::OtherContent { remote_digest } => {
                 let observed = match (remote_digest, &self.manifest_digest) {
                     (Some(context), _) => Some(format!("context {context}")),
                     (None, Some(manifest)) => Some(format!("manifest {manifest}")),
                     (None, None) => None,
                 };
-                let operation = operation.detail("the tag holds another build");
+                let operation = operation.detail(format!(
+                    "the tag holds another build: build and push for {}",
+                    self.platform
+                ));
                 match observed {
                     Some(observed) => operation.observed(observed),
                     None => operation,
@@ -161,6 +173,7 @@ pub async fn plan_with_client(
         repository: repository.as_str().to_owned(),
         tag,
         context_digest: context.digest.clone(),
+        platform: spec.platform.clone(),
         tag_from_digest,
         registry,
         manifest_digest,
@@ -183,6 +196,7 @@ pub(crate) fn test_plan(
         repository: repository.as_str().to_owned(),
         tag,
         context_digest: context.digest.clone(),
+        platform: spec.platform.clone(),
         tag_from_digest: spec.tag.is_none(),
         registry,
         manifest_digest: None,
@@ -211,14 +225,14 @@ mod tests {
         assert_eq!(create.observed, None);
         assert_eq!(
             create.to_string(),
-            "create image 127.0.0.1:5000/flink-s3:latest (build and push)"
+            "create image 127.0.0.1:5000/flink-s3:latest (build and push for linux/amd64)"
         );
 
         let same = plan_in(RegistryState::UpToDate, Some("sha256:aa"));
         assert!(!same.writes());
         assert_eq!(
             same.operation().to_string(),
-            "no change image 127.0.0.1:5000/flink-s3:latest (the registry holds this build)"
+            "no change image 127.0.0.1:5000/flink-s3:latest (the registry holds this build for linux/amd64)"
         );
     }
 
@@ -234,7 +248,10 @@ mod tests {
         let op = labelled.operation();
         assert_eq!(op.action, Action::Update);
         assert_eq!(op.observed.as_deref(), Some("context sha256:old"));
-        assert_eq!(op.detail, "the tag holds another build");
+        assert_eq!(
+            op.detail,
+            "the tag holds another build: build and push for linux/amd64"
+        );
 
         let unlabelled = plan_in(
             RegistryState::OtherContent {

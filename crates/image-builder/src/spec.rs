@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::platform::{DEFAULT_PLATFORM, Platform};
 use crate::reference::{Repository, validate_tag};
 
 /// When the base image is pulled from its registry.
@@ -120,6 +121,10 @@ pub struct ImageSpec {
     pub connector_jars: Vec<ConnectorJar>,
     /// When the base image is pulled. Not part of the image's content.
     pub pull_policy: PullPolicy,
+    /// The platform the image is built for, `os/arch[/variant]` ([`Platform::parse`]):
+    /// the base is pulled for it and the build asks for it. Part of the image's content.
+    /// [`ImageSpec::new`] sets [`DEFAULT_PLATFORM`].
+    pub platform: String,
 }
 
 impl ImageSpec {
@@ -135,6 +140,7 @@ impl ImageSpec {
             pyflink: false,
             connector_jars: Vec::new(),
             pull_policy: PullPolicy::IfMissing,
+            platform: DEFAULT_PLATFORM.to_owned(),
         }
     }
 
@@ -168,9 +174,16 @@ impl ImageSpec {
         self
     }
 
+    /// Sets the platform the image is built for (`linux/arm64`, …).
+    pub fn with_platform(mut self, platform: impl Into<String>) -> Self {
+        self.platform = platform.into();
+        self
+    }
+
     /// Checks every field, naming the first wrong one and the fix.
     pub fn validate(&self) -> Result<()> {
         validate_flink_version(&self.flink_version)?;
+        Platform::parse(&self.platform)?;
         validate_base(&self.base)?;
         Repository::parse(&self.repository)?;
         if let Some(tag) = &self.tag {
@@ -263,6 +276,7 @@ mod tests {
         assert_eq!(spec.base, "flink:1.20.0");
         assert_eq!(spec.tag, None);
         assert_eq!(spec.pull_policy, PullPolicy::IfMissing);
+        assert_eq!(spec.platform, "linux/amd64");
         spec.validate().unwrap();
     }
 
@@ -277,6 +291,11 @@ mod tests {
             ),
             (ImageSpec::new("1.20.0", "R/X"), "repository", "lowercase"),
             (spec().with_tag("-bad"), "tag", "letters"),
+            (
+                spec().with_platform("linux/aarch64"),
+                "platform",
+                "linux/arm64",
+            ),
             (
                 spec().with_connector_jar(ConnectorJar::new("../x.jar", vec![1])),
                 "connector_jars",

@@ -108,7 +108,7 @@ async fn an_absent_tag_is_a_create() {
         op.name,
         format!("{}:sha256-{}", spec.repository, context.digest_hex())
     );
-    assert_eq!(op.detail, "build and push");
+    assert_eq!(op.detail, "build and push for linux/amd64");
     assert!(plan.writes());
 }
 
@@ -129,7 +129,10 @@ async fn a_no_change_plan_applied_sends_the_registry_nothing_and_needs_no_daemon
         .await
         .unwrap();
     assert_eq!(plan.operation().action, Action::NoChange);
-    assert_eq!(plan.operation().detail, "the registry holds this build");
+    assert_eq!(
+        plan.operation().detail,
+        "the registry holds this build for linux/amd64"
+    );
     assert_eq!(plan.manifest_digest.as_deref(), Some(manifest.as_str()));
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let requests = planning.requests_for(&path);
@@ -178,7 +181,10 @@ async fn a_user_tag_is_compared_by_its_label_and_an_update_shows_what_it_held() 
     assert_eq!(update.action, Action::Update);
     assert_eq!(update.name, format!("{}:latest", spec.repository));
     assert_eq!(update.observed.as_deref(), Some(&*format!("context {old}")));
-    assert_eq!(update.detail, "the tag holds another build");
+    assert_eq!(
+        update.detail,
+        "the tag holds another build: build and push for linux/amd64"
+    );
 
     let unlabelled = put_image(&registry, &path, "latest", None).await;
     let update = plan(&spec, &context, &Credentials::Anonymous)

@@ -5,7 +5,9 @@ mod common;
 use common::{
     PlanAndApply, Recorder, local_image_exists, remove_local_image, service, unique, unique_spec,
 };
-use flink_eks_image_builder::{Credentials, Error, ImageBuilder, ProgressEvent, PullPolicy};
+use flink_eks_image_builder::{
+    Credentials, DEFAULT_PLATFORM, Error, ImageBuilder, ProgressEvent, PullPolicy,
+};
 use futures::StreamExt as _;
 
 /// A builder whose daemon has answered (making one alone sends nothing).
@@ -78,7 +80,12 @@ async fn if_missing_pulls_once_then_uses_the_local_base() {
     let base = base_in_registry_only(&builder, &registry).await;
     let recorder = Recorder::default();
     builder
-        .ensure_base(&base, PullPolicy::IfMissing, &recorder.clone())
+        .ensure_base(
+            &base,
+            PullPolicy::IfMissing,
+            DEFAULT_PLATFORM,
+            &recorder.clone(),
+        )
         .await
         .unwrap();
     assert!(local_image_exists(builder.docker().await.unwrap(), &base).await);
@@ -118,7 +125,12 @@ async fn always_pulls_even_when_the_base_is_present() {
     let builder = builder().await;
     let base = base_in_registry_only(&builder, &registry).await;
     builder
-        .ensure_base(&base, PullPolicy::IfMissing, &Recorder::default())
+        .ensure_base(
+            &base,
+            PullPolicy::IfMissing,
+            DEFAULT_PLATFORM,
+            &Recorder::default(),
+        )
         .await
         .unwrap();
     let recorder = Recorder::default();
@@ -142,7 +154,12 @@ async fn a_base_that_cannot_be_pulled_is_named() {
     let missing = format!("{registry}/flink-eks-it/no-such-base:{}", unique("x"));
     let err = builder()
         .await
-        .ensure_base(&missing, PullPolicy::IfMissing, &Recorder::default())
+        .ensure_base(
+            &missing,
+            PullPolicy::IfMissing,
+            DEFAULT_PLATFORM,
+            &Recorder::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::PullFailed { .. }), "{err:?}");
