@@ -106,6 +106,7 @@ fn image_spec(config: &Config) -> Result<ImageSpec> {
         .pull
         .parse::<PullPolicy>()
         .context("key image.pull")?;
+    spec.platform = config.image.platform.clone();
     spec.connector_jars = config
         .jar_paths()
         .iter()
@@ -146,6 +147,7 @@ fn job(config: &Config, script: &Script, image_ref: &str) -> Result<PyFlinkJob> 
         &config.job.flink_version,
     );
     job.namespace = config.job.namespace.clone();
+    job.platform = config.image.platform.clone();
     job.service_account = config.irsa.service_account.clone();
     job.args = config.job.args.clone();
     job.parallelism = u32::try_from(config.job.parallelism).context("key job.parallelism")?;

@@ -30,6 +30,11 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
 /// The image the tests build FROM, since no public image can be pulled here.
 pub(crate) const BASE_IMAGE: &str = "flink-eks-test/flink-base:1.20.0";
 
+/// The same stand-in base, marked as a `linux/arm64` image, for builds for arm64. Its
+/// busybox is the host's: a `RUN` step cannot execute in it without binfmt emulation, so only
+/// Dockerfiles of `COPY` steps build FROM it.
+pub(crate) const ARM64_BASE_IMAGE: &str = "flink-eks-test/flink-base-arm64:1.20.0";
+
 /// The htpasswd user of the authenticated registry. The password is generated per run.
 const REGISTRY_USER: &str = "flink-eks-test";
 
@@ -271,6 +276,7 @@ impl Services {
         let venv = self.venv.clone();
         self.start_dockerd()?;
         self.import_base_image()?;
+        self.load_arm64_base_image()?;
         self.start_registries()?;
         self.start_moto(&venv)?;
         for (var, path) in crate::crds::locate(root)? {
@@ -278,6 +284,7 @@ impl Services {
         }
         self.start_kube_standin(root)?;
         self.set("FLINK_EKS_TEST_BASE_IMAGE", BASE_IMAGE);
+        self.set("FLINK_EKS_TEST_BASE_IMAGE_ARM64", ARM64_BASE_IMAGE);
         self.set(
             "FLINK_EKS_TEST_ACTIONLINT",
             venv.join("bin/actionlint").display().to_string(),
@@ -354,6 +361,42 @@ impl Services {
             .write_all(&tar)?;
         if !child.wait()?.success() {
             bail!("docker import of {BASE_IMAGE} failed");
+        }
+        Ok(())
+    }
+
+    /// [`ARM64_BASE_IMAGE`], loaded from an image archive whose configuration names arm64.
+    /// Not `docker import --platform linux/arm64`: the Docker engine 20.10 that Debian ships
+    /// records the host's architecture on an imported image whatever the platform asked.
+    fn load_arm64_base_image(&mut self) -> Result<()> {
+        let architecture = Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}"])
+            .arg(ARM64_BASE_IMAGE)
+            .stderr(Stdio::null())
+            .output()?;
+        if architecture.status.success() && architecture.stdout.trim_ascii() == b"linux/arm64" {
+            return Ok(());
+        }
+        eprintln!(
+            "[{}] loading the stand-in arm64 base image {ARM64_BASE_IMAGE}",
+            self.label
+        );
+        let busybox =
+            which("busybox").context("busybox is missing: apt-get install busybox-static")?;
+        let layer = base_image_tar(&std::fs::read(&busybox)?)?;
+        let archive = arm64_image_archive(&layer, ARM64_BASE_IMAGE)?;
+        let mut child = Command::new("docker")
+            .args(["image", "load"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .context("docker image load stdin")?
+            .write_all(&archive)?;
+        if !child.wait()?.success() {
+            bail!("docker image load of {ARM64_BASE_IMAGE} failed");
         }
         Ok(())
     }
@@ -586,6 +629,42 @@ fn base_image_tar(busybox: &[u8]) -> Result<Vec<u8>> {
     Ok(tar.into_inner()?)
 }
 
+/// An image archive as `docker image load` reads it (`manifest.json`, the image
+/// configuration, one layer): `layer` as a `linux/arm64` image tagged `reference`, with the
+/// environment and working directory of the amd64 stand-in.
+fn arm64_image_archive(layer: &[u8], reference: &str) -> Result<Vec<u8>> {
+    use sha2::Digest as _;
+    let diff_id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(layer)));
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "arm64",
+        "os": "linux",
+        "created": "2000-01-01T00:00:00Z",
+        "config": { "Env": ["PATH=/bin"], "WorkingDir": "/opt/flink" },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created": "2000-01-01T00:00:00Z", "created_by": "flink-eks-devtools" }],
+    }))?;
+    let config_name = format!("{}.json", hex::encode(sha2::Sha256::digest(&config)));
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [reference],
+        "Layers": ["layer/layer.tar"],
+    }]))?;
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, bytes) in [
+        (config_name.as_str(), config.as_slice()),
+        ("layer/layer.tar", layer),
+        ("manifest.json", manifest.as_slice()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path)?;
+        h.set_mode(0o644);
+        h.set_size(bytes.len() as u64);
+        h.set_cksum();
+        tar.append(&h, bytes)?;
+    }
+    Ok(tar.into_inner()?)
+}
+
 fn docker_ping() -> bool {
     let Ok(mut stream) = UnixStream::connect(DOCKER_SOCKET) else {
         return false;
@@ -711,6 +790,34 @@ mod tests {
             "-p",
             "flink-eks-tests"
         ])));
+    }
+
+    #[test]
+    fn the_arm64_archive_names_arm64_and_its_layer() -> Result<()> {
+        use sha2::Digest as _;
+        let layer = base_image_tar(b"busybox binary")?;
+        let archive = arm64_image_archive(&layer, ARM64_BASE_IMAGE)?;
+        let mut files = std::collections::BTreeMap::new();
+        for entry in tar::Archive::new(archive.as_slice()).entries()? {
+            let mut entry = entry?;
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            files.insert(entry.path()?.display().to_string(), bytes);
+        }
+        let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"])?;
+        assert_eq!(manifest[0]["RepoTags"][0], ARM64_BASE_IMAGE);
+        let config_name = manifest[0]["Config"].as_str().unwrap_or_default();
+        let config: serde_json::Value = serde_json::from_slice(&files[config_name])?;
+        assert_eq!(
+            (&config["os"], &config["architecture"]),
+            (&"linux".into(), &"arm64".into())
+        );
+        assert_eq!(
+            config["rootfs"]["diff_ids"][0],
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)))
+        );
+        assert_eq!(files["layer/layer.tar"], layer);
+        Ok(())
     }
 
     #[test]
