@@ -134,6 +134,10 @@ enum Command {
         /// The plan as a table on stderr, or as JSON on stdout.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+        /// Take over an IAM role, policy or service account another owner or deployment holds
+        /// (the same as `[irsa] adopt = true`).
+        #[arg(long)]
+        adopt: bool,
     },
     /// Build the Flink image and push it, unless the registry already holds it.
     Image,
@@ -143,6 +147,10 @@ enum Command {
         /// policies, annotation or association).
         #[arg(long)]
         verify: bool,
+        /// Take over an IAM role, policy or service account another owner or deployment holds
+        /// (the same as `[irsa] adopt = true`).
+        #[arg(long, conflicts_with = "verify")]
+        adopt: bool,
     },
     /// Upload the script to S3, unless the object already carries its SHA-256.
     Upload,
@@ -196,7 +204,7 @@ impl Command {
         match self {
             Command::Deploy { dry_run, plan, .. } => !dry_run && !plan,
             Command::Image
-            | Command::Irsa { verify: false }
+            | Command::Irsa { verify: false, .. }
             | Command::Upload
             | Command::Submit
             | Command::Delete
@@ -303,7 +311,11 @@ fn init_tracing(common: &Common) {
 async fn run(cli: Cli) -> Result<u8> {
     let common = cli.common;
     let render = Renderer::new(common.quiet);
-    let config = load_config(&common)?;
+    let adopt = matches!(
+        cli.command,
+        Command::Deploy { adopt: true, .. } | Command::Irsa { adopt: true, .. }
+    );
+    let config = load_config(&common, adopt)?;
     let inputs = Inputs::from_config(&config).context(Failure::BadInput)?;
     let context = common.context.as_deref();
     let connect = |cluster: bool| Remote::connect(&config, context, cluster);
@@ -331,6 +343,9 @@ async fn run(cli: Cli) -> Result<u8> {
             let remote = connect(true).await?;
             let plan = flink_eks_deploy::plan(&remote, &inputs, &skip).await?;
             print_plan(&plan, output);
+            if let Some(refusal) = plan.refusal() {
+                return Err(refusal);
+            }
             if plan_only {
                 return Ok(if plan.is_noop() {
                     0
@@ -357,7 +372,7 @@ async fn run(cli: Cli) -> Result<u8> {
             println!("{}", inputs.image_ref);
             Ok(0)
         }
-        Command::Irsa { verify: true } => {
+        Command::Irsa { verify: true, .. } => {
             let remote = connect(true).await?;
             let checks = flink_eks_deploy::verify_irsa(&remote, &inputs).await?;
             print!("{checks}");
@@ -368,7 +383,7 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Irsa { verify: false } => {
+        Command::Irsa { verify: false, .. } => {
             let remote = connect(true).await?;
             single_step(&remote, &inputs, &[Step::Irsa], &render).await
         }
@@ -484,10 +499,13 @@ async fn confirmed(pending: usize) -> Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-fn load_config(common: &Common) -> Result<Config> {
+fn load_config(common: &Common, adopt: bool) -> Result<Config> {
     let mut overrides = Override::from_env(std::env::vars());
     for flag in &common.set {
         overrides.push(Override::from_flag(flag).context(Failure::BadInput)?);
+    }
+    if adopt {
+        overrides.push(Override::from_flag("irsa.adopt=true").context(Failure::BadInput)?);
     }
     Config::load(&common.config, &overrides).context(Failure::BadInput)
 }

@@ -18,14 +18,16 @@ use crate::error::{Failure, classify};
 use crate::event::Event;
 use crate::graph::{self, Step};
 use crate::inputs::{Inputs, write_artifact};
-use crate::plan::{DeployPlan, StepPlan, Work};
+use crate::plan::{Blocker, DeployPlan, StepPlan, Work};
 
 /// The operations each step would carry out, named without reading anything.
 fn unread_operations(inputs: &Inputs, step: Step) -> Vec<Operation> {
     match step {
         Step::Image => vec![
-            Operation::new("image", &inputs.image_ref, Action::Create)
-                .detail(format!("context {}", inputs.context.digest)),
+            Operation::new("image", &inputs.image_ref, Action::Create).detail(format!(
+                "context {} for {}",
+                inputs.context.digest, inputs.context.platform
+            )),
         ],
         Step::Irsa => inputs
             .irsa
@@ -76,7 +78,7 @@ pub fn dry_plan(inputs: &Inputs, skip: &[Step]) -> Result<DeployPlan> {
             } else {
                 Work::NotRead(unread_operations(inputs, step))
             };
-            Ok(StepPlan { step, work })
+            Ok(StepPlan::new(step, work))
         })
         .collect::<Result<_>>()?;
     Ok(DeployPlan {
@@ -86,21 +88,107 @@ pub fn dry_plan(inputs: &Inputs, skip: &[Step]) -> Result<DeployPlan> {
     })
 }
 
-/// Reads what exists, every service at once, and returns each crate's plan. Writes nothing.
-pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<DeployPlan> {
-    let skipped = |step: Step| skip.contains(&step);
-    let image = async {
-        if skipped(Step::Image) {
-            return Ok(Work::Skipped(unread_operations(inputs, Step::Image)));
-        }
+/// The image step's plan: the registry's answer, and, at the same time, whether the Docker
+/// daemon answers, which matters only when the registry lacks the image (a plan that builds
+/// nothing needs no daemon, and does not wait for one). Refused credentials are a blocker of
+/// class auth.
+async fn image_plan(remote: &Remote, inputs: &Inputs) -> Result<StepPlan> {
+    use flink_eks_plan::{Classify as _, FailureClass};
+    use futures::future::{Either, select};
+
+    let registry = async {
         let credentials = remote.registry_credentials(&inputs.image).await?;
         let plan = flink_eks_image_builder::plan(&inputs.image, &inputs.context, &credentials)
             .await
             .context("image: cannot ask the registry")?;
-        Ok::<_, anyhow::Error>(Work::Image {
+        Ok::<_, anyhow::Error>((plan, credentials))
+    };
+    let daemon = async { ImageBuilder::connect().await?.preflight().await };
+    let (registry, daemon) = match select(Box::pin(registry), Box::pin(daemon)).await {
+        Either::Left((registry, daemon)) => {
+            let builds = matches!(&registry, Ok((plan, _)) if plan.operation().action.writes());
+            (registry, if builds { Some(daemon.await) } else { None })
+        }
+        Either::Right((daemon, registry)) => (registry.await, Some(daemon)),
+    };
+    let (plan, credentials) = match registry {
+        Ok(found) => found,
+        Err(err) => {
+            let auth = err.chain().any(|e| {
+                e.downcast_ref::<flink_eks_image_builder::Error>()
+                    .is_some_and(|e| e.class() == FailureClass::Auth)
+            });
+            if !auth {
+                return Err(err);
+            }
+            let registry = inputs
+                .image
+                .parsed_repository()
+                .map(|r| r.registry().to_owned())
+                .unwrap_or_else(|_| inputs.image_ref.clone());
+            let blocker = Blocker {
+                kind: "registry",
+                fix: format!(
+                    "log in (docker login {registry}), or set FLINK_EKS_REGISTRY_USERNAME and \
+                     FLINK_EKS_REGISTRY_PASSWORD"
+                ),
+                name: registry,
+                reason: format!("{err:#}"),
+                class: FailureClass::Auth,
+            };
+            let work = Work::NotRead(unread_operations(inputs, Step::Image));
+            return Ok(StepPlan::new(Step::Image, work).blocked_by(blocker));
+        }
+    };
+    let step = StepPlan::new(
+        Step::Image,
+        Work::Image {
             plan: Box::new(plan),
             credentials,
-        })
+        },
+    );
+    Ok(match daemon {
+        Some(Err(err)) => step.blocked_by(daemon_blocker(&err)),
+        _ => step,
+    })
+}
+
+/// The blocker of a plan that builds while no usable Docker daemon answers.
+fn daemon_blocker(err: &flink_eks_image_builder::Error) -> Blocker {
+    match err {
+        flink_eks_image_builder::Error::DockerUnavailable {
+            address,
+            reason,
+            hint,
+        } => Blocker::bad_input(
+            "docker-daemon",
+            address.clone(),
+            format!(
+                "the registry lacks the image, and no Docker daemon at {address} can build it: {reason}"
+            ),
+            hint.to_string(),
+        ),
+        other => Blocker::bad_input(
+            "docker-daemon",
+            "DOCKER_HOST",
+            other.to_string(),
+            "start the Docker daemon, or set DOCKER_HOST to one that answers",
+        ),
+    }
+}
+
+/// Reads what exists, every service at once, and returns each crate's plan, with the
+/// preconditions found unmet as blockers. Writes nothing.
+pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<DeployPlan> {
+    let skipped = |step: Step| skip.contains(&step);
+    let image = async {
+        if skipped(Step::Image) {
+            return Ok(StepPlan::new(
+                Step::Image,
+                Work::Skipped(unread_operations(inputs, Step::Image)),
+            ));
+        }
+        image_plan(remote, inputs).await
     };
     let irsa = async {
         let Some(spec) = &inputs.irsa else {
@@ -144,22 +232,20 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         Work::Manifest(Box::new(inputs.deployment().context(Failure::BadInput)?))
     };
     let (image, irsa, upload, submit) = tokio::join!(image, irsa, upload, submit);
-    let mut works = Vec::new();
+    let mut works = vec![image.map_err(classify)?];
     for (step, work) in [
-        (Step::Image, image),
         (Step::Irsa, irsa),
         (Step::Upload, upload),
         (Step::Submit, submit),
     ] {
-        works.push((step, work.map_err(classify)?));
+        works.push(StepPlan::new(step, work.map_err(classify)?));
     }
-    works.push((Step::Manifest, manifest));
+    works.push(StepPlan::new(Step::Manifest, manifest));
     let steps = Step::ALL
         .into_iter()
         .filter_map(|step| {
-            let i = works.iter().position(|(s, _)| *s == step)?;
-            let (step, work) = works.swap_remove(i);
-            Some(StepPlan { step, work })
+            let i = works.iter().position(|s| s.step == step)?;
+            Some(works.swap_remove(i))
         })
         .collect();
     Ok(DeployPlan {
@@ -170,13 +256,17 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
 }
 
 /// Carries out the plan, wave by wave along the step graph: each step hands its crate the
-/// plan the crate made. A step with nothing to write sends nothing.
+/// plan the crate made. A step with nothing to write sends nothing. A plan with an unmet
+/// precondition is refused whole ([`DeployPlan::refusal`]): nothing is written.
 pub async fn execute(
     remote: &Remote,
     inputs: &Inputs,
     plan: DeployPlan,
     progress: &dyn Progress<Event>,
 ) -> Result<()> {
+    if let Some(refusal) = plan.refusal() {
+        return Err(refusal);
+    }
     let mut steps = plan.steps;
     for wave in graph::waves() {
         let runs = wave.iter().filter_map(|step| {

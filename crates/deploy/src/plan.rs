@@ -6,11 +6,85 @@ use std::fmt::{self, Write as _};
 
 use flink_eks_image_builder::{Credentials as RegistryCredentials, ImagePlan};
 use flink_eks_manifest::FlinkDeployment;
-use flink_eks_plan::{Action, Operation};
+use flink_eks_plan::{Action, FailureClass, Operation};
 use flink_eks_submit::{ApplyPlan, UploadPlan};
 use serde::Serialize;
 
+use crate::error::Failure;
 use crate::graph::{self, Step};
+
+/// A precondition the plan found unmet, read in the same wave as everything else: the plan
+/// is printed with it as a blocking row, and [`crate::execute`] refuses the plan, so nothing
+/// is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    /// The kind of resource (`s3-bucket`, `namespace`, `service-account`, `docker-daemon`,
+    /// `registry`).
+    pub kind: &'static str,
+    /// The resource's name.
+    pub name: String,
+    /// What is wrong, in one line.
+    pub reason: String,
+    /// What to do about it.
+    pub fix: String,
+    /// Bad input (exit 2) or refused credentials (exit 3).
+    pub class: FailureClass,
+}
+
+impl Blocker {
+    /// A blocker of class bad input.
+    pub fn bad_input(
+        kind: &'static str,
+        name: impl Into<String>,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Blocker {
+        Blocker {
+            kind,
+            name: name.into(),
+            reason: reason.into(),
+            fix: fix.into(),
+            class: FailureClass::BadInput,
+        }
+    }
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; fix: {}", self.reason, self.fix)
+    }
+}
+
+/// The preconditions a crate's typed plan found unmet: a missing bucket or one in another
+/// region (upload), a missing namespace or a service account another deployment's role
+/// annotation points at (irsa), a missing namespace (submit).
+fn blockers_of(work: &Work) -> Vec<Blocker> {
+    match work {
+        Work::Upload(plan) => {
+            let bucket = plan.location().bucket();
+            plan.bucket()
+                .problem(bucket)
+                .map(|(reason, fix)| Blocker::bad_input("s3-bucket", bucket, reason, fix))
+                .into_iter()
+                .collect()
+        }
+        Work::Irsa(plan) => plan
+            .blockers
+            .iter()
+            .map(|b| Blocker::bad_input(b.kind(), b.name(), b.reason(), b.fix()))
+            .collect(),
+        Work::Submit(plan) if plan.namespace_missing() => {
+            let namespace = plan.namespace();
+            vec![Blocker::bad_input(
+                "namespace",
+                namespace,
+                format!("namespace {namespace} does not exist"),
+                format!("create it (kubectl create namespace {namespace}) or set job.namespace"),
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
 
 /// What a step will do: its crate's typed plan, or why it has none.
 #[derive(Debug)]
@@ -60,6 +134,8 @@ pub enum LocalAction {
     NotChecked,
     /// Left out by `--skip`, or not needed in this mode.
     Skipped,
+    /// A precondition is unmet: the plan is refused and nothing is written.
+    Blocked,
 }
 
 impl RowAction {
@@ -74,6 +150,7 @@ impl RowAction {
             RowAction::Local(LocalAction::Render) => "render",
             RowAction::Local(LocalAction::NotChecked) => "not checked",
             RowAction::Local(LocalAction::Skipped) => "skipped",
+            RowAction::Local(LocalAction::Blocked) => "blocked",
         }
     }
 }
@@ -101,6 +178,9 @@ pub struct Row {
     /// Why, in a few words.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// For a blocked row: what to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 impl Row {
@@ -112,6 +192,19 @@ impl Row {
             action,
             observed: op.observed,
             detail: op.detail,
+            fix: None,
+        }
+    }
+
+    fn blocked(step: Step, blocker: &Blocker) -> Row {
+        Row {
+            step,
+            kind: blocker.kind,
+            name: blocker.name.clone(),
+            action: RowAction::Local(LocalAction::Blocked),
+            observed: None,
+            detail: blocker.reason.clone(),
+            fix: Some(blocker.fix.clone()),
         }
     }
 }
@@ -123,9 +216,29 @@ pub struct StepPlan {
     pub step: Step,
     /// What it will do.
     pub work: Work,
+    /// The preconditions found unmet: its crate's plan's, and those read beside it (the
+    /// Docker daemon of a plan that builds, the registry's credentials).
+    pub blockers: Vec<Blocker>,
 }
 
 impl StepPlan {
+    /// The step with `work`, and the blockers its crate's plan holds.
+    pub fn new(step: Step, work: Work) -> StepPlan {
+        let blockers = blockers_of(&work);
+        StepPlan {
+            step,
+            work,
+            blockers,
+        }
+    }
+
+    /// Adds a blocker found beside the crate's plan.
+    #[must_use]
+    pub fn blocked_by(mut self, blocker: Blocker) -> StepPlan {
+        self.blockers.push(blocker);
+        self
+    }
+
     /// The step's rows, in the order its crate carries them out.
     pub fn rows(&self) -> Vec<Row> {
         let step = self.step;
@@ -138,7 +251,7 @@ impl StepPlan {
             let action = RowAction::Planned(op.action);
             Row::of(step, op, action)
         };
-        match &self.work {
+        let mut rows = match &self.work {
             Work::Skipped(ops) => local(ops, LocalAction::Skipped),
             Work::NotRead(ops) => local(ops, LocalAction::NotChecked),
             Work::NoIam => vec![Row {
@@ -148,6 +261,7 @@ impl StepPlan {
                 action: RowAction::Local(LocalAction::Skipped),
                 observed: None,
                 detail: "access keys from a Secret: no IAM role".to_owned(),
+                fix: None,
             }],
             Work::Image { plan, .. } => vec![planned(plan.operation())],
             Work::Irsa(plan) => plan.operations().into_iter().map(planned).collect(),
@@ -159,9 +273,12 @@ impl StepPlan {
                 action: RowAction::Local(LocalAction::Render),
                 observed: None,
                 detail: manifest_detail(deployment),
+                fix: None,
             }],
             Work::Submit(plan) => vec![planned(plan.operation())],
-        }
+        };
+        rows.extend(self.blockers.iter().map(|b| Row::blocked(step, b)));
+        rows
     }
 
     /// Whether carrying out the step writes anything.
@@ -243,6 +360,46 @@ impl DeployPlan {
         self.pending() == 0
     }
 
+    /// Every unmet precondition, once each (irsa and submit both find a missing namespace).
+    pub fn blockers(&self) -> Vec<&Blocker> {
+        let mut found: Vec<&Blocker> = Vec::new();
+        for blocker in self.steps.iter().flat_map(|s| &s.blockers) {
+            if !found
+                .iter()
+                .any(|b| b.kind == blocker.kind && b.name == blocker.name)
+            {
+                found.push(blocker);
+            }
+        }
+        found
+    }
+
+    /// Why the plan must not be carried out, when a precondition is unmet: one line per
+    /// blocker with its fix, classed auth (exit 3) when a credential was refused, bad input
+    /// (exit 2) otherwise. Nothing has been written then.
+    pub fn refusal(&self) -> Option<anyhow::Error> {
+        let blockers = self.blockers();
+        if blockers.is_empty() {
+            return None;
+        }
+        let class = if blockers.iter().any(|b| b.class == FailureClass::Auth) {
+            Failure::Auth
+        } else {
+            Failure::BadInput
+        };
+        let lines: Vec<String> = blockers
+            .iter()
+            .map(|b| format!("  {} {}: {b}", b.kind, b.name))
+            .collect();
+        Some(
+            anyhow::anyhow!(
+                "the plan is blocked, so nothing was written:\n{}",
+                lines.join("\n")
+            )
+            .context(class),
+        )
+    }
+
     /// The plan as pretty JSON: the deployment, the step graph, and every row.
     pub fn to_json(&self) -> String {
         #[derive(Serialize)]
@@ -255,6 +412,7 @@ impl DeployPlan {
             deployment: String,
             live: bool,
             pending: usize,
+            blocked: usize,
             steps: Vec<StepJson>,
             rows: Vec<Row>,
         }
@@ -262,6 +420,7 @@ impl DeployPlan {
             deployment: self.deployment.clone(),
             live: self.live,
             pending: self.pending(),
+            blocked: self.blockers().len(),
             steps: self
                 .steps
                 .iter()
@@ -293,6 +452,9 @@ impl fmt::Display for DeployPlan {
             .map(|r| {
                 let waits: Vec<&str> = r.step.waits_for().iter().map(|s| s.name()).collect();
                 let mut detail = r.detail.clone();
+                if let Some(fix) = &r.fix {
+                    let _ = write!(detail, "; fix: {fix}");
+                }
                 if let Some(observed) = &r.observed {
                     if !detail.is_empty() {
                         detail.push_str("; ");
@@ -339,7 +501,14 @@ impl fmt::Display for DeployPlan {
             )?;
         }
         let pending = self.pending();
-        if self.live {
+        let blocked = self.blockers().len();
+        if blocked > 0 {
+            writeln!(
+                f,
+                "  blocked: {blocked} precondition{} unmet; nothing will be written",
+                if blocked == 1 { "" } else { "s" }
+            )?;
+        } else if self.live {
             match pending {
                 0 => writeln!(f, "  nothing to change")?,
                 1 => writeln!(f, "  1 operation to carry out")?,
@@ -360,10 +529,7 @@ mod tests {
             live: true,
             steps: works
                 .into_iter()
-                .map(|(step, ops)| StepPlan {
-                    step,
-                    work: Work::NotRead(ops),
-                })
+                .map(|(step, ops)| StepPlan::new(step, Work::NotRead(ops)))
                 .collect(),
         }
     }
@@ -409,6 +575,85 @@ mod tests {
             .find(|l| l.trim_start().starts_with("submit"))
             .expect("row");
         assert!(submit.contains("image,irsa,upload,manifest"), "{text}");
+    }
+
+    #[test]
+    fn a_blocker_is_a_blocked_row_with_its_fix_and_the_plan_is_refused_as_bad_input() {
+        let mut p = plan(vec![(
+            Step::Upload,
+            vec![Operation::new("s3-object", "s3://b/k", Action::Create)],
+        )]);
+        assert!(p.refusal().is_none(), "no blocker, no refusal");
+        let bucket = Blocker::bad_input(
+            "s3-bucket",
+            "b",
+            "bucket b does not exist",
+            "create it (aws s3 mb s3://b) or set s3.bucket to a bucket that exists",
+        );
+        p.steps[0] = StepPlan::new(Step::Upload, Work::NotRead(vec![])).blocked_by(bucket);
+        let rows = p.rows();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].action.to_string(), "blocked");
+        assert!(!rows[0].action.writes());
+        let text = p.to_string();
+        assert!(
+            text.contains("bucket b does not exist; fix: create it (aws s3 mb s3://b)"),
+            "{text}"
+        );
+        assert!(text.contains("blocked: 1 precondition unmet"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(json["blocked"], 1);
+        assert_eq!(json["rows"][0]["action"], "blocked");
+        assert_eq!(json["rows"][0]["kind"], "s3-bucket");
+        assert!(
+            json["rows"][0]["fix"]
+                .as_str()
+                .unwrap()
+                .contains("s3.bucket")
+        );
+        let refusal = p.refusal().expect("refused");
+        assert_eq!(crate::failure_of(&refusal), Some(Failure::BadInput));
+        let message = format!("{refusal:#}");
+        assert!(
+            message.contains("nothing was written") && message.contains("s3-bucket b"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_refused_credential_blocks_as_auth_and_a_namespace_found_twice_counts_once() {
+        let namespace = || {
+            Blocker::bad_input(
+                "namespace",
+                "team-a",
+                "namespace team-a does not exist",
+                "create it (kubectl create namespace team-a) or set job.namespace",
+            )
+        };
+        let mut p = plan(vec![]);
+        p.steps = vec![
+            StepPlan::new(Step::Irsa, Work::NotRead(vec![])).blocked_by(namespace()),
+            StepPlan::new(Step::Submit, Work::NotRead(vec![])).blocked_by(namespace()),
+        ];
+        assert_eq!(p.blockers().len(), 1);
+        let refusal = format!("{:#}", p.refusal().unwrap());
+        assert_eq!(
+            refusal.matches("kubectl create namespace team-a").count(),
+            1
+        );
+
+        p.steps.push(
+            StepPlan::new(Step::Image, Work::NotRead(vec![])).blocked_by(Blocker {
+                kind: "registry",
+                name: "registry.example".into(),
+                reason: "the registry refused the credentials".into(),
+                fix: "docker login registry.example".into(),
+                class: FailureClass::Auth,
+            }),
+        );
+        let refusal = p.refusal().unwrap();
+        assert_eq!(crate::failure_of(&refusal), Some(Failure::Auth));
+        assert_eq!(Failure::Auth.exit_code(), 3);
     }
 
     #[test]

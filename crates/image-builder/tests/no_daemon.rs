@@ -55,3 +55,17 @@ async fn an_unsupported_docker_host_is_named() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn preflight_without_a_daemon_is_the_same_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stale-docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let builder = ImageBuilder::connect_with(socket.to_str().unwrap())
+        .await
+        .unwrap();
+    let err = builder.preflight().await.unwrap_err();
+    assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
+    assert_eq!(err.to_string().lines().count(), 1, "{err}");
+    assert!(err.to_string().contains("DOCKER_HOST"), "{err}");
+}

@@ -749,7 +749,10 @@ mod tests {
         assert_eq!(other_role, &theirs);
         let blocker = &blocked.blockers[0];
         assert_eq!(blocker.kind(), "service-account");
-        assert!(blocker.reason().contains("names role job-a-role"), "{blocker}");
+        assert!(
+            blocker.reason().contains("names role job-a-role"),
+            "{blocker}"
+        );
         assert!(blocker.fix().contains("--adopt"), "{blocker}");
 
         // Adopt re-points it, as an update naming both roles.

@@ -73,9 +73,7 @@ pub use decide::{
 };
 pub use error::{Error, Result};
 pub use flink_eks_plan::{Action, Operation, Stale};
-pub use plan::{
-    Blocker, NewPolicyVersion, Op, Plan, TeardownOp, TeardownPlan, kind, resources,
-};
+pub use plan::{Blocker, NewPolicyVersion, Op, Plan, TeardownOp, TeardownPlan, kind, resources};
 pub use report::{
     ApplyReport, Check, CheckKind, Event, Outcome, TeardownReport, TeardownRow, VerifyReport,
 };

@@ -120,9 +120,9 @@ impl Blocker {
     /// What to do about it.
     pub fn fix(&self) -> String {
         match self {
-            Blocker::NamespaceMissing { namespace } => format!(
-                "create it (kubectl create namespace {namespace}) or set job.namespace"
-            ),
+            Blocker::NamespaceMissing { namespace } => {
+                format!("create it (kubectl create namespace {namespace}) or set job.namespace")
+            }
             Blocker::AccountTaken { other_role, .. } => format!(
                 "give this deployment its own service account (irsa.service_account), or pass \
                  --adopt (irsa.adopt = true) to re-point it from {} to this deployment's role, \

@@ -334,9 +334,7 @@ impl Irsa {
             .await
             .map_err(|e| kube_error("get", &spec.account_name(), e))?;
         Ok(match account {
-            None if !self.namespace_exists(&spec.namespace).await? => {
-                AccountSeen::NamespaceMissing
-            }
+            None if !self.namespace_exists(&spec.namespace).await? => AccountSeen::NamespaceMissing,
             None => AccountSeen::Missing,
             Some(account) => AccountSeen::Present {
                 resource_version: account.metadata.resource_version.unwrap_or_default(),

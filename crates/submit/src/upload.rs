@@ -253,7 +253,10 @@ impl Uploader {
                 .and_then(|r| r.headers().get("x-amz-bucket-region"))
                 .map(str::to_owned),
         };
-        match (bucket_check(answer.as_ref().err().map(status_of), region, client), answer) {
+        match (
+            bucket_check(answer.as_ref().err().map(status_of), region, client),
+            answer,
+        ) {
             (Some(check), _) => Ok(check),
             (None, Err(err)) => Err(err),
             (None, Ok(_)) => Ok(BucketCheck::Reachable),
@@ -478,16 +481,25 @@ mod tests {
     fn a_missing_bucket_or_one_in_another_region_blocks_the_upload() {
         let us = || Some("us-east-1".to_owned());
         assert_eq!(bucket_check(None, us(), us()), Some(BucketCheck::Reachable));
-        assert_eq!(bucket_check(Some(Some(404)), None, us()), Some(BucketCheck::Missing));
+        assert_eq!(
+            bucket_check(Some(Some(404)), None, us()),
+            Some(BucketCheck::Missing)
+        );
         let moved = bucket_check(Some(Some(301)), Some("eu-west-1".into()), us()).unwrap();
         let (reason, fix) = moved.problem("b").unwrap();
-        assert_eq!(reason, "bucket b is in region eu-west-1, the S3 client is in us-east-1");
+        assert_eq!(
+            reason,
+            "bucket b is in region eu-west-1, the S3 client is in us-east-1"
+        );
         assert_eq!(fix, "set s3.region (or AWS_REGION) to eu-west-1");
         let (reason, fix) = BucketCheck::Missing.problem("b").unwrap();
         assert!(reason.contains("bucket b does not exist"), "{reason}");
         assert!(fix.contains("s3.bucket"), "{fix}");
         // Not allowed to ask: not known to be missing, so the upload is tried.
-        assert_eq!(bucket_check(Some(Some(403)), None, us()), Some(BucketCheck::NotAsked));
+        assert_eq!(
+            bucket_check(Some(Some(403)), None, us()),
+            Some(BucketCheck::NotAsked)
+        );
         assert_eq!(BucketCheck::NotAsked.problem("b"), None);
         assert_eq!(bucket_check(Some(Some(500)), None, us()), None);
     }
@@ -504,7 +516,10 @@ mod tests {
         blocked.bucket = BucketCheck::Missing;
         let err = uploader.apply(&blocked, SCRIPT).await.unwrap_err();
         assert!(matches!(err, Error::Precondition { .. }), "{err:?}");
-        assert!(err.to_string().contains("bucket bucket does not exist"), "{err}");
+        assert!(
+            err.to_string().contains("bucket bucket does not exist"),
+            "{err}"
+        );
     }
 
     #[test]
