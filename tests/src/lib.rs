@@ -340,6 +340,29 @@ impl PromptedRun {
         }
     }
 
+    /// Sends SIGINT (what Ctrl-C sends) and waits for the end of the run.
+    pub async fn interrupt(mut self) -> Result<XtaskRun> {
+        use tokio::io::AsyncReadExt as _;
+        let pid = self.child.id().context("the run has already ended")?;
+        let sent = tokio::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .await
+            .context("cannot run kill")?;
+        if !sent.success() {
+            bail!("kill -INT {pid} failed: {sent}");
+        }
+        self.stderr.read_to_end(&mut self.printed).await?;
+        let output = self.child.wait_with_output().await?;
+        Ok(XtaskRun {
+            command: self.command,
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&self.printed).into_owned(),
+            elapsed: self.started.elapsed(),
+        })
+    }
+
     /// Types `answer` and a newline, closes stdin, and waits for the end of the run.
     pub async fn answer(mut self, answer: &str) -> Result<XtaskRun> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -708,6 +731,217 @@ pub async fn registry_has_tag(registry: &str, repository: &str, tag: &str) -> Re
         200 => Ok(true),
         404 => Ok(false),
         other => bail!("HEAD {url} answered {other}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A deployment of its own, for runs that must be refused
+
+/// The example script, copied into every [`Sandbox`].
+const EXAMPLE_SCRIPT: &str = "examples/jobs/python_demo_s3.py";
+
+/// A deployment in a folder of its own: a valid configuration (`deploy.toml`) naming
+/// resources no other run uses, the example script beside it, a kubeconfig, an empty Docker
+/// config, and an AWS access key of its own, so that what its runs send to the AWS emulator
+/// is told apart by [`AwsRequest::access_key`]. Nothing is created in the services: a test
+/// creates what its case needs. The folder is removed on drop.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// The folder.
+    pub dir: PathBuf,
+    /// `deploy.toml` in it.
+    pub config: PathBuf,
+    /// The script the configuration names (`job.py`).
+    pub script: PathBuf,
+    /// The job, role, policy and cluster name (one unique name for all of them).
+    pub name: String,
+    /// The bucket named by the configuration (not created).
+    pub bucket: String,
+    /// The image repository in the test registry.
+    pub repository: String,
+    /// The access key the runs sign with.
+    pub access_key: String,
+    services: Services,
+}
+
+impl Sandbox {
+    /// Writes the folder for `services`, with a kubeconfig for the cluster `kubeconfig_yaml`
+    /// describes (a stand-in's).
+    pub fn new(services: &Services, kubeconfig_yaml: &str) -> Result<Sandbox> {
+        let name = unique("bad").replace('_', "-");
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(dir.join("docker"))
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let script = dir.join("job.py");
+        std::fs::copy(workspace_root().join(EXAMPLE_SCRIPT), &script)
+            .context("cannot copy the example script")?;
+        std::fs::write(dir.join("kubeconfig"), kubeconfig_yaml)?;
+        let sandbox = Sandbox {
+            config: dir.join("deploy.toml"),
+            script,
+            bucket: format!("{name}-bucket"),
+            repository: format!("bad-input/{name}"),
+            access_key: format!("AKIA{}", name.to_uppercase().replace('-', "")),
+            name,
+            dir,
+            services: services.clone(),
+        };
+        sandbox.write_config(&sandbox.config_text())?;
+        Ok(sandbox)
+    }
+
+    /// The valid configuration: `[job]` first, its `name` on line 2.
+    pub fn config_text(&self) -> String {
+        format!(
+            r#"[job]
+name = "{name}"
+namespace = "default"
+script = "job.py"
+flink_version = "1.20.0"
+timeout_secs = 60
+
+[s3]
+bucket = "{bucket}"
+key = "jobs/job.py"
+region = "us-east-1"
+
+[image]
+repository = "{registry}/{repository}"
+base = "{base}"
+pyflink = false
+pull = "never"
+
+[irsa]
+cluster = "{name}"
+role_name = "{name}"
+policy_name = "{name}"
+"#,
+            name = self.name,
+            bucket = self.bucket,
+            registry = self.services.registry,
+            repository = self.repository,
+            base = self.services.base_image,
+        )
+    }
+
+    /// Replaces `deploy.toml`.
+    pub fn write_config(&self, text: &str) -> Result<()> {
+        std::fs::write(&self.config, text)
+            .with_context(|| format!("cannot write {}", self.config.display()))
+    }
+
+    /// The environment of a run: the sandbox's kubeconfig, Docker config and AWS key, the
+    /// emulator's endpoint, and none of the developer's own AWS files.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.env_without_aws_credentials();
+        env.push(("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()));
+        env.push(("AWS_SECRET_ACCESS_KEY".into(), "bad-input-secret".into()));
+        env
+    }
+
+    /// [`Sandbox::env`] with no AWS credentials at all.
+    pub fn env_without_aws_credentials(&self) -> Vec<(String, String)> {
+        let path = |name: &str| self.dir.join(name).display().to_string();
+        [
+            ("KUBECONFIG", path("kubeconfig")),
+            ("DOCKER_CONFIG", path("docker")),
+            ("AWS_ENDPOINT_URL", self.services.aws_endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_CONFIG_FILE", path("no-aws-config")),
+            ("AWS_SHARED_CREDENTIALS_FILE", path("no-aws-credentials")),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// `xtask --config deploy.toml` with [`Sandbox::env`] and `extra` variables.
+    pub fn xtask(&self, extra: &[(&str, &str)]) -> Result<Xtask> {
+        let mut env = self.env();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Xtask::new(&self.config, env)
+    }
+
+    /// Runs `run` and counts what it sent: the AWS requests signed with the sandbox's key,
+    /// the registry's log lines for its repository, and the Kubernetes writes `kube_writes`
+    /// reports (a stand-in's counter, read before and after).
+    pub async fn counted(
+        &self,
+        kube_writes: impl Fn() -> u64,
+        run: impl std::future::Future<Output = Result<XtaskRun>>,
+    ) -> Result<(XtaskRun, Writes)> {
+        let registry = RegistryLog::mark(&self.services.registry_log)?;
+        let recorder = AwsRecorder::new(&self.services.aws_endpoint);
+        let recording = recorder.start().await?;
+        let kube_before = kube_writes();
+        let run = run.await;
+        let kube = kube_writes() - kube_before;
+        let recorded = recording.stop().await?;
+        let run = run?;
+        let writes = Writes {
+            aws: recorded
+                .into_iter()
+                .filter(|r| r.access_key.as_deref() == Some(self.access_key.as_str()))
+                .filter(AwsRequest::is_write)
+                .collect(),
+            kube,
+            registry: registry
+                .writes_since(&self.repository)?
+                .into_iter()
+                .collect(),
+        };
+        Ok((run, writes))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The write requests of one run, where each would land.
+#[derive(Debug, Clone)]
+pub struct Writes {
+    /// AWS requests that write, as moto's recorder saw them.
+    pub aws: Vec<AwsRequest>,
+    /// Kubernetes writes, as the stand-in counted them (refused ones included).
+    pub kube: u64,
+    /// Registry requests that write.
+    pub registry: Vec<RegistryRequest>,
+}
+
+impl Writes {
+    /// Not one write anywhere.
+    pub fn is_none(&self) -> bool {
+        self.aws.is_empty() && self.kube == 0 && self.registry.is_empty()
+    }
+}
+
+impl fmt::Display for Writes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let aws: Vec<String> = self.aws.iter().map(ToString::to_string).collect();
+        let registry: Vec<String> = self.registry.iter().map(ToString::to_string).collect();
+        write!(
+            f,
+            "AWS writes: {aws:?}; Kubernetes writes: {}; registry writes: {registry:?}",
+            self.kube
+        )
+    }
+}
+
+impl XtaskRun {
+    /// The lines of stderr that report an error (`error: ...`).
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect()
     }
 }
 
