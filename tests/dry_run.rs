@@ -2,7 +2,7 @@
 //! as a user would on a machine with no AWS account, no cluster and no Docker engine: it prints
 //! the plan and writes every artifact, and each artifact says what the deploy would send.
 
-use flink_eks_manifest::{SCRIPT_SHA256_ANNOTATION, from_yaml};
+use flink_eks_manifest::{ARCH_NODE_LABEL, OS_NODE_LABEL, SCRIPT_SHA256_ANNOTATION, from_yaml};
 use flink_eks_tests::{Xtask, workspace_root};
 use sha2::{Digest, Sha256};
 
@@ -37,6 +37,13 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
         );
     }
     assert!(run.stderr.contains("not checked"), "{run}");
+    // The image row names the platform the image is built for (the example's linux/amd64).
+    let image_row = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("image"))
+        .unwrap_or_default();
+    assert!(image_row.contains("linux/amd64"), "{image_row}\n{run}");
 
     let read = |name: &str| {
         std::fs::read_to_string(out.path().join(name))
@@ -46,6 +53,10 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
     assert!(
         dockerfile.contains("/opt/flink/plugins/s3-fs-hadoop/"),
         "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("\nFROM --platform=linux/amd64 flink:1.20.0\n"),
+        "the base is pulled for the platform: {dockerfile}"
     );
     let digest = read("build-context.digest");
     assert!(
@@ -81,6 +92,22 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
     let sha = hex::encode(Sha256::digest(&script));
     let annotations = deployment.metadata.annotations.expect("annotations");
     assert_eq!(annotations.get(SCRIPT_SHA256_ANNOTATION), Some(&sha));
+    // Both kinds of Flink pod land only on nodes that can run the image.
+    let amd64 = std::collections::BTreeMap::from([
+        (ARCH_NODE_LABEL.to_owned(), "amd64".to_owned()),
+        (OS_NODE_LABEL.to_owned(), "linux".to_owned()),
+    ]);
+    let job_manager = deployment.spec.job_manager.as_ref().expect("jobManager");
+    let task_manager = deployment.spec.task_manager.as_ref().expect("taskManager");
+    for (pods, template) in [
+        ("JobManager", job_manager.pod_template.as_ref()),
+        ("TaskManager", task_manager.pod_template.as_ref()),
+    ] {
+        let selector = template
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.node_selector.as_ref());
+        assert_eq!(selector, Some(&amd64), "{pods} pod template");
+    }
     let image = deployment.spec.image.expect("image");
     assert!(
         image.ends_with(&format!(":{}", digest.trim().replace(':', "-"))),
