@@ -230,6 +230,14 @@ impl Xtask {
         })
     }
 
+    /// The same with `key` set to `value` in its environment (replacing an inherited one).
+    #[must_use]
+    pub fn with_env(mut self, key: &str, value: impl Into<String>) -> Xtask {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+
     /// Runs `xtask --config CONFIG ARGS...` from the configuration file's folder, to its end.
     pub async fn run(&self, args: &[&str]) -> Result<XtaskRun> {
         let command = self.command_line(args);
