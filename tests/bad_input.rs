@@ -175,6 +175,17 @@ async fn one_cause_gives_one_exit_code_from_every_command() {
         assert!(writes.is_none(), "{args:?}: {writes}\n{run}");
     }
 
+    // Nothing answers at the AWS endpoint.
+    for args in [&["deploy"][..], &["irsa"], &["upload"]] {
+        let xtask = sandbox
+            .xtask(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")])
+            .unwrap();
+        let (run, writes) = sandbox.counted(kube_writes, xtask.run(args)).await.unwrap();
+        let names = ["cannot reach the".to_owned()];
+        assert_refused(&run, 4, &names, &format!("unreachable AWS, {args:?}"));
+        assert!(writes.is_none(), "{args:?}: {writes}\n{run}");
+    }
+
     // The bucket does not exist: the upload is refused whichever command makes it.
     for args in [&["upload"][..], &["deploy", "--skip", "image,irsa"]] {
         let xtask = sandbox.xtask(&[]).unwrap();
@@ -196,7 +207,7 @@ async fn sigint_at_the_prompt_exits_130_having_written_nothing() {
     let xtask = sandbox.xtask(&[]).unwrap();
     let (run, writes) = sandbox
         .counted(|| standin.stats().writes, async {
-            let mut run = xtask.spawn(&["deploy", "--confirm"])?;
+            let mut run = xtask.spawn(&["deploy", "--confirm", "--skip", "image"])?;
             run.wait_for("Only 'yes' is accepted", Duration::from_secs(60))
                 .await?;
             run.interrupt().await

@@ -113,6 +113,15 @@ mod tests {
     }
 
     #[test]
+    fn a_class_is_attached_once_however_often_an_error_is_classified() {
+        let err: anyhow::Error =
+            flink_eks_submit::Error::NoSuchBucket { bucket: "b".into() }.into();
+        let err = classify(classify(err).context("step upload failed"));
+        let text = format!("{:#}", classify(err));
+        assert_eq!(text.matches("bad input").count(), 1, "{text}");
+    }
+
+    #[test]
     fn a_crate_error_is_classed_by_its_crate_and_stale_has_its_own_code() {
         let op =
             flink_eks_plan::Operation::new("s3-object", "s3://b/k", flink_eks_plan::Action::Update);

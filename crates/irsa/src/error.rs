@@ -344,3 +344,29 @@ impl flink_eks_plan::Classify for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    #[test]
+    fn a_connection_failure_reads_as_cannot_reach_without_the_sdk_debug_form() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "tcp connect error");
+        let err: SdkError<aws_sdk_iam::operation::get_role::GetRoleError, _> =
+            SdkError::<_, aws_smithy_runtime_api::http::Response>::dispatch_failure(
+                ConnectorError::io(Box::new(refused)),
+            );
+        let text = aws_error("iam:GetRole", "role r", err).to_string();
+        assert!(
+            text.contains("cannot reach the AWS IAM endpoint")
+                && text.contains("tcp connect error"),
+            "{text}"
+        );
+        for debug in ["DispatchFailure", "ConnectorError", "{", "Some("] {
+            assert!(!text.contains(debug), "{text}");
+        }
+        assert!(!text.contains('\n'), "{text}");
+    }
+}
