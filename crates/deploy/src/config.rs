@@ -437,6 +437,8 @@ impl Config {
             .flink_version
             .parse::<m::FlinkRelease>()
             .context("key job.flink_version")?;
+        flink_eks_image_builder::Repository::parse(&self.image.repository)
+            .context("key image.repository")?;
         let script = self.script_path();
         if !script.is_file() {
             bail!(
