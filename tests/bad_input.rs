@@ -197,6 +197,28 @@ async fn one_cause_gives_one_exit_code_from_every_command() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_namespace_gives_one_exit_code_from_every_command() {
+    let services = Services::from_env();
+    let standin = standin(kube_standin::Config::default()).await;
+    let sandbox = Sandbox::new(&services, &standin.kubeconfig_yaml()).unwrap();
+    let aws = Aws::new(&services);
+    aws.create_cluster_and_bucket(&sandbox).await;
+    for args in [&["deploy", "--skip", "image"][..], &["irsa"], &["submit"]] {
+        let mut args = args.to_vec();
+        args.extend(["--set", "job.namespace=no-such-namespace"]);
+        let xtask = sandbox.xtask(&[]).unwrap();
+        let (run, writes) = sandbox
+            .counted(|| standin.stats().writes, xtask.run(&args))
+            .await
+            .unwrap();
+        let names = ["no-such-namespace".to_owned()];
+        assert_refused(&run, 2, &names, &format!("missing namespace, {args:?}"));
+        assert!(writes.is_none(), "{args:?}: {writes}\n{run}");
+    }
+    aws.delete_cluster_and_bucket(&sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_at_the_prompt_exits_130_having_written_nothing() {
     let services = Services::from_env();
     let standin = standin(kube_standin::Config::default()).await;
