@@ -274,6 +274,11 @@ impl Uploader {
     pub async fn apply(&self, plan: &UploadPlan, script: &[u8]) -> Result<UploadOutcome> {
         let sha256 = sha256_hex(script);
         let location = &plan.location;
+        if plan.bucket == BucketCheck::Missing {
+            return Err(Error::NoSuchBucket {
+                bucket: location.bucket().to_owned(),
+            });
+        }
         if let Some((reason, fix)) = plan.bucket.problem(location.bucket()) {
             return Err(Error::Precondition { reason, fix });
         }
@@ -515,11 +520,18 @@ mod tests {
         let mut blocked = plan(Action::Create, None, None);
         blocked.bucket = BucketCheck::Missing;
         let err = uploader.apply(&blocked, SCRIPT).await.unwrap_err();
-        assert!(matches!(err, Error::Precondition { .. }), "{err:?}");
+        assert!(matches!(err, Error::NoSuchBucket { .. }), "{err:?}");
         assert!(
-            err.to_string().contains("bucket bucket does not exist"),
+            err.to_string().contains("\"bucket\" does not exist"),
             "{err}"
         );
+        blocked.bucket = BucketCheck::OtherRegion {
+            bucket: "eu-west-1".into(),
+            client: "us-east-1".into(),
+        };
+        let err = uploader.apply(&blocked, SCRIPT).await.unwrap_err();
+        assert!(matches!(err, Error::Precondition { .. }), "{err:?}");
+        assert!(err.to_string().contains("set s3.region"), "{err}");
     }
 
     #[test]
