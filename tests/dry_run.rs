@@ -2,7 +2,10 @@
 //! as a user would on a machine with no AWS account, no cluster and no Docker engine: it prints
 //! the plan and writes every artifact, and each artifact says what the deploy would send.
 
-use flink_eks_manifest::{ARCH_NODE_LABEL, OS_NODE_LABEL, SCRIPT_SHA256_ANNOTATION, from_yaml};
+use flink_eks_manifest::{
+    ARCH_NODE_LABEL, DEFAULT_FETCH_IMAGE, FETCH_CONTAINER, OS_NODE_LABEL, SCRIPT_SHA256_ANNOTATION,
+    from_yaml,
+};
 use flink_eks_tests::{Xtask, workspace_root};
 use sha2::{Digest, Sha256};
 
@@ -108,6 +111,56 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
             .and_then(|s| s.node_selector.as_ref());
         assert_eq!(selector, Some(&amd64), "{pods} pod template");
     }
+    // The script is fetched by a pinned AWS CLI, pulled once per node, not `:latest` from
+    // Docker Hub on every start.
+    let fetch = job_manager
+        .pod_template
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.init_containers.as_ref())
+        .and_then(|c| c.iter().find(|c| c.name == FETCH_CONTAINER))
+        .expect("the JobManager fetches the script in an initContainer");
+    assert_eq!(fetch.image.as_deref(), Some(DEFAULT_FETCH_IMAGE));
+    assert!(
+        DEFAULT_FETCH_IMAGE.starts_with("public.ecr.aws/aws-cli/aws-cli:")
+            && !DEFAULT_FETCH_IMAGE.ends_with(":latest"),
+        "{DEFAULT_FETCH_IMAGE}"
+    );
+    assert_eq!(fetch.image_pull_policy.as_deref(), Some("IfNotPresent"));
+    // One interpreter for the client (PythonDriver's -pyclientexec) and the TaskManagers.
+    let args = deployment
+        .spec
+        .job
+        .as_ref()
+        .and_then(|j| j.args.clone())
+        .unwrap_or_default();
+    let pyclientexec = args
+        .iter()
+        .position(|a| a == "-pyclientexec")
+        .and_then(|i| args.get(i + 1));
+    assert_eq!(
+        pyclientexec.map(String::as_str),
+        Some("/usr/bin/python3"),
+        "{args:?}"
+    );
+    let configuration = deployment
+        .spec
+        .flink_configuration
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        configuration.get("python.executable").map(String::as_str),
+        Some("/usr/bin/python3")
+    );
+    let manifest_row = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("manifest"))
+        .unwrap_or_default();
+    assert!(
+        manifest_row.contains("/usr/bin/python3") && manifest_row.contains(DEFAULT_FETCH_IMAGE),
+        "the plan shows the interpreter and the fetch image: {manifest_row}"
+    );
     let image = deployment.spec.image.expect("image");
     assert!(
         image.ends_with(&format!(":{}", digest.trim().replace(':', "-"))),
