@@ -16,7 +16,10 @@ use world::{NAMESPACE, ROLE_ARN_ANNOTATION, SERVICE_ACCOUNT, World};
 fn config_with(world: &World, file: &str, from: &str, to: &str) -> PathBuf {
     let path = world.write_config(file, &world.names.job);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{from:?} is not in the configuration:\n{text}");
+    assert!(
+        text.contains(from),
+        "{from:?} is not in the configuration:\n{text}"
+    );
     std::fs::write(&path, text.replace(from, to)).unwrap();
     path
 }
@@ -48,7 +51,8 @@ async fn a_missing_bucket_blocks_the_plan_and_nothing_is_written() {
         .await;
     assert_eq!(run.code, Some(2), "a missing bucket is bad input\n{run}");
     assert!(
-        run.stderr.contains(&format!("bucket {missing} does not exist"))
+        run.stderr
+            .contains(&format!("bucket {missing} does not exist"))
             && run.stderr.contains("s3.bucket")
             && run.stderr.contains("nothing was written"),
         "the error names the bucket and the fix\n{run}"
@@ -56,7 +60,10 @@ async fn a_missing_bucket_blocks_the_plan_and_nothing_is_written() {
     let plan = run.stdout_json().unwrap();
     let row = blocked_row(&plan, "s3-bucket");
     assert_eq!(row["name"], missing.as_str(), "{row:#}");
-    assert!(row["fix"].as_str().unwrap().contains("aws s3 mb"), "{row:#}");
+    assert!(
+        row["fix"].as_str().unwrap().contains("aws s3 mb"),
+        "{row:#}"
+    );
     writes.assert_none("a deploy to a missing bucket");
     assert!(world.account_roles().await.is_empty());
 
@@ -171,15 +178,27 @@ async fn a_service_account_of_another_deployment_is_refused_unless_adopt() {
     );
     let plan = run.stdout_json().unwrap();
     let row = blocked_row(&plan, "service-account");
-    assert_eq!(row["name"], format!("{NAMESPACE}/{SERVICE_ACCOUNT}").as_str());
+    assert_eq!(
+        row["name"],
+        format!("{NAMESPACE}/{SERVICE_ACCOUNT}").as_str()
+    );
     writes.assert_none("a deploy refused a taken service account");
-    assert_eq!(world.role_annotation().await.as_deref(), Some(other_arn.as_str()));
+    assert_eq!(
+        world.role_annotation().await.as_deref(),
+        Some(other_arn.as_str())
+    );
 
     // With --adopt it goes through, and the account points at this deployment's role.
     let run = world.xtask.run(&["deploy", "--adopt"]).await.unwrap();
     assert_eq!(run.code, Some(0), "deploy --adopt succeeds\n{run}");
-    let ours = format!("arn:aws:iam::{}:role/{}", world.aws.account, world.names.role);
-    assert_eq!(world.role_annotation().await.as_deref(), Some(ours.as_str()));
+    let ours = format!(
+        "arn:aws:iam::{}:role/{}",
+        world.aws.account, world.names.role
+    );
+    assert_eq!(
+        world.role_annotation().await.as_deref(),
+        Some(ours.as_str())
+    );
 
     // Deployment A's verify explains that the annotation now names another role.
     let a = config_with(
@@ -191,7 +210,8 @@ async fn a_service_account_of_another_deployment_is_refused_unless_adopt() {
     let run = world.xtask(&a).run(&["irsa", "--verify"]).await.unwrap();
     assert_ne!(run.code, Some(0), "{run}");
     assert!(
-        run.stdout.contains(&format!("another role, {}", world.names.role)),
+        run.stdout
+            .contains(&format!("another role, {}", world.names.role)),
         "verify of A names the role the account points at now\n{run}"
     );
     world.clean_up().await;

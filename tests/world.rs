@@ -395,7 +395,13 @@ impl World {
 }
 
 /// Writes a configuration for the run into `dir` with job name `job`, and returns its path.
-pub(crate) fn write_config(dir: &Path, services: &Services, n: &Names, file: &str, job: &str) -> PathBuf {
+pub(crate) fn write_config(
+    dir: &Path,
+    services: &Services,
+    n: &Names,
+    file: &str,
+    job: &str,
+) -> PathBuf {
     let text = format!(
         r#"[job]
 name = "{job}"
