@@ -7,6 +7,11 @@
 //!   docker, the aws CLI and kubectl), alternating which goes first, each with fresh names per
 //!   run.
 //! - Write requests of each run, counted at the stand-ins (see [`writes`]).
+//! - Latency: every request of both flows to moto, the registry and the Kubernetes stand-in
+//!   passes a proxy of the bench's (see [`proxy`]) that counts it and, with `--rtt MS`, delays
+//!   it by MS: the deploys then run once more at that round trip, and the table shows each
+//!   scenario's requests, its depth in round trips (the wall-time difference over the RTT),
+//!   and the time from the process's start to its first request.
 //! - Watch latency: from the stand-in storing a status change to xtask printing it (see
 //!   [`watch`]).
 //! - Peak memory of the xtask process (`/usr/bin/time -f %M`).
@@ -24,6 +29,7 @@
 mod compile;
 mod fixtures;
 mod machine;
+mod proxy;
 mod report;
 mod runner;
 mod stand;
@@ -33,11 +39,12 @@ mod watch;
 mod writes;
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::testenv::{Services, which};
+use proxy::Requests;
 use stand::Stand;
 use writes::Writes;
 
@@ -112,10 +119,17 @@ struct Sample {
     peak_rss_kib: Option<u64>,
     writes: Writes,
     watch_ms: Vec<f64>,
+    /// The round trip the proxies added to each request, in ms.
+    rtt_ms: u64,
+    /// Requests counted at the proxies.
+    requests: Requests,
+    /// From the process's start to its first request's arrival at a proxy.
+    first_request_ms: Option<f64>,
 }
 
-/// Measures, `runs` times each, then writes the table into the README.
-pub(crate) async fn run(root: &Path, runs: usize, compile: bool) -> Result<()> {
+/// Measures, `runs` times each (the deploys also at `rtt` ms, when given), then writes the
+/// table into the README.
+pub(crate) async fn run(root: &Path, runs: usize, compile: bool, rtt: Option<u64>) -> Result<()> {
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -124,13 +138,18 @@ pub(crate) async fn run(root: &Path, runs: usize, compile: bool) -> Result<()> {
         "kubectl is needed for the CLI flow: install it (https://kubernetes.io/docs/tasks/tools/)",
     )?;
     let services = Services::start(root, "xtask bench", &[("time", "time")])?;
-    let stand = Stand::new(root, &services, kubectl)?;
+    let stand = Stand::new(root, &services, kubectl).await?;
     let machine = machine::probe(&stand);
-    stand.setup(runs)?;
+    let rtts: Vec<u64> = std::iter::once(0).chain(rtt.filter(|&ms| ms > 0)).collect();
+    stand.setup(runs * rtts.len())?;
 
     let mut samples = Vec::new();
     let measured = async {
-        runner::deploys(&stand, runs, &mut samples).await?;
+        for (phase, &ms) in rtts.iter().enumerate() {
+            stand.proxies.set_delay(Duration::from_millis(ms));
+            runner::deploys(&stand, phase * runs, runs, ms, &mut samples).await?;
+        }
+        stand.proxies.set_delay(Duration::ZERO);
         runner::image_checks(&stand, runs, &mut samples).await
     }
     .await;
@@ -138,6 +157,7 @@ pub(crate) async fn run(root: &Path, runs: usize, compile: bool) -> Result<()> {
     drop(services);
     measured?;
 
+    let cargo_start = compile::cargo_start(root, runs);
     let compile_times = if compile {
         Some(compile::measure(root, runs)?)
     } else {
@@ -147,7 +167,17 @@ pub(crate) async fn run(root: &Path, runs: usize, compile: bool) -> Result<()> {
     if !compile {
         command.push_str(" --no-compile");
     }
-    let report = tabulate::report(machine, command, runs, &samples, compile_times.as_ref());
+    if let Some(ms) = rtt {
+        command.push_str(&format!(" --rtt {ms}"));
+    }
+    let report = tabulate::report(
+        machine,
+        command,
+        runs,
+        &samples,
+        compile_times.as_ref(),
+        &cargo_start,
+    );
     let block = report.to_markdown();
     println!("{block}");
     let readme = root.join("README.md");

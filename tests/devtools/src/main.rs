@@ -43,6 +43,10 @@ enum Command {
         /// Skip the compile-time measurements (the cold build takes minutes).
         #[arg(long)]
         no_compile: bool,
+        /// Also run the deploys with this many milliseconds added to every request to AWS,
+        /// the registry and Kubernetes (a proxy of the bench's in front of each).
+        #[arg(long, value_name = "MS")]
+        rtt: Option<u64>,
     },
 }
 
@@ -60,9 +64,13 @@ fn main() -> ExitCode {
                 services_only,
             },
         ),
-        Command::Bench { runs, no_compile } => tokio::runtime::Runtime::new()
+        Command::Bench {
+            runs,
+            no_compile,
+            rtt,
+        } => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(bench::run(&root, runs, !no_compile))),
+            .and_then(|runtime| runtime.block_on(bench::run(&root, runs, !no_compile, rtt))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,7 +139,8 @@ mod tests {
             cli.map(|c| c.command),
             Ok(Command::Bench {
                 runs: 3,
-                no_compile: true
+                no_compile: true,
+                rtt: None
             })
         ));
         let cli = Cli::try_parse_from(["devtools", "bench"]);
@@ -139,8 +148,14 @@ mod tests {
             cli.map(|c| c.command),
             Ok(Command::Bench {
                 runs: 5,
-                no_compile: false
+                no_compile: false,
+                rtt: None
             })
+        ));
+        let cli = Cli::try_parse_from(["devtools", "bench", "--rtt", "40"]);
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Ok(Command::Bench { rtt: Some(40), .. })
         ));
     }
 }

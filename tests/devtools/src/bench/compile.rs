@@ -69,6 +69,20 @@ pub(crate) fn measure(root: &Path, runs: usize) -> Result<CompileTimes> {
     })
 }
 
+/// What `cargo xtask` adds before the deploy binary starts: `cargo xtask --version`, `runs`
+/// times after one untimed call (which builds xtask if the tree changed), in seconds. Empty
+/// when cargo cannot build it now (the table then says it was not measured).
+pub(crate) fn cargo_start(root: &Path, runs: usize) -> Vec<f64> {
+    eprintln!("[xtask bench] cargo xtask --version, {runs} times");
+    if let Err(err) = cargo_xtask_version(root) {
+        eprintln!("[xtask bench] warning: {err:#}; cargo's start is not measured");
+        return Vec::new();
+    }
+    (0..runs)
+        .map_while(|_| cargo_xtask_version(root).ok())
+        .collect()
+}
+
 /// `cargo xtask --version` (the alias: `cargo run --quiet --package xtask -- --version`), in
 /// seconds.
 fn cargo_xtask_version(root: &Path) -> Result<f64> {

@@ -36,6 +36,31 @@ pub(crate) struct Row {
     pub(crate) met: Option<bool>,
 }
 
+/// One line of the latency table: one flow (or way of running it) and scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LatencyRow {
+    pub(crate) label: String,
+    /// `total (AWS / registry / Kubernetes)`, or empty.
+    pub(crate) requests: String,
+    /// Round trips on the critical path, or empty.
+    pub(crate) depth: String,
+    pub(crate) wall_0: String,
+    pub(crate) wall_rtt: String,
+    /// From the process's start to its first request, or empty.
+    pub(crate) first_request: String,
+}
+
+/// Requests, depth and wall times at 0 ms and at the RTT the proxies added.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Latency {
+    /// The round trip added to each request in the second set of runs; `None` when the bench
+    /// ran at 0 ms only.
+    pub(crate) rtt_ms: Option<u64>,
+    pub(crate) rows: Vec<LatencyRow>,
+    /// The no-change redeploy's goals: measurement, value, target, met.
+    pub(crate) goals: Vec<Row>,
+}
+
 /// Everything the README shows.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Report {
@@ -46,6 +71,8 @@ pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     /// Median writes per run, by flow and scenario.
     pub(crate) writes: Vec<(String, Writes)>,
+    /// Requests and round trips, when the deploys were measured through the proxies.
+    pub(crate) latency: Option<Latency>,
     /// Why a target was missed, and by how much; other caveats.
     pub(crate) notes: Vec<String>,
 }
@@ -102,6 +129,9 @@ impl Report {
                 w.iam, w.s3, w.eks, w.registry, w.kubernetes
             );
         }
+        if let Some(latency) = &self.latency {
+            latency.write_markdown(&mut out);
+        }
         if !self.notes.is_empty() {
             out.push('\n');
             for note in &self.notes {
@@ -109,6 +139,64 @@ impl Report {
             }
         }
         out
+    }
+}
+
+impl Latency {
+    fn write_markdown(&self, out: &mut String) {
+        let rtt = self.rtt_ms.map_or_else(
+            || "(not measured: no `--rtt`)".to_owned(),
+            |ms| format!("{ms} ms"),
+        );
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "Requests and round trips: every request of either flow to moto, the registry and the \
+             Kubernetes stand-in passes a proxy of the bench's (on loopback) that counts it and, \
+             in a second set of runs, holds it back {rtt} before forwarding it, as a network \
+             would. Depth is the critical path in round trips: (wall time at {rtt} − at 0 ms) / \
+             {rtt}. \"Binary alone\" times the deploy binary's process; \"through `cargo xtask`\" \
+             adds cargo's own start, measured apart as the median of `cargo xtask --version`. \
+             Requests are the median of the 0 ms runs; first request: from the process's start to \
+             its first request reaching a proxy (0 ms runs). Median of each set.",
+        );
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "| flow, scenario | requests: all (AWS / registry / Kubernetes) | depth (round trips) | wall time at 0 ms | wall time at {rtt} | first request |"
+        );
+        out.push_str("|---|---|---|---|---|---|\n");
+        for row in &self.rows {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                row.label,
+                dash(&row.requests),
+                dash(&row.depth),
+                dash(&row.wall_0),
+                dash(&row.wall_rtt),
+                dash(&row.first_request)
+            );
+        }
+        if !self.goals.is_empty() {
+            out.push('\n');
+            out.push_str("Goals of the no-change redeploy (read, not asserted):\n\n");
+            out.push_str("| goal | measured | target | met? |\n|---|---|---|---|\n");
+            for goal in &self.goals {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    goal.measurement,
+                    dash(&goal.tool),
+                    dash(&goal.target),
+                    match goal.met {
+                        Some(true) => "yes",
+                        Some(false) => "**no**",
+                        None => "–",
+                    }
+                );
+            }
+        }
     }
 }
 
@@ -250,6 +338,7 @@ mod tests {
                 },
             ],
             writes: vec![("flink-eks, no-change redeploy".into(), Writes::default())],
+            latency: None,
             notes: vec!["cold compile: 11 s over the target".into()],
         }
     }

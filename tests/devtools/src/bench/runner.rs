@@ -22,9 +22,16 @@ fn order(run: usize) -> [Flow; 2] {
     }
 }
 
-/// First deploy, no-change redeploy and script-only change, by each flow, `runs` times.
-pub(super) async fn deploys(stand: &Stand, runs: usize, samples: &mut Vec<Sample>) -> Result<()> {
-    for run in 0..runs {
+/// First deploy, no-change redeploy and script-only change, by each flow, `runs` times, as
+/// runs `first..first + runs` (each its own deployments), with `rtt_ms` added to each request.
+pub(super) async fn deploys(
+    stand: &Stand,
+    first: usize,
+    runs: usize,
+    rtt_ms: u64,
+    samples: &mut Vec<Sample>,
+) -> Result<()> {
+    for run in first..first + runs {
         let order = order(run);
         let mut deployments = BTreeMap::new();
         for flow in order {
@@ -43,20 +50,21 @@ pub(super) async fn deploys(stand: &Stand, runs: usize, samples: &mut Vec<Sample
                     deployment.write_script()?;
                 }
                 let sample = match flow {
-                    Flow::Tool => tool_deploy(stand, deployment, scenario, run).await?,
+                    Flow::Tool => tool_deploy(stand, deployment, scenario, run, rtt_ms).await?,
                     Flow::Cli => {
                         if scenario != Scenario::NoChange {
                             deployment.render(stand)?;
                         }
-                        cli_deploy(stand, deployment, scenario, run).await?
+                        cli_deploy(stand, deployment, scenario, run, rtt_ms).await?
                     }
                 };
                 eprintln!(
-                    "[xtask bench] run {}/{runs} {} {}: {} ({} writes{})",
-                    run + 1,
+                    "[xtask bench] run {}/{runs} at {rtt_ms} ms {} {}: {} ({} requests, {} writes{})",
+                    run - first + 1,
                     flow.label(),
                     scenario.label(),
                     format_seconds(sample.seconds),
+                    sample.requests.total(),
                     sample.writes.total(),
                     match sample.watch_ms.as_slice() {
                         [] => String::new(),
@@ -82,6 +90,7 @@ async fn tool_deploy(
     deployment: &Deployment,
     scenario: Scenario,
     run: usize,
+    rtt_ms: u64,
 ) -> Result<Sample> {
     let window = stand.open_window().await?;
     let log = deployment
@@ -93,7 +102,7 @@ async fn tool_deploy(
         "deploy".into(),
     ];
     let timed = stand.run_timed(&stand.xtask, &args, &[], &log)?;
-    let writes = stand.close_window(window).await?;
+    let (writes, requests, first) = stand.close_window(window).await?;
     let seen: Vec<(i64, watch::State)> = timed
         .lines
         .iter()
@@ -115,6 +124,9 @@ async fn tool_deploy(
         peak_rss_kib: timed.peak_rss_kib,
         writes,
         watch_ms,
+        rtt_ms,
+        requests,
+        first_request_ms: first_request_ms(timed.started_us, first),
     })
 }
 
@@ -124,6 +136,7 @@ async fn cli_deploy(
     deployment: &Deployment,
     scenario: Scenario,
     run: usize,
+    rtt_ms: u64,
 ) -> Result<Sample> {
     let env = deployment.cli_env(stand)?;
     let window = stand.open_window().await?;
@@ -132,7 +145,7 @@ async fn cli_deploy(
         .join(format!("cli-{}-{run}.log", scenario.slug()));
     let args: Vec<OsString> = vec![stand.cli_flow.clone().into(), "all".into()];
     let timed = stand.run_timed(&stand.bash, &args, &env, &log)?;
-    let writes = stand.close_window(window).await?;
+    let (writes, requests, first) = stand.close_window(window).await?;
     Ok(Sample {
         flow: Flow::Cli,
         scenario,
@@ -140,6 +153,9 @@ async fn cli_deploy(
         peak_rss_kib: timed.peak_rss_kib,
         writes,
         watch_ms: Vec::new(),
+        rtt_ms,
+        requests,
+        first_request_ms: first_request_ms(timed.started_us, first),
     })
 }
 
@@ -208,7 +224,7 @@ pub(super) async fn image_checks(
                     (timed.seconds, timed.peak_rss_kib)
                 }
             };
-            let writes = stand.close_window(window).await?;
+            let (writes, requests, _) = stand.close_window(window).await?;
             eprintln!(
                 "[xtask bench] run {}/{runs} {} image no-change check: {} ({} writes)",
                 run + 1,
@@ -223,10 +239,18 @@ pub(super) async fn image_checks(
                 peak_rss_kib,
                 writes,
                 watch_ms: Vec::new(),
+                rtt_ms: 0,
+                requests,
+                first_request_ms: None,
             });
         }
     }
     Ok(())
+}
+
+/// From a process's start to its first request, in ms.
+fn first_request_ms(started_us: i64, first_us: Option<i64>) -> Option<f64> {
+    first_us.map(|at| (at - started_us) as f64 / 1000.0)
 }
 
 #[cfg(test)]

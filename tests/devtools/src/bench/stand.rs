@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use flink_eks_tests::{AwsRecorder, Recording, RegistryLog, XTASK_ENV};
 
 use super::fixtures::{Deployment, deployment_name};
+use super::proxy::{Proxies, Requests, url_via};
 use super::writes::Writes;
 use super::{BUCKET, CLUSTER, Flow, NAMESPACE, REGION};
 use crate::testenv::{Services, which};
@@ -22,8 +23,11 @@ pub(super) struct Stand {
     /// The environment of both flows' processes (and nothing else of the bench's).
     env: Vec<(String, String)>,
     recorder: AwsRecorder,
+    /// The latency proxies the flows' processes talk to the services through.
+    pub(super) proxies: Proxies,
     http: reqwest::Client,
     pub(super) kube_url: String,
+    /// The registry as the flows reach it: through its proxy.
     pub(super) registry: String,
     registry_log: PathBuf,
     /// The deploy binary under test: a copy, see [`deploy_binary`].
@@ -40,6 +44,7 @@ pub(super) struct Window<'a> {
     recording: Recording<'a>,
     kube_writes: u64,
     registry: RegistryLog,
+    requests: Requests,
 }
 
 /// A finished process run by [`Stand::run_timed`].
@@ -48,14 +53,33 @@ pub(super) struct Timed {
     pub(super) peak_rss_kib: Option<u64>,
     /// stderr, each line with the time it was read (µs since the epoch).
     pub(super) lines: Vec<(i64, String)>,
+    /// When the process was started (µs since the epoch).
+    pub(super) started_us: i64,
 }
 
 impl Stand {
-    pub(super) fn new(root: &Path, services: &Services, kubectl: PathBuf) -> Result<Stand> {
+    /// The flows reach moto, the registry and the stand-in through `proxies`; the bench's own
+    /// requests (counting, the status changes) go to the services directly.
+    pub(super) async fn new(root: &Path, services: &Services, kubectl: PathBuf) -> Result<Stand> {
         let work = services.dir.join("bench");
         std::fs::create_dir_all(work.join("docker-config"))?;
         std::fs::write(work.join("docker-config/config.json"), "{}\n")?;
         let moto = services.var("FLINK_EKS_TEST_AWS_ENDPOINT")?.to_owned();
+        let kube_url = services.var("FLINK_EKS_TEST_KUBE_URL")?.to_owned();
+        let registry = services.var("FLINK_EKS_TEST_REGISTRY")?.to_owned();
+        let proxies = Proxies::start(&moto, &registry, &kube_url).await?;
+        // The stand-in's kubeconfig, its server pointed at the proxy.
+        let kubeconfig = work.join("kubeconfig");
+        let given = services.var("FLINK_EKS_TEST_KUBECONFIG")?;
+        let text =
+            std::fs::read_to_string(given).with_context(|| format!("cannot read {given}"))?;
+        if !text.contains(&kube_url) {
+            bail!("{given} does not name the stand-in's URL {kube_url}");
+        }
+        std::fs::write(
+            &kubeconfig,
+            text.replace(&kube_url, &url_via(&kube_url, proxies.kubernetes.addr)),
+        )?;
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_owned());
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".to_owned());
         let mut env: Vec<(String, String)> = vec![
@@ -66,11 +90,8 @@ impl Stand {
             ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
             ("AWS_REGION".into(), REGION.into()),
             ("AWS_DEFAULT_REGION".into(), REGION.into()),
-            ("AWS_ENDPOINT_URL".into(), moto.clone()),
-            (
-                "KUBECONFIG".into(),
-                services.var("FLINK_EKS_TEST_KUBECONFIG")?.to_owned(),
-            ),
+            ("AWS_ENDPOINT_URL".into(), url_via(&moto, proxies.aws.addr)),
+            ("KUBECONFIG".into(), kubeconfig.display().to_string()),
         ];
         // No file of the user's: the same empty Docker, AWS and kubectl settings for both.
         for (key, path) in [
@@ -85,8 +106,9 @@ impl Stand {
             env,
             recorder: AwsRecorder::new(&moto),
             http: reqwest::Client::new(),
-            kube_url: services.var("FLINK_EKS_TEST_KUBE_URL")?.to_owned(),
-            registry: services.var("FLINK_EKS_TEST_REGISTRY")?.to_owned(),
+            registry: url_via(&registry, proxies.registry.addr),
+            proxies,
+            kube_url,
             registry_log: services.var("FLINK_EKS_TEST_REGISTRY_LOG")?.into(),
             xtask: deploy_binary(root, &work)?,
             cli_flow: root.join("tests/devtools/cli-flow.sh"),
@@ -196,16 +218,22 @@ impl Stand {
             recording,
             kube_writes: self.kube_writes().await?,
             registry: RegistryLog::mark(&self.registry_log)?,
+            requests: self.proxies.mark(),
         })
     }
 
-    /// The writes since `window` opened.
-    pub(super) async fn close_window(&self, window: Window<'_>) -> Result<Writes> {
+    /// The writes since `window` opened; the requests at the proxies, and when the first of
+    /// them arrived (µs since the epoch).
+    pub(super) async fn close_window(
+        &self,
+        window: Window<'_>,
+    ) -> Result<(Writes, Requests, Option<i64>)> {
+        let (requests, first) = self.proxies.since(window.requests);
         let mut writes = Writes::default();
         writes.add_aws(&window.recording.stop().await?);
         writes.kubernetes = self.kube_writes().await?.saturating_sub(window.kube_writes);
         writes.add_registry(&window.registry.all_requests_since()?);
-        Ok(writes)
+        Ok((writes, requests, first))
     }
 
     /// The stand-in's count of write requests so far.
@@ -263,6 +291,7 @@ impl Stand {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let started = Instant::now();
+        let started_us = unix_micros();
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot run {}", program.display()))?;
@@ -295,6 +324,7 @@ impl Stand {
             seconds,
             peak_rss_kib,
             lines,
+            started_us,
         })
     }
 }

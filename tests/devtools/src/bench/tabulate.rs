@@ -3,8 +3,10 @@
 //! and the median writes of each flow and scenario. Pure: no IO.
 
 use super::compile::{self, CompileTimes};
+use super::proxy::Requests;
 use super::report::{
-    Machine, Report, Row, format_mib, format_millis, format_seconds, format_summary,
+    Latency, LatencyRow, Machine, Report, Row, format_mib, format_millis, format_seconds,
+    format_summary,
 };
 use super::stats::{Summary, median_count};
 use super::writes::Writes;
@@ -14,6 +16,12 @@ use super::{Flow, Sample, Scenario};
 const NO_CHANGE_RATIO_TARGET: f64 = 0.10;
 /// The slowest status change should reach xtask's output within this.
 const WATCH_LATENCY_TARGET_MS: f64 = 100.0;
+/// A no-change redeploy's critical path, in round trips.
+const NO_CHANGE_DEPTH_TARGET: f64 = 3.0;
+/// A no-change redeploy's requests.
+const NO_CHANGE_REQUESTS_TARGET: u64 = 10;
+/// What the RTT may add to a no-change redeploy's binary wall time.
+const NO_CHANGE_RTT_COST_TARGET_MS: f64 = 150.0;
 /// A cold debug build of `cargo xtask` on 2 cores.
 const COLD_COMPILE_TARGET_S: f64 = 150.0;
 
@@ -32,6 +40,7 @@ pub(super) fn report(
     runs: usize,
     samples: &[Sample],
     compile: Option<&CompileTimes>,
+    cargo_start: &[f64],
 ) -> Report {
     let mut parts = Parts::default();
     for scenario in COMPARED {
@@ -52,12 +61,14 @@ pub(super) fn report(
             )
         }),
     }
+    let latency = parts.latency(samples, cargo_start);
     Report {
         machine,
         command,
         runs,
         rows: parts.rows,
         writes: parts.writes,
+        latency,
         notes: parts.notes,
     }
 }
@@ -240,6 +251,141 @@ impl Parts {
     }
 }
 
+impl Parts {
+    /// Requests, depth and wall times at 0 ms and at the RTT, per flow and scenario, and the
+    /// no-change redeploy's goals; `None` when no deploy was measured.
+    fn latency(&mut self, samples: &[Sample], cargo_start: &[f64]) -> Option<Latency> {
+        let rtt_ms = samples.iter().map(|s| s.rtt_ms).max().filter(|&ms| ms > 0);
+        let cargo = Summary::of(cargo_start).map(|s| s.median);
+        let wall = |flow: Flow, scenario: Scenario, ms: u64| {
+            let values: Vec<f64> = samples
+                .iter()
+                .filter(|s| s.flow == flow && s.scenario == scenario && s.rtt_ms == ms)
+                .map(|s| s.seconds)
+                .collect();
+            Summary::of(&values).map(|s| s.median)
+        };
+        let mut rows = Vec::new();
+        let mut goals = Vec::new();
+        for scenario in [Scenario::First, Scenario::NoChange, Scenario::ScriptChange] {
+            for flow in [Flow::Tool, Flow::Cli] {
+                let at_0: Vec<&Sample> = of(samples, flow, scenario);
+                let Some(w0) = wall(flow, scenario, 0) else {
+                    continue;
+                };
+                let w_rtt = rtt_ms.and_then(|ms| wall(flow, scenario, ms));
+                let depth = rtt_ms
+                    .zip(w_rtt)
+                    .map(|(ms, w)| (w - w0) * 1000.0 / ms as f64);
+                let requests = median_requests(&at_0);
+                let first = Summary::of(
+                    &at_0
+                        .iter()
+                        .filter_map(|s| s.first_request_ms)
+                        .collect::<Vec<_>>(),
+                )
+                .map(|s| s.median);
+                let label = match flow {
+                    Flow::Tool => format!("flink-eks binary alone, {}", scenario.label()),
+                    Flow::Cli => format!("CLI flow, {}", scenario.label()),
+                };
+                rows.push(LatencyRow {
+                    label,
+                    requests: format!(
+                        "{} ({} / {} / {})",
+                        requests.total(),
+                        requests.aws,
+                        requests.registry,
+                        requests.kubernetes
+                    ),
+                    depth: depth.map_or_else(String::new, |d| format!("{d:.1}")),
+                    wall_0: format_seconds(w0),
+                    wall_rtt: w_rtt.map_or_else(String::new, format_seconds),
+                    first_request: first.map_or_else(String::new, format_millis),
+                });
+                if flow == Flow::Tool
+                    && let Some(c) = cargo
+                {
+                    rows.push(LatencyRow {
+                        label: format!("flink-eks through `cargo xtask`, {}", scenario.label()),
+                        requests: String::new(),
+                        depth: String::new(),
+                        wall_0: format_seconds(w0 + c),
+                        wall_rtt: w_rtt.map_or_else(String::new, |w| format_seconds(w + c)),
+                        first_request: String::new(),
+                    });
+                }
+                if flow == Flow::Tool && scenario == Scenario::NoChange {
+                    goals.push(Row {
+                        target: format!("≤ {NO_CHANGE_REQUESTS_TARGET}"),
+                        met: Some(requests.total() <= NO_CHANGE_REQUESTS_TARGET),
+                        ..row("requests", requests.total().to_string())
+                    });
+                    if let (Some(d), Some(w), Some(ms)) = (depth, w_rtt, rtt_ms) {
+                        goals.push(Row {
+                            target: format!("≤ {NO_CHANGE_DEPTH_TARGET:.0}"),
+                            met: Some(d <= NO_CHANGE_DEPTH_TARGET),
+                            ..row("depth in round trips", format!("{d:.1}"))
+                        });
+                        let added = (w - w0) * 1000.0;
+                        goals.push(Row {
+                            target: format!("≤ {NO_CHANGE_RTT_COST_TARGET_MS:.0} ms"),
+                            met: Some(added <= NO_CHANGE_RTT_COST_TARGET_MS),
+                            ..row(
+                                &format!("binary's wall time at {ms} ms − at 0 ms"),
+                                format_millis(added),
+                            )
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(c) = cargo {
+            for ms in std::iter::once(0).chain(rtt_ms) {
+                let tool = wall(Flow::Tool, Scenario::NoChange, ms);
+                let cli = wall(Flow::Cli, Scenario::NoChange, ms);
+                if let (Some(t), Some(cli)) = (tool, cli) {
+                    let share = (t + c) / cli;
+                    goals.push(Row {
+                        target: format!("≤ {NO_CHANGE_RATIO_TARGET:.2}"),
+                        met: Some(share <= NO_CHANGE_RATIO_TARGET),
+                        ..row(
+                            &format!("through `cargo xtask` over the CLI flow's time, at {ms} ms"),
+                            format!("{share:.3}"),
+                        )
+                    });
+                }
+            }
+        } else {
+            self.notes.push(
+                "`cargo xtask` could not be run to measure its start (the tree did not build at \
+                 the end of the bench): the \"through `cargo xtask`\" rows are missing."
+                    .to_owned(),
+            );
+        }
+        if rows.is_empty() {
+            return None;
+        }
+        Some(Latency {
+            rtt_ms,
+            rows,
+            goals,
+        })
+    }
+}
+
+/// The median requests of each service over `samples`.
+fn median_requests(samples: &[&Sample]) -> Requests {
+    let median = |f: fn(&Requests) -> u64| {
+        median_count(&samples.iter().map(|s| f(&s.requests)).collect::<Vec<_>>()).unwrap_or(0)
+    };
+    Requests {
+        aws: median(|r| r.aws),
+        registry: median(|r| r.registry),
+        kubernetes: median(|r| r.kubernetes),
+    }
+}
+
 /// A row of flink-eks alone: no CLI flow, no ratio, no target.
 fn row(measurement: &str, tool: String) -> Row {
     Row {
@@ -252,11 +398,11 @@ fn row(measurement: &str, tool: String) -> Row {
     }
 }
 
-/// The samples of one flow and scenario.
+/// The samples of one flow and scenario, at 0 ms of added latency.
 fn of(samples: &[Sample], flow: Flow, scenario: Scenario) -> Vec<&Sample> {
     samples
         .iter()
-        .filter(|s| s.flow == flow && s.scenario == scenario)
+        .filter(|s| s.flow == flow && s.scenario == scenario && s.rtt_ms == 0)
         .collect()
 }
 
@@ -354,6 +500,13 @@ mod tests {
             } else {
                 Vec::new()
             },
+            rtt_ms: 0,
+            requests: Requests {
+                aws: 4,
+                registry: 1,
+                kubernetes: 3,
+            },
+            first_request_ms: Some(30.0),
         }
     }
 
@@ -389,7 +542,7 @@ mod tests {
             incremental: vec![10.0, 12.0],
             up_to_date: vec![0.2],
         };
-        let report = report(machine(), "cmd".into(), 2, &samples, Some(&compile));
+        let report = report(machine(), "cmd".into(), 2, &samples, Some(&compile), &[0.3]);
         let row = |prefix: &str| {
             report
                 .rows
@@ -461,7 +614,7 @@ mod tests {
             sample(Flow::Tool, Scenario::NoChange, 2.0, 1),
             sample(Flow::Cli, Scenario::NoChange, 10.0, 2),
         ];
-        let report = report(machine(), "cmd".into(), 1, &samples, None);
+        let report = report(machine(), "cmd".into(), 1, &samples, None, &[0.3]);
         let no_change = report
             .rows
             .iter()
@@ -490,7 +643,7 @@ mod tests {
             sample(Flow::Tool, Scenario::NoChange, 0.5, 0),
             sample(Flow::Cli, Scenario::NoChange, 10.0, 2),
         ];
-        let report = report(machine(), "cmd".into(), 1, &samples, None);
+        let report = report(machine(), "cmd".into(), 1, &samples, None, &[0.3]);
         assert!(
             !report
                 .rows
@@ -507,5 +660,77 @@ mod tests {
             "{:?}",
             report.notes
         );
+    }
+
+    /// At 0 ms and at 40 ms: the depth is the wall-time difference over the RTT, the cargo
+    /// rows add cargo's start, and the no-change goals are read from them.
+    #[test]
+    fn the_latency_table_reads_depth_from_the_two_wall_times() {
+        let at = |flow, scenario, seconds, rtt_ms| Sample {
+            rtt_ms,
+            ..sample(flow, scenario, seconds, 0)
+        };
+        let samples = [
+            at(Flow::Tool, Scenario::NoChange, 0.2, 0),
+            at(Flow::Tool, Scenario::NoChange, 0.4, 40),
+            at(Flow::Cli, Scenario::NoChange, 5.0, 0),
+            at(Flow::Cli, Scenario::NoChange, 6.0, 40),
+        ];
+        let report = report(machine(), "cmd".into(), 1, &samples, None, &[0.3]);
+        let latency = report.latency.clone().expect("a latency table");
+        assert_eq!(latency.rtt_ms, Some(40));
+        let labels: Vec<&str> = latency.rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "flink-eks binary alone, no-change redeploy",
+                "flink-eks through `cargo xtask`, no-change redeploy",
+                "CLI flow, no-change redeploy"
+            ]
+        );
+        let tool = &latency.rows[0];
+        assert_eq!(tool.requests, "8 (4 / 1 / 3)");
+        assert_eq!(tool.depth, "5.0");
+        assert_eq!(
+            (tool.wall_0.as_str(), tool.wall_rtt.as_str()),
+            ("200 ms", "400 ms")
+        );
+        assert_eq!(tool.first_request, "30 ms");
+        let cargo = &latency.rows[1];
+        assert_eq!(
+            (cargo.wall_0.as_str(), cargo.wall_rtt.as_str()),
+            ("500 ms", "700 ms")
+        );
+        assert_eq!(latency.rows[2].depth, "25.0");
+        let goals: Vec<(&str, &str, Option<bool>)> = latency
+            .goals
+            .iter()
+            .map(|g| (g.measurement.as_str(), g.tool.as_str(), g.met))
+            .collect();
+        assert_eq!(
+            goals,
+            [
+                ("requests", "8", Some(true)),
+                ("depth in round trips", "5.0", Some(false)),
+                (
+                    "binary's wall time at 40 ms − at 0 ms",
+                    "200 ms",
+                    Some(false)
+                ),
+                (
+                    "through `cargo xtask` over the CLI flow's time, at 0 ms",
+                    "0.100",
+                    Some(true)
+                ),
+                (
+                    "through `cargo xtask` over the CLI flow's time, at 40 ms",
+                    "0.117",
+                    Some(false)
+                ),
+            ]
+        );
+        let markdown = report.to_markdown();
+        assert!(markdown.contains("| depth (round trips) |"), "{markdown}");
+        assert!(markdown.contains("holds it back 40 ms"), "{markdown}");
     }
 }
