@@ -509,14 +509,20 @@ mod tests {
         assert_eq!(bucket_check(Some(Some(500)), None, us()), None);
     }
 
-    #[tokio::test]
-    async fn a_plan_blocked_by_its_bucket_is_refused_before_any_call() {
+    /// An uploader whose endpoint nothing answers: a call it made would fail with a dispatch
+    /// error, so a test that gets another error knows no call was made.
+    fn unreachable_uploader() -> Uploader {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .endpoint_url("http://127.0.0.1:9")
             .build();
-        let uploader = Uploader::new(aws_sdk_s3::Client::from_conf(config));
+        Uploader::new(aws_sdk_s3::Client::from_conf(config))
+    }
+
+    #[tokio::test]
+    async fn a_plan_blocked_by_its_bucket_is_refused_before_any_call() {
+        let uploader = unreachable_uploader();
         let mut blocked = plan(Action::Create, None, None);
         blocked.bucket = BucketCheck::Missing;
         let err = uploader.apply(&blocked, SCRIPT).await.unwrap_err();
@@ -562,13 +568,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_plan_applied_to_other_bytes_is_refused_before_any_call() {
-        // A client with no endpoint that answers: a call would fail with a dispatch error.
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url("http://127.0.0.1:9")
-            .build();
-        let uploader = Uploader::new(aws_sdk_s3::Client::from_conf(config));
+        let uploader = unreachable_uploader();
         let err = uploader
             .apply(&plan(Action::Create, None, None), b"other bytes")
             .await

@@ -112,6 +112,24 @@ impl Env {
         (result, seen.into_inner().unwrap())
     }
 
+    /// Submits `name` with [`SCRIPT_V1`] until it runs, then uploads [`SCRIPT_V2`] and plans
+    /// its apply without applying it: an update, planned, that a writer can race. Returns what
+    /// the first submit applied and the plan.
+    async fn running_then_planned_update(&self, name: &str) -> (Applied, ApplyPlan) {
+        let (_, _, first, result, _) = self.submit(name, SCRIPT_V1).await;
+        result.expect("the first submit runs");
+        let uploaded = common::upload(&self.uploader, &self.location, SCRIPT_V2)
+            .await
+            .unwrap();
+        let plan = self
+            .submitter
+            .plan(&self.deployment(name, &uploaded.sha256))
+            .await
+            .unwrap();
+        assert_eq!(plan.action(), Action::Update);
+        (first, plan)
+    }
+
     /// The live FlinkDeployment, as `kubectl get` shows it.
     async fn live(&self, name: &str) -> FlinkDeployment {
         kube::Api::<FlinkDeployment>::namespaced(self.submitter.client().clone(), "default")
@@ -258,18 +276,7 @@ async fn a_resubmit_of_the_same_script_writes_nothing_and_keeps_the_generation()
 #[tokio::test]
 async fn a_deployment_changed_between_plan_and_apply_is_stale_and_kept() {
     let env = Env::start("stale-update").await;
-    let (_, _, first, result, _) = env.submit("job-stale", SCRIPT_V1).await;
-    result.expect("the first submit runs");
-
-    let uploaded = common::upload(&env.uploader, &env.location, SCRIPT_V2)
-        .await
-        .unwrap();
-    let plan = env
-        .submitter
-        .plan(&env.deployment("job-stale", &uploaded.sha256))
-        .await
-        .unwrap();
-    assert_eq!(plan.action(), Action::Update);
+    let (first, plan) = env.running_then_planned_update("job-stale").await;
     // Someone else applies another spec in between: a new resourceVersion.
     env.apply_image_as_someone_else("job-stale", "registry.example/other:1")
         .await;
@@ -301,18 +308,7 @@ async fn a_deployment_changed_between_plan_and_apply_is_stale_and_kept() {
 #[tokio::test]
 async fn a_deployment_deleted_between_plan_and_apply_is_stale_and_not_recreated() {
     let env = Env::start("stale-deleted").await;
-    let (_, _, _, result, _) = env.submit("job-deleted", SCRIPT_V1).await;
-    result.expect("the first submit runs");
-
-    let uploaded = common::upload(&env.uploader, &env.location, SCRIPT_V2)
-        .await
-        .unwrap();
-    let plan = env
-        .submitter
-        .plan(&env.deployment("job-deleted", &uploaded.sha256))
-        .await
-        .unwrap();
-    assert_eq!(plan.action(), Action::Update);
+    let (_, plan) = env.running_then_planned_update("job-deleted").await;
     assert_eq!(
         plan.uid(),
         env.live("job-deleted").await.metadata.uid.as_deref()
@@ -347,18 +343,7 @@ async fn a_deployment_deleted_between_plan_and_apply_is_stale_and_not_recreated(
 #[tokio::test]
 async fn an_operator_status_write_between_plan_and_apply_does_not_make_the_plan_stale() {
     let env = Env::start("status-write").await;
-    let (_, _, first, result, _) = env.submit("job-status", SCRIPT_V1).await;
-    result.expect("the first submit runs");
-
-    let uploaded = common::upload(&env.uploader, &env.location, SCRIPT_V2)
-        .await
-        .unwrap();
-    let plan = env
-        .submitter
-        .plan(&env.deployment("job-status", &uploaded.sha256))
-        .await
-        .unwrap();
-    assert_eq!(plan.action(), Action::Update);
+    let (first, plan) = env.running_then_planned_update("job-status").await;
     // The operator writes the status subresource, as it does on every observation: a new
     // resourceVersion, the same generation, nothing we compared changed.
     let update_time = "1700000000000";
