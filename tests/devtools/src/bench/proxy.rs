@@ -28,6 +28,9 @@ use super::stand::unix_micros;
 const MAX_CONNECTIONS: usize = 256;
 /// The size of each direction's buffer.
 const BUFFER: usize = 64 * 1024;
+/// Requests remembered (arrival and first line) until [`Proxy::take_log`]; later ones are
+/// counted only.
+const LOG_LIMIT: usize = 10_000;
 
 /// Requests counted at the proxies, by service.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,6 +87,25 @@ impl Proxies {
         }
     }
 
+    /// Every request since the last call, in arrival order: µs since the epoch, the service,
+    /// what it asks.
+    pub(super) fn take_log(&self) -> Vec<(i64, &'static str, String)> {
+        let mut all: Vec<(i64, &'static str, String)> = Vec::new();
+        for (service, proxy) in ["aws", "registry", "kubernetes"]
+            .into_iter()
+            .zip(self.all())
+        {
+            all.extend(
+                proxy
+                    .take_log()
+                    .into_iter()
+                    .map(|(at, what)| (at, service, what)),
+            );
+        }
+        all.sort_by_key(|(at, _, _)| *at);
+        all
+    }
+
     /// The requests since `mark`, and when the first of them arrived (µs since the epoch).
     pub(super) fn since(&self, mark: Requests) -> (Requests, Option<i64>) {
         let now = self.counts();
@@ -107,6 +129,8 @@ struct Shared {
     /// The arrival (µs since the epoch) of the first request since [`Proxy::reset_first`]; 0
     /// when none arrived.
     first_request_us: AtomicI64,
+    /// Each request's arrival (µs since the epoch) and what it asks, since the last take.
+    log: std::sync::Mutex<Vec<(i64, String)>>,
 }
 
 /// One running proxy; dropping it stops it.
@@ -157,6 +181,15 @@ impl Proxy {
         self.shared.first_request_us.store(0, Ordering::Relaxed);
     }
 
+    /// The requests since the last call: arrival (µs since the epoch) and what each asks.
+    pub(super) fn take_log(&self) -> Vec<(i64, String)> {
+        self.shared
+            .log
+            .lock()
+            .map(|mut log| std::mem::take(&mut *log))
+            .unwrap_or_default()
+    }
+
     /// The arrival (µs since the epoch) of the first request since [`Proxy::reset_first`].
     pub(super) fn first_request_us(&self) -> Option<i64> {
         match self.shared.first_request_us.load(Ordering::Relaxed) {
@@ -177,6 +210,24 @@ impl Drop for Proxy {
 fn host_port(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     rest.split('/').next().unwrap_or(rest)
+}
+
+/// What a request asks, from its first bytes: the request line, and an AWS query API's
+/// `Action` when the first bytes hold it.
+fn request_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    let line = text.lines().next().unwrap_or_default();
+    let line = line.strip_suffix(" HTTP/1.1").unwrap_or(line);
+    let mut out: String = line.chars().take(160).collect();
+    if let Some(at) = text.find("Action=") {
+        let action: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '=')
+            .collect();
+        out.push(' ');
+        out.push_str(&action);
+    }
+    out
 }
 
 /// `url` with its `host:port` replaced by `addr`.
@@ -223,13 +274,19 @@ async fn relay(client: TcpStream, server: TcpStream, shared: &Shared) {
                 Ok(n) => n,
             };
             if at_request.swap(false, Ordering::AcqRel) {
+                let now = unix_micros();
                 shared.requests.fetch_add(1, Ordering::Relaxed);
                 let _ = shared.first_request_us.compare_exchange(
                     0,
-                    unix_micros(),
+                    now,
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 );
+                if let Ok(mut log) = shared.log.lock()
+                    && log.len() < LOG_LIMIT
+                {
+                    log.push((now, request_line(&buf[..n])));
+                }
                 let delay = shared.delay_ms.load(Ordering::Relaxed);
                 if delay > 0 {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -276,6 +333,18 @@ mod tests {
         assert_eq!(url_via("127.0.0.1:5000", addr), "127.0.0.1:4000");
     }
 
+    #[test]
+    fn a_request_is_named_by_its_line_and_action() {
+        assert_eq!(
+            request_line(b"POST / HTTP/1.1\r\nhost: x\r\n\r\nAction=GetRole&RoleName=r"),
+            "POST / Action=GetRole"
+        );
+        assert_eq!(
+            request_line(b"GET /api/v1/namespaces/default HTTP/1.1\r\n\r\n"),
+            "GET /api/v1/namespaces/default"
+        );
+    }
+
     #[tokio::test]
     async fn only_loopback_is_proxied() {
         let err = Proxy::start("10.0.0.1:80".parse().unwrap()).await.err();
@@ -316,6 +385,9 @@ mod tests {
         }
         let elapsed = started.elapsed();
         assert_eq!(proxy.requests(), 2);
+        let log = proxy.take_log();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert!(log[1].0 - log[0].0 >= 60_000, "{log:?}");
         assert!(
             elapsed >= Duration::from_millis(120),
             "two requests took {elapsed:?}, less than two delays"

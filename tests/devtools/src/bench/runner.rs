@@ -101,8 +101,14 @@ async fn tool_deploy(
         deployment.config().into(),
         "deploy".into(),
     ];
+    stand.proxies.take_log();
     let timed = stand.run_timed(&stand.xtask, &args, &[], &log)?;
     let (writes, requests, first) = stand.close_window(window).await?;
+    write_request_log(
+        &log.with_extension("requests"),
+        timed.started_us,
+        &stand.proxies.take_log(),
+    )?;
     let seen: Vec<(i64, watch::State)> = timed
         .lines
         .iter()
@@ -246,6 +252,25 @@ pub(super) async fn image_checks(
         }
     }
     Ok(())
+}
+
+/// Each request of a run: ms since the process started, the service, what it asks; for
+/// reading which request waited on which.
+fn write_request_log(
+    path: &std::path::Path,
+    started_us: i64,
+    requests: &[(i64, &str, String)],
+) -> Result<()> {
+    let text: String = requests
+        .iter()
+        .map(|(at, service, what)| {
+            format!(
+                "{:8.1} ms  {service:<10}  {what}\n",
+                (at - started_us) as f64 / 1000.0
+            )
+        })
+        .collect();
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// From a process's start to its first request, in ms.
