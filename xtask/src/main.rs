@@ -14,7 +14,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use flink_eks_deploy::{Config, DeployPlan, Failure, Inputs, Override, Remote, Step, failure_of};
+use flink_eks_deploy::{
+    Config, DeployPlan, Event, Failure, Inputs, Override, Remote, Step, failure_of,
+};
+use flink_eks_plan::Progress as _;
 use futures::StreamExt as _;
 
 use crate::render::Renderer;
@@ -316,6 +319,9 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Deploy { adopt: true, .. } | Command::Irsa { adopt: true, .. }
     );
     let config = load_config(&common, adopt)?;
+    for warning in config.warnings() {
+        render.event(&Event::Warning(warning));
+    }
     let inputs = Inputs::from_config(&config).context(Failure::BadInput)?;
     let context = common.context.as_deref();
     let connect = |cluster: bool| Remote::connect(&config, context, cluster);

@@ -402,6 +402,27 @@ impl Config {
         Ok(config)
     }
 
+    /// What the configuration asks that works but should change, one line each: a Flink
+    /// version the operator deprecates.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let deprecated = self
+            .job
+            .flink_version
+            .parse::<flink_eks_manifest::FlinkRelease>()
+            .is_ok_and(|r| {
+                r.version().operator_support() == flink_eks_manifest::OperatorSupport::Deprecated
+            });
+        if deprecated {
+            warnings.push(format!(
+                "key job.flink_version: Flink {} is deprecated by the Flink Kubernetes Operator; use {} or later",
+                self.job.flink_version,
+                flink_eks_manifest::OLDEST_CURRENT_VERSION,
+            ));
+        }
+        warnings
+    }
+
     /// The script's path, resolved against the configuration file's folder.
     pub fn script_path(&self) -> PathBuf {
         self.base_dir.join(&self.job.script)
@@ -433,10 +454,19 @@ impl Config {
                 self.job.parallelism
             );
         }
-        self.job
+        let release = self
+            .job
             .flink_version
             .parse::<m::FlinkRelease>()
             .context("key job.flink_version")?;
+        if release.version().operator_support() == m::OperatorSupport::Unsupported {
+            bail!(
+                "key job.flink_version: Flink {} is not run by the Flink Kubernetes Operator (it records a Warning Event UnsupportedFlinkVersion and writes no status): use Flink {} to {}",
+                release.version(),
+                m::OLDEST_OPERATOR_VERSION,
+                m::FlinkVersion::ALL[m::FlinkVersion::ALL.len() - 1],
+            );
+        }
         flink_eks_image_builder::Repository::parse(&self.image.repository)
             .context("key image.repository")?;
         let script = self.script_path();
@@ -726,6 +756,30 @@ mod tests {
                 "{value}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_version_the_operator_ignores_is_refused_and_a_deprecated_one_warns() {
+        let load = |version: &str| {
+            let o = Override::from_flag(&format!("job.flink_version={version}")).unwrap();
+            parse(EXAMPLE, &[o])
+        };
+        let err = format!("{:#}", load("1.14.6").unwrap_err());
+        assert!(
+            err.contains("key job.flink_version")
+                && err.contains("UnsupportedFlinkVersion")
+                && err.contains("1.15 to 2.2"),
+            "{err}"
+        );
+        let deprecated = load("1.17.2").unwrap();
+        assert_eq!(
+            deprecated.warnings().len(),
+            1,
+            "{:?}",
+            deprecated.warnings()
+        );
+        assert!(deprecated.warnings()[0].contains("1.19 or later"));
+        assert!(load("1.20.1").unwrap().warnings().is_empty());
     }
 
     #[test]

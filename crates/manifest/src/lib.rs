@@ -95,7 +95,9 @@ pub use names::{
     validate_dns1123_subdomain, validate_job_name, validate_object_key,
 };
 pub use resources::Resources;
-pub use version::{FlinkRelease, FlinkVersion};
+pub use version::{
+    FlinkRelease, FlinkVersion, OLDEST_CURRENT_VERSION, OLDEST_OPERATOR_VERSION, OperatorSupport,
+};
 pub use yaml::{from_yaml, to_yaml};
 
 /// The README's example, compiled as a doctest so that it stays true.

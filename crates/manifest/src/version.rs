@@ -109,12 +109,44 @@ impl FlinkVersion {
         }
     }
 
+    /// How the Flink Kubernetes Operator (1.15) treats this version: its
+    /// `FlinkVersion.isSupported` is 1.15 and later, 1.15 to 1.18 deprecated. For an
+    /// unsupported version the operator only records a Warning Event `UnsupportedFlinkVersion`
+    /// and writes no status, so a deploy would wait for nothing.
+    pub fn operator_support(self) -> OperatorSupport {
+        match self {
+            FlinkVersion::V1_13 | FlinkVersion::V1_14 => OperatorSupport::Unsupported,
+            FlinkVersion::V1_15
+            | FlinkVersion::V1_16
+            | FlinkVersion::V1_17
+            | FlinkVersion::V1_18 => OperatorSupport::Deprecated,
+            _ => OperatorSupport::Supported,
+        }
+    }
+
     fn from_major_minor(major: u32, minor: u32) -> Option<FlinkVersion> {
         FlinkVersion::ALL
             .into_iter()
             .find(|v| v.major_minor() == (major, minor))
     }
 }
+
+/// How the operator treats a Flink version ([`FlinkVersion::operator_support`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperatorSupport {
+    /// Reconciled and supported.
+    Supported,
+    /// Reconciled, but the operator's community no longer supports it.
+    Deprecated,
+    /// Ignored: a Warning Event and no status.
+    Unsupported,
+}
+
+/// The oldest Flink version the operator reconciles.
+pub const OLDEST_OPERATOR_VERSION: FlinkVersion = FlinkVersion::V1_15;
+
+/// The oldest Flink version the operator does not call deprecated.
+pub const OLDEST_CURRENT_VERSION: FlinkVersion = FlinkVersion::V1_19;
 
 impl fmt::Display for FlinkVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -320,5 +352,30 @@ mod tests {
         assert!(!supports("1.20.0"));
         assert!(supports("1.20.1"));
         assert!(supports("2.0.0"));
+    }
+
+    #[test]
+    fn the_operator_ignores_1_13_and_1_14_and_deprecates_1_15_to_1_18() {
+        use OperatorSupport::*;
+        let support: Vec<(String, OperatorSupport)> = FlinkVersion::ALL
+            .iter()
+            .map(|v| (v.to_string(), v.operator_support()))
+            .collect();
+        for (version, expected) in [
+            ("1.13", Unsupported),
+            ("1.14", Unsupported),
+            ("1.15", Deprecated),
+            ("1.18", Deprecated),
+            ("1.19", Supported),
+            ("1.20", Supported),
+            ("2.2", Supported),
+        ] {
+            assert!(
+                support.contains(&(version.to_owned(), expected)),
+                "{version}: {support:?}"
+            );
+        }
+        assert_eq!(OLDEST_OPERATOR_VERSION.operator_support(), Deprecated);
+        assert_eq!(OLDEST_CURRENT_VERSION.operator_support(), Supported);
     }
 }
