@@ -435,10 +435,7 @@ impl Plan {
 impl fmt::Display for Plan {
     /// One line per operation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for op in self.operations() {
-            writeln!(f, "{op}")?;
-        }
-        Ok(())
+        write_lines(f, self.operations())
     }
 }
 
@@ -615,9 +612,14 @@ impl TeardownPlan {
 impl fmt::Display for TeardownPlan {
     /// One line per operation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for op in self.operations() {
-            writeln!(f, "{op}")?;
-        }
-        Ok(())
+        write_lines(f, self.operations())
     }
+}
+
+/// Writes one line per operation.
+fn write_lines(f: &mut fmt::Formatter<'_>, operations: Vec<Operation>) -> fmt::Result {
+    for op in operations {
+        writeln!(f, "{op}")?;
+    }
+    Ok(())
 }

@@ -2,6 +2,8 @@
 //! the dependencies allow. Nothing here decides; [`crate::decide`] does.
 
 use aws_sdk_iam::types::Tag;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, ListParams};
 
@@ -13,6 +15,25 @@ use crate::decide::{
 use crate::documents::{OidcIssuer, Partition, PolicyDocument, TrustPolicy};
 use crate::error::{Error, Result, aws_error, is_not_found, kube_error};
 use crate::spec::{IdentityMode, IrsaSpec};
+
+/// What a listing of the things a role or policy holds (`call` on `owner`) returned, each item
+/// read by `each` (an item it cannot read is left out); none when `owner` does not exist.
+fn owned_or_none<T, U, E, R>(
+    listed: std::result::Result<Vec<T>, SdkError<E, R>>,
+    call: &'static str,
+    owner: &str,
+    each: impl FnMut(&T) -> Option<U>,
+) -> Result<Vec<U>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match listed {
+        Ok(items) => Ok(items.iter().filter_map(each).collect()),
+        Err(e) if is_not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(aws_error(call, owner, e)),
+    }
+}
 
 /// Which extra reads a caller needs beyond the state every decision uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,19 +262,12 @@ impl Irsa {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;
-        match listed {
-            Ok(versions) => Ok(versions
-                .iter()
-                .filter_map(|v| {
-                    Some(VersionSeen {
-                        id: v.version_id()?.to_owned(),
-                        is_default: v.is_default_version(),
-                    })
-                })
-                .collect()),
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(aws_error("iam:ListPolicyVersions", arn, e)),
-        }
+        owned_or_none(listed, "iam:ListPolicyVersions", arn, |v| {
+            Some(VersionSeen {
+                id: v.version_id()?.to_owned(),
+                is_default: v.is_default_version(),
+            })
+        })
     }
 
     /// The role, its attached policies and (for teardown) its inline policies, read at once.
@@ -300,14 +314,9 @@ impl Irsa {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;
-        match attached {
-            Ok(attached) => Ok(attached
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_owned))
-                .collect()),
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(aws_error("iam:ListAttachedRolePolicies", role, e)),
-        }
+        owned_or_none(attached, "iam:ListAttachedRolePolicies", role, |p| {
+            p.policy_arn().map(str::to_owned)
+        })
     }
 
     async fn inline_policies(&self, role: &str) -> Result<Vec<String>> {
@@ -320,11 +329,9 @@ impl Irsa {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;
-        match inline {
-            Ok(names) => Ok(names),
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(aws_error("iam:ListRolePolicies", role, e)),
-        }
+        owned_or_none(inline, "iam:ListRolePolicies", role, |name| {
+            Some(name.clone())
+        })
     }
 
     async fn read_service_account(&self, spec: &IrsaSpec) -> Result<AccountSeen> {

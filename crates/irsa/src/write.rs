@@ -98,7 +98,13 @@ impl Irsa {
                     .send()
                     .await
                     .map_err(|e| {
-                        created_meanwhile(operation, "iam:CreateOpenIDConnectProvider", url, e)
+                        stale_or_aws(
+                            operation,
+                            "iam:CreateOpenIDConnectProvider",
+                            url,
+                            e,
+                            CREATED_MEANWHILE,
+                        )
                     })?;
             }
             Op::AddOidcClientId { arn } => {
@@ -120,7 +126,13 @@ impl Irsa {
                     .send()
                     .await
                     .map_err(|e| {
-                        created_meanwhile(operation, "iam:CreatePolicy", &spec.policy_name, e)
+                        stale_or_aws(
+                            operation,
+                            "iam:CreatePolicy",
+                            &spec.policy_name,
+                            e,
+                            CREATED_MEANWHILE,
+                        )
                     })?;
             }
             Op::UpdatePolicy { arn, tag, version } => {
@@ -149,7 +161,9 @@ impl Irsa {
                     .set_tags(Some(ownership_iam_tags(spec)?))
                     .send()
                     .await
-                    .map_err(|e| created_meanwhile(operation, "iam:CreateRole", name, e))?;
+                    .map_err(|e| {
+                        stale_or_aws(operation, "iam:CreateRole", name, e, CREATED_MEANWHILE)
+                    })?;
             }
             Op::UpdateRole { name, tag, trust } => {
                 // IAM offers no precondition on a role: the tags and the trust policy are
@@ -450,7 +464,7 @@ impl Irsa {
                     .send()
                     .await
                     .map_err(|e| {
-                        gone_or_aws(operation, "iam:DetachRolePolicy", &spec.role_name, e)
+                        stale_or_aws(operation, "iam:DetachRolePolicy", &spec.role_name, e, GONE)
                     })?;
             }
             TeardownOp::DeleteRole { inline } => {
@@ -462,7 +476,13 @@ impl Irsa {
                         .send()
                         .await
                         .map_err(|e| {
-                            gone_or_aws(operation, "iam:DeleteRolePolicy", &spec.role_name, e)
+                            stale_or_aws(
+                                operation,
+                                "iam:DeleteRolePolicy",
+                                &spec.role_name,
+                                e,
+                                GONE,
+                            )
                         })?;
                 }
                 self.iam
@@ -470,7 +490,9 @@ impl Irsa {
                     .role_name(&spec.role_name)
                     .send()
                     .await
-                    .map_err(|e| gone_or_aws(operation, "iam:DeleteRole", &spec.role_name, e))?;
+                    .map_err(|e| {
+                        stale_or_aws(operation, "iam:DeleteRole", &spec.role_name, e, GONE)
+                    })?;
             }
             TeardownOp::DeletePolicy { arn, versions } => {
                 for id in versions {
@@ -480,52 +502,41 @@ impl Irsa {
                         .version_id(id)
                         .send()
                         .await
-                        .map_err(|e| gone_or_aws(operation, "iam:DeletePolicyVersion", arn, e))?;
+                        .map_err(|e| {
+                            stale_or_aws(operation, "iam:DeletePolicyVersion", arn, e, GONE)
+                        })?;
                 }
                 self.iam
                     .delete_policy()
                     .policy_arn(arn)
                     .send()
                     .await
-                    .map_err(|e| gone_or_aws(operation, "iam:DeletePolicy", arn, e))?;
+                    .map_err(|e| stale_or_aws(operation, "iam:DeletePolicy", arn, e, GONE))?;
             }
         }
         Ok(())
     }
 }
 
-/// A delete's error: the resource gone, or something attached to it since it was planned,
-/// means the plan is stale.
-fn gone_or_aws<E, R>(
-    operation: &Operation,
-    call: &'static str,
-    resource: &str,
-    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> Error
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-    R: std::fmt::Debug,
-{
-    match error_code(&err) {
-        Some("NoSuchEntity") => Error::Stale(Stale::of(operation, "it is gone")),
-        Some("DeleteConflict") => {
-            Error::Stale(Stale::of(operation, "something else is attached to it now"))
-        }
-        _ => aws_error(call, resource, err),
-    }
-}
+/// The IAM error codes that mean a delete's plan is stale, with what each says was found: the
+/// resource gone, or something attached to it since it was planned.
+const GONE: &[(&str, &str)] = &[
+    ("NoSuchEntity", "it is gone"),
+    ("DeleteConflict", "something else is attached to it now"),
+];
 
-/// A create's error: "already exists" means someone created the resource since the plan saw
-/// it absent.
-fn created_meanwhile<E, R>(
+/// The IAM error code that means a create's plan is stale: someone created the resource since
+/// the plan saw it absent.
+const CREATED_MEANWHILE: &[(&str, &str)] = &[("EntityAlreadyExists", "it exists")];
+
+/// A guarded write's error: an IAM error code listed in `stale` (with what it says was found)
+/// means the plan is stale; any other error is the service's.
+fn stale_or_aws<E, R>(
     operation: &Operation,
     call: &'static str,
     resource: &str,
     err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    stale: &[(&str, &'static str)],
 ) -> Error
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata
@@ -535,10 +546,11 @@ where
         + 'static,
     R: std::fmt::Debug,
 {
-    if error_code(&err) == Some("EntityAlreadyExists") {
-        return Error::Stale(Stale::of(operation, "it exists"));
+    let found = error_code(&err).and_then(|code| stale.iter().find(|(c, _)| *c == code));
+    match found {
+        Some((_, found)) => Error::Stale(Stale::of(operation, *found)),
+        None => aws_error(call, resource, err),
     }
-    aws_error(call, resource, err)
 }
 
 fn iam_tag(key: &str, value: &str) -> Result<Tag> {

@@ -441,19 +441,9 @@ async fn teardown_leaves_alone_what_flink_eks_did_not_create() {
 
     // Someone points the annotation at their own role, and a foreign role and policy
     // carry the names of a second spec.
-    let accounts: Api<ServiceAccount> = Api::namespaced(world.kube.clone(), "default");
     let theirs = world.arn("role/someone-elses-role");
     let theirs = theirs.as_str();
-    accounts
-        .patch(
-            "flink",
-            &PatchParams::default(),
-            &Patch::Merge(
-                serde_json::json!({"metadata": {"annotations": {ROLE_ARN_ANNOTATION: theirs}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    world.annotate_role_as_someone_else("flink", theirs).await;
     let teardown = world.irsa.teardown(&spec).await.unwrap();
     let sa_row = teardown
         .rows

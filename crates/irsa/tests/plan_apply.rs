@@ -5,11 +5,11 @@
 mod common;
 
 use common::{World, spec};
-use flink_eks_irsa::{Action, Error, Event, Op, ROLE_ARN_ANNOTATION, S3Grant, kind};
+use flink_eks_irsa::{Action, Error, Event, Op, Plan, ROLE_ARN_ANNOTATION, S3Grant, kind};
 use flink_eks_manifest::S3Location;
-use flink_eks_plan::Silent;
+use flink_eks_plan::{Operation, Silent, Stale};
 use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 
 /// The AWS call each planned write of a fresh account makes.
 fn aws_call(kind: &str) -> Option<&'static str> {
@@ -212,16 +212,35 @@ async fn a_role_created_by_someone_else_after_the_plan_is_stale_and_left_alone()
     );
 }
 
-#[tokio::test]
-async fn a_service_account_changed_since_the_plan_is_stale_and_keeps_its_annotation() {
+/// A fresh world with a cluster and the plan for service account `default/name`, whose last
+/// operation, returned too, is the service account's, with `action`.
+async fn plan_with_account(name: &str, action: Action) -> (World, Plan, Operation) {
     let (world, cluster) = World::with_cluster().await;
-    let spec = spec(&cluster, "flink", "test/job.py");
+    let spec = spec(&cluster, name, "test/job.py");
     let plan = world.irsa.plan(&spec).await.unwrap();
     let account = plan.operations().pop().unwrap();
     assert_eq!(
         (account.kind, account.action),
-        (kind::SERVICE_ACCOUNT, Action::Update)
+        (kind::SERVICE_ACCOUNT, action)
     );
+    (world, plan, account)
+}
+
+/// Applies `plan`, which must be refused as stale on the service account: the error and its
+/// [`Stale`].
+async fn apply_refused_as_stale_account(world: &World, plan: &Plan) -> (Error, Stale) {
+    let err = world.irsa.apply(plan, &Silent).await.unwrap_err();
+    let Error::Stale(stale) = &err else {
+        panic!("expected Stale, got {err}");
+    };
+    assert_eq!(stale.kind, kind::SERVICE_ACCOUNT);
+    let stale = stale.clone();
+    (err, stale)
+}
+
+#[tokio::test]
+async fn a_service_account_changed_since_the_plan_is_stale_and_keeps_its_annotation() {
+    let (world, plan, account) = plan_with_account("flink", Action::Update).await;
     assert!(
         account
             .observed
@@ -232,23 +251,9 @@ async fn a_service_account_changed_since_the_plan_is_stale_and_keeps_its_annotat
 
     // Someone annotates the account with their own role between plan and apply.
     let theirs = format!("arn:aws:iam::{}:role/theirs", world.account);
-    let accounts: Api<ServiceAccount> = Api::namespaced(world.kube.clone(), "default");
-    accounts
-        .patch(
-            "flink",
-            &PatchParams::default(),
-            &Patch::Merge(
-                serde_json::json!({"metadata": {"annotations": {ROLE_ARN_ANNOTATION: theirs}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    world.annotate_role_as_someone_else("flink", &theirs).await;
 
-    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
-    let Error::Stale(stale) = &err else {
-        panic!("expected Stale, got {err}");
-    };
-    assert_eq!(stale.kind, kind::SERVICE_ACCOUNT);
+    apply_refused_as_stale_account(&world, &plan).await;
     assert_eq!(
         world.annotations("default", "flink").await.unwrap()[ROLE_ARN_ANNOTATION],
         theirs,
@@ -258,14 +263,7 @@ async fn a_service_account_changed_since_the_plan_is_stale_and_keeps_its_annotat
 
 #[tokio::test]
 async fn a_service_account_deleted_since_the_plan_is_stale_and_not_recreated() {
-    let (world, cluster) = World::with_cluster().await;
-    let spec = spec(&cluster, "flink", "test/job.py");
-    let plan = world.irsa.plan(&spec).await.unwrap();
-    let account = plan.operations().pop().unwrap();
-    assert_eq!(
-        (account.kind, account.action),
-        (kind::SERVICE_ACCOUNT, Action::Update)
-    );
+    let (world, plan, _) = plan_with_account("flink", Action::Update).await;
 
     // Someone deletes the account between plan and apply.
     let accounts: Api<ServiceAccount> = Api::namespaced(world.kube.clone(), "default");
@@ -274,11 +272,7 @@ async fn a_service_account_deleted_since_the_plan_is_stale_and_not_recreated() {
         .await
         .unwrap();
 
-    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
-    let Error::Stale(stale) = &err else {
-        panic!("expected Stale, got {err}");
-    };
-    assert_eq!(stale.kind, kind::SERVICE_ACCOUNT);
+    let (err, stale) = apply_refused_as_stale_account(&world, &plan).await;
     assert_eq!(stale.found, "no account");
     assert!(err.to_string().contains("plan again"), "{err}");
     assert_eq!(
@@ -290,14 +284,7 @@ async fn a_service_account_deleted_since_the_plan_is_stale_and_not_recreated() {
 
 #[tokio::test]
 async fn a_service_account_created_since_the_plan_is_stale_and_left_as_created() {
-    let (world, cluster) = World::with_cluster().await;
-    let spec = spec(&cluster, "flink-raced", "test/job.py");
-    let plan = world.irsa.plan(&spec).await.unwrap();
-    let account = plan.operations().pop().unwrap();
-    assert_eq!(
-        (account.kind, account.action),
-        (kind::SERVICE_ACCOUNT, Action::Create)
-    );
+    let (world, plan, _) = plan_with_account("flink-raced", Action::Create).await;
 
     // Someone creates the account between plan and apply.
     let accounts: Api<ServiceAccount> = Api::namespaced(world.kube.clone(), "default");
@@ -311,11 +298,7 @@ async fn a_service_account_created_since_the_plan_is_stale_and_left_as_created()
         .await
         .unwrap();
 
-    let err = world.irsa.apply(&plan, &Silent).await.unwrap_err();
-    let Error::Stale(stale) = &err else {
-        panic!("expected Stale, got {err}");
-    };
-    assert_eq!(stale.kind, kind::SERVICE_ACCOUNT);
+    apply_refused_as_stale_account(&world, &plan).await;
     let annotations = world.annotations("default", "flink-raced").await.unwrap();
     assert_eq!(
         annotations.get("owner").map(String::as_str),

@@ -314,6 +314,23 @@ impl World {
         found(&format!("GetPolicy {arn}"), read)
     }
 
+    /// Another writer points the role annotation of service account `default/name` at
+    /// `role_arn` (a merge patch, as `kubectl annotate` sends).
+    pub async fn annotate_role_as_someone_else(&self, name: &str, role_arn: &str) {
+        let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            kube::Api::namespaced(self.kube.clone(), "default");
+        let annotation = serde_json::json!({
+            "metadata": {"annotations": {flink_eks_irsa::ROLE_ARN_ANNOTATION: role_arn}}
+        });
+        api.patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(annotation),
+        )
+        .await
+        .expect("the other writer's annotation");
+    }
+
     pub async fn annotations(
         &self,
         namespace: &str,
