@@ -3,6 +3,18 @@
 
 use flink_eks_image_builder::{Error, ImageBuilder};
 
+/// A builder pointed at a socket file left behind by a daemon that is gone (nobody listens);
+/// the directory holding it, which must outlive the builder's use.
+async fn builder_on_a_dead_socket() -> (tempfile::TempDir, ImageBuilder) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stale-docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let builder = ImageBuilder::connect_with(socket.to_str().unwrap())
+        .await
+        .unwrap();
+    (dir, builder)
+}
+
 #[tokio::test]
 async fn a_missing_socket_gives_one_line_saying_how_to_start_a_daemon() {
     let dir = tempfile::tempdir().unwrap();
@@ -29,13 +41,7 @@ async fn a_missing_socket_gives_one_line_saying_how_to_start_a_daemon() {
 
 #[tokio::test]
 async fn a_socket_nobody_listens_on_gives_the_same_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("stale-docker.sock");
-    // A socket file left behind by a daemon that is gone.
-    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
-    let builder = ImageBuilder::connect_with(socket.to_str().unwrap())
-        .await
-        .unwrap();
+    let (_dir, builder) = builder_on_a_dead_socket().await;
     let err = builder.docker().await.unwrap_err();
     assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
     let shown = err.to_string();
@@ -58,12 +64,7 @@ async fn an_unsupported_docker_host_is_named() {
 
 #[tokio::test]
 async fn preflight_without_a_daemon_is_the_same_one_line_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("stale-docker.sock");
-    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
-    let builder = ImageBuilder::connect_with(socket.to_str().unwrap())
-        .await
-        .unwrap();
+    let (_dir, builder) = builder_on_a_dead_socket().await;
     let err = builder.preflight().await.unwrap_err();
     assert!(matches!(err, Error::DockerUnavailable { .. }), "{err:?}");
     assert_eq!(err.to_string().lines().count(), 1, "{err}");

@@ -35,38 +35,36 @@ fn arm64_spec(registry: &str, label: &str) -> ImageSpec {
         ))
 }
 
+/// The JSON body of a registry request that must succeed.
+async fn get_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let body = request
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
 /// `(os, architecture)` of the image config the registry holds under `repository:tag`.
 async fn registry_platform(registry: &str, path: &str, tag: &str) -> (String, String) {
     let http = reqwest::Client::new();
-    let manifest: serde_json::Value = http
-        .get(format!("http://{registry}/v2/{path}/manifests/{tag}"))
-        .header(
-            "Accept",
-            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
-        )
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .bytes()
-        .await
-        .map(|body| serde_json::from_slice(&body).unwrap())
-        .unwrap();
+    let manifest = get_json(
+        http.get(format!("http://{registry}/v2/{path}/manifests/{tag}"))
+            .header(
+                "Accept",
+                "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+            ),
+    )
+    .await;
     let config_digest = manifest["config"]["digest"]
         .as_str()
         .unwrap_or_else(|| panic!("a single-platform manifest with a config: {manifest}"));
-    let config: serde_json::Value = http
-        .get(format!("http://{registry}/v2/{path}/blobs/{config_digest}"))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .bytes()
-        .await
-        .map(|body| serde_json::from_slice(&body).unwrap())
-        .unwrap();
+    let config =
+        get_json(http.get(format!("http://{registry}/v2/{path}/blobs/{config_digest}"))).await;
     let field = |name: &str| config[name].as_str().unwrap_or_default().to_owned();
     (field("os"), field("architecture"))
 }
