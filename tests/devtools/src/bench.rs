@@ -125,6 +125,8 @@ struct Sample {
     requests: Requests,
     /// From the process's start to its first request's arrival at a proxy.
     first_request_ms: Option<f64>,
+    /// The waves of requests seen at the proxies, when a round trip was added.
+    waves: Option<usize>,
 }
 
 /// Measures, `runs` times each (the deploys also at `rtt` ms, when given), then writes the

@@ -212,6 +212,26 @@ fn host_port(url: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
+/// The waves of requests in `arrivals_us` (sorted, µs) when each request waits `rtt_ms`: a
+/// request arriving at least ¾ of the RTT after the current wave's first starts the next
+/// wave, since one that waited on an answer arrives a whole RTT later. Under a large enough
+/// RTT, the number of round trips on the run's critical path, measured where the requests
+/// arrive rather than from wall times.
+pub(crate) fn waves(arrivals_us: &[i64], rtt_ms: u64) -> usize {
+    let gap = i64::try_from(rtt_ms)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(750);
+    let mut count = 0;
+    let mut wave_start: Option<i64> = None;
+    for &at in arrivals_us {
+        if wave_start.is_none_or(|start| at - start >= gap) {
+            count += 1;
+            wave_start = Some(at);
+        }
+    }
+    count
+}
+
 /// What a request asks, from its first bytes: the request line, and an AWS query API's
 /// `Action` when the first bytes hold it.
 fn request_line(bytes: &[u8]) -> String {
@@ -331,6 +351,15 @@ mod tests {
             "http://127.0.0.1:4000/x"
         );
         assert_eq!(url_via("127.0.0.1:5000", addr), "127.0.0.1:4000");
+    }
+
+    #[test]
+    fn waves_start_when_a_request_comes_a_round_trip_later() {
+        assert_eq!(waves(&[], 40), 0);
+        // Three at once, one 40 ms later, two more 41 and 45 ms after that.
+        let arrivals = [0, 1_000, 9_000, 40_500, 81_500, 85_000];
+        assert_eq!(waves(&arrivals, 40), 3);
+        assert_eq!(waves(&arrivals, 200), 1);
     }
 
     #[test]

@@ -155,7 +155,10 @@ impl Latency {
              Kubernetes stand-in passes a proxy of the bench's (on loopback) that counts it and, \
              in a second set of runs, holds it back {rtt} before forwarding it, as a network \
              would. Depth is the critical path in round trips: (wall time at {rtt} − at 0 ms) / \
-             {rtt}. \"Binary alone\" times the deploy binary's process; \"through `cargo xtask`\" \
+             {rtt}; and the waves of requests seen at the proxies in the {rtt} runs (a request \
+             arriving ¾ of a round trip after its wave's first starts the next): the wall-time \
+             figure falls short when the 0 ms run is busy on the CPU, since the CPU's work \
+             overlaps the waits at {rtt}. \"Binary alone\" times the deploy binary's process; \"through `cargo xtask`\" \
              adds cargo's own start, measured apart as the median of `cargo xtask --version`. \
              Requests are the median of the 0 ms runs; first request: from the process's start to \
              its first request reaching a proxy (0 ms runs). Median of each set.",
@@ -163,7 +166,7 @@ impl Latency {
         out.push('\n');
         let _ = writeln!(
             out,
-            "| flow, scenario | requests: all (AWS / registry / Kubernetes) | depth (round trips) | wall time at 0 ms | wall time at {rtt} | first request |"
+            "| flow, scenario | requests: all (AWS / registry / Kubernetes) | depth (round trips): wall time; waves | wall time at 0 ms | wall time at {rtt} | first request |"
         );
         out.push_str("|---|---|---|---|---|---|\n");
         for row in &self.rows {

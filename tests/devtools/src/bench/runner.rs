@@ -11,7 +11,7 @@ use flink_eks_image_builder::{BuildContext, Credentials, RegistryState};
 use super::fixtures::{Deployment, deployment_name};
 use super::report::{format_millis, format_seconds};
 use super::stand::{Stand, output};
-use super::{Flow, NAMESPACE, Sample, Scenario, watch};
+use super::{Flow, NAMESPACE, Sample, Scenario, proxy, watch};
 
 /// Which flow goes first in run `run`.
 fn order(run: usize) -> [Flow; 2] {
@@ -104,11 +104,8 @@ async fn tool_deploy(
     stand.proxies.take_log();
     let timed = stand.run_timed(&stand.xtask, &args, &[], &log)?;
     let (writes, requests, first) = stand.close_window(window).await?;
-    write_request_log(
-        &log.with_extension("requests"),
-        timed.started_us,
-        &stand.proxies.take_log(),
-    )?;
+    let arrivals = stand.proxies.take_log();
+    write_request_log(&log.with_extension("requests"), timed.started_us, &arrivals)?;
     let seen: Vec<(i64, watch::State)> = timed
         .lines
         .iter()
@@ -133,6 +130,7 @@ async fn tool_deploy(
         rtt_ms,
         requests,
         first_request_ms: first_request_ms(timed.started_us, first),
+        waves: waves_of(&arrivals, rtt_ms),
     })
 }
 
@@ -150,8 +148,11 @@ async fn cli_deploy(
         .dir
         .join(format!("cli-{}-{run}.log", scenario.slug()));
     let args: Vec<OsString> = vec![stand.cli_flow.clone().into(), "all".into()];
+    stand.proxies.take_log();
     let timed = stand.run_timed(&stand.bash, &args, &env, &log)?;
     let (writes, requests, first) = stand.close_window(window).await?;
+    let arrivals = stand.proxies.take_log();
+    write_request_log(&log.with_extension("requests"), timed.started_us, &arrivals)?;
     Ok(Sample {
         flow: Flow::Cli,
         scenario,
@@ -162,6 +163,7 @@ async fn cli_deploy(
         rtt_ms,
         requests,
         first_request_ms: first_request_ms(timed.started_us, first),
+        waves: waves_of(&arrivals, rtt_ms),
     })
 }
 
@@ -248,6 +250,7 @@ pub(super) async fn image_checks(
                 rtt_ms: 0,
                 requests,
                 first_request_ms: None,
+                waves: None,
             });
         }
     }
@@ -271,6 +274,12 @@ fn write_request_log(
         })
         .collect();
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The waves of a run's requests (see [`proxy::waves`]), when a round trip was added.
+fn waves_of(arrivals: &[(i64, &str, String)], rtt_ms: u64) -> Option<usize> {
+    let at: Vec<i64> = arrivals.iter().map(|(at, _, _)| *at).collect();
+    (rtt_ms > 0).then(|| proxy::waves(&at, rtt_ms))
 }
 
 /// From a process's start to its first request, in ms.

@@ -274,6 +274,13 @@ impl Parts {
                     continue;
                 };
                 let w_rtt = rtt_ms.and_then(|ms| wall(flow, scenario, ms));
+                let waves = median_count(
+                    &samples
+                        .iter()
+                        .filter(|s| s.flow == flow && s.scenario == scenario)
+                        .filter_map(|s| s.waves.map(|w| w as u64))
+                        .collect::<Vec<_>>(),
+                );
                 let depth = rtt_ms
                     .zip(w_rtt)
                     .map(|(ms, w)| (w - w0) * 1000.0 / ms as f64);
@@ -298,7 +305,11 @@ impl Parts {
                         requests.registry,
                         requests.kubernetes
                     ),
-                    depth: depth.map_or_else(String::new, |d| format!("{d:.1}")),
+                    depth: match (depth, waves) {
+                        (Some(d), Some(w)) => format!("{d:.1}; {w} waves"),
+                        (Some(d), None) => format!("{d:.1}"),
+                        _ => String::new(),
+                    },
                     wall_0: format_seconds(w0),
                     wall_rtt: w_rtt.map_or_else(String::new, format_seconds),
                     first_request: first.map_or_else(String::new, format_millis),
@@ -507,6 +518,7 @@ mod tests {
                 kubernetes: 3,
             },
             first_request_ms: Some(30.0),
+            waves: None,
         }
     }
 
@@ -668,6 +680,7 @@ mod tests {
     fn the_latency_table_reads_depth_from_the_two_wall_times() {
         let at = |flow, scenario, seconds, rtt_ms| Sample {
             rtt_ms,
+            waves: (rtt_ms > 0).then_some(4),
             ..sample(flow, scenario, seconds, 0)
         };
         let samples = [
@@ -690,7 +703,7 @@ mod tests {
         );
         let tool = &latency.rows[0];
         assert_eq!(tool.requests, "8 (4 / 1 / 3)");
-        assert_eq!(tool.depth, "5.0");
+        assert_eq!(tool.depth, "5.0; 4 waves");
         assert_eq!(
             (tool.wall_0.as_str(), tool.wall_rtt.as_str()),
             ("200 ms", "400 ms")
@@ -701,7 +714,7 @@ mod tests {
             (cargo.wall_0.as_str(), cargo.wall_rtt.as_str()),
             ("500 ms", "700 ms")
         );
-        assert_eq!(latency.rows[2].depth, "25.0");
+        assert_eq!(latency.rows[2].depth, "25.0; 4 waves");
         let goals: Vec<(&str, &str, Option<bool>)> = latency
             .goals
             .iter()
@@ -730,7 +743,10 @@ mod tests {
             ]
         );
         let markdown = report.to_markdown();
-        assert!(markdown.contains("| depth (round trips) |"), "{markdown}");
+        assert!(
+            markdown.contains("| depth (round trips): wall time; waves |"),
+            "{markdown}"
+        );
         assert!(markdown.contains("holds it back 40 ms"), "{markdown}");
     }
 }
