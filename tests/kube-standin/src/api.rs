@@ -282,18 +282,13 @@ impl ApiServer {
             .get(&ObjKey::new(res, namespace, name))
             .ok_or_else(|| ApiError::not_found(res, name))?;
         // The body's uid is a precondition of an update, checked before anything else.
-        if let Some(uid) = meta::meta_str(&body, "uid").filter(|uid| !uid.is_empty())
-            && uid != meta::uid(&live)
-        {
-            return Err(ApiError::precondition_failed(
-                res,
-                namespace,
-                name,
-                "UID",
-                uid,
-                meta::uid(&live),
-            ));
-        }
+        check_uid_precondition(
+            res,
+            namespace,
+            name,
+            &live,
+            meta::meta_str(&body, "uid").filter(|uid| !uid.is_empty()),
+        )?;
         match meta::meta_str(&body, "resourceVersion") {
             None | Some("") => {
                 return Err(ApiError::invalid(
@@ -517,18 +512,7 @@ impl ApiServer {
         let mut tx = self.store.tx();
         let key = ObjKey::new(res, namespace, name);
         let live = tx.get(&key).ok_or_else(|| ApiError::not_found(res, name))?;
-        if let Some(uid) = opts.uid.as_deref()
-            && uid != meta::uid(&live)
-        {
-            return Err(ApiError::precondition_failed(
-                res,
-                namespace,
-                name,
-                "UID",
-                uid,
-                meta::uid(&live),
-            ));
-        }
+        check_uid_precondition(res, namespace, name, &live, opts.uid.as_deref())?;
         let live_rv = meta::meta_str(&live, "resourceVersion").unwrap_or_default();
         if let Some(rv) = opts.resource_version.as_deref()
             && rv != live_rv
@@ -1068,6 +1052,29 @@ fn check_resource_version(
         Some(rv) if Some(rv) != meta::meta_str(live, "resourceVersion") => {
             Err(ApiError::stale(res, name))
         }
+        _ => Ok(()),
+    }
+}
+
+/// The `uid` precondition of an update's body or a delete's options: when given, it must be
+/// the stored object's, or the write is refused with 409 (the storage layer's "Precondition
+/// failed: UID").
+fn check_uid_precondition(
+    res: &ResourceDef,
+    namespace: &str,
+    name: &str,
+    live: &Value,
+    wanted: Option<&str>,
+) -> Result<(), ApiError> {
+    match wanted {
+        Some(uid) if uid != meta::uid(live) => Err(ApiError::precondition_failed(
+            res,
+            namespace,
+            name,
+            "UID",
+            uid,
+            meta::uid(live),
+        )),
         _ => Ok(()),
     }
 }

@@ -100,6 +100,13 @@ pub(super) fn set_pod_state(shared: &Shared, pod: &Value, state: PodState<'_>) -
     let init_status = |name: &str, state: Value, restarts: i64, last: Value| json!({"name": name, "image": image_of("initContainers", name), "ready": false, "restartCount": restarts, "state": state, "lastState": last});
     let main_status = |name: &str, state: Value, ready: bool| json!({"name": name, "image": image_of("containers", name), "ready": ready, "started": state.get("running").is_some(), "restartCount": 0, "state": state, "lastState": {}});
     let completed = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}});
+    // Every initContainer ran to completion: the pod's containers have started.
+    let inits_completed = || -> Vec<Value> {
+        inits
+            .iter()
+            .map(|n| init_status(n, completed.clone(), 0, json!({})))
+            .collect()
+    };
     let (phase, initialized, ready, init_statuses, main_statuses) = match state {
         PodState::Initializing => {
             let main_state = json!({"waiting": {"reason": if inits.is_empty() { "ContainerCreating" } else { "PodInitializing" }}});
@@ -159,10 +166,7 @@ pub(super) fn set_pod_state(shared: &Shared, pod: &Value, state: PodState<'_>) -
                 "Pending",
                 true,
                 false,
-                inits
-                    .iter()
-                    .map(|n| init_status(n, completed.clone(), 0, json!({})))
-                    .collect(),
+                inits_completed(),
                 mains
                     .iter()
                     .map(|n| {
@@ -179,10 +183,7 @@ pub(super) fn set_pod_state(shared: &Shared, pod: &Value, state: PodState<'_>) -
             "Running",
             true,
             ready,
-            inits
-                .iter()
-                .map(|n| init_status(n, completed.clone(), 0, json!({})))
-                .collect(),
+            inits_completed(),
             mains
                 .iter()
                 .map(|n| main_status(n, json!({"running": {"startedAt": now}}), ready))
