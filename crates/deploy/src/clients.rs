@@ -9,6 +9,7 @@
 
 use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use flink_eks_image_builder::{CredentialResolver, Credentials as RegistryCredentials, ImageSpec};
 
 use flink_eks_irsa::Irsa;
@@ -19,8 +20,16 @@ use crate::error::Failure;
 
 /// The AWS configuration of the cluster's side (IAM, STS, EKS): the default chain, in
 /// `[irsa] region` when it is set.
+///
+/// With one HTTP client for every AWS SDK client of the process (IAM, STS, EKS, S3, ECR, the
+/// credential providers): left unset, each SDK client builds its own, each with its own TLS
+/// configuration (the system's root certificates parsed into a trust store) and connection
+/// pool. Shared, the trust store is built once and connections are pooled per endpoint.
 async fn aws(config: &Config) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
     if let Some(region) = &config.irsa.region {
         loader = loader.region(Region::new(region.clone()));
     }
@@ -61,6 +70,13 @@ async fn kube(config: &Config, context: Option<&str>) -> Result<kube::Client> {
                 .context(Failure::BadInput);
         }
     };
+    let mut kube_config = kube_config;
+    if kube_config.cluster_url.scheme_str() == Some("http") && kube_config.root_cert.is_none() {
+        // A plain-HTTP API server is never verified, yet without a CA the client would still
+        // build a verifier from the system's root certificates (tens of ms before the first
+        // request). An empty trust store stands in for it; it is never consulted.
+        kube_config.root_cert = Some(Vec::new());
+    }
     kube::Client::try_from(kube_config).context("cannot create the Kubernetes client")
 }
 
