@@ -252,6 +252,16 @@ mod tests {
         )
     }
 
+    /// Applies `plan`, which must be refused as [`Error::Stale`]: the error and its [`Stale`].
+    async fn apply_refused_as_stale(submitter: &Submitter, plan: &ApplyPlan) -> (Error, Stale) {
+        let err = submitter.apply(plan).await.unwrap_err();
+        let Error::Stale(stale) = &err else {
+            panic!("{err:?}")
+        };
+        let stale = stale.clone();
+        (err, stale)
+    }
+
     /// Waits for `server` to have answered all it expected, then asserts that the client
     /// sends nothing more.
     async fn assert_no_further_request(
@@ -286,10 +296,7 @@ mod tests {
             respond(&mut handle, http::Method::GET, 200, live).await;
             handle
         });
-        let err = submitter.apply(&plan).await.unwrap_err();
-        let Error::Stale(stale) = &err else {
-            panic!("{err:?}")
-        };
+        let (err, stale) = apply_refused_as_stale(&submitter, &plan).await;
         assert_eq!(
             (stale.planned.as_str(), stale.found.as_str()),
             ("generation 2", "generation 3")
@@ -352,10 +359,7 @@ mod tests {
             respond(&mut handle, http::Method::PATCH, 409, deleted).await;
             handle
         });
-        let err = submitter.apply(&plan).await.unwrap_err();
-        let Error::Stale(stale) = &err else {
-            panic!("{err:?}")
-        };
+        let (_, stale) = apply_refused_as_stale(&submitter, &plan).await;
         assert_eq!(
             (stale.planned.as_str(), stale.found.as_str()),
             ("resourceVersion 7", "no object")
