@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use crate::Irsa;
 use crate::decide::{
     AccountSeen, AssociationSeen, Desired, PolicySeen, ProviderSeen, ROLE_ARN_ANNOTATION, RoleSeen,
-    Seen, VersionSeen,
+    Seen, VersionSeen, same_document,
 };
 use crate::documents::{OidcIssuer, Partition, PolicyDocument, TrustPolicy};
 use crate::error::{Error, Result, aws_error, is_not_found, kube_error};
@@ -48,10 +48,15 @@ pub(crate) enum Purpose {
 
 impl Irsa {
     /// Reads everything `purpose` needs, in three waves: (1) the caller, the cluster, the
-    /// role with its attachments, the service account and its pods or the association's id;
-    /// (2) what needs the account or the issuer: the policy and its versions, the OIDC
-    /// provider, the association's role, the policy's users; (3) the policy's default
-    /// version document.
+    /// role with its attachments, the service account or the association's id; (2) what
+    /// needs the account or the issuer: the policy (and, for teardown, its versions and
+    /// users), the OIDC provider, the association's role, and the pods of a service account
+    /// whose annotation will change; (3) the policy's default version document.
+    ///
+    /// What only a change needs is not read when nothing changes: the pods (apply warns about
+    /// them only when it re-annotates the account) and the policy's versions (only a new
+    /// version may need the oldest deleted first; they are read after the document, when it
+    /// differs).
     pub(crate) async fn observe(
         &self,
         spec: &IrsaSpec,
@@ -60,7 +65,7 @@ impl Irsa {
         spec.validate()?;
         let (region, partition) = self.region()?;
         let irsa = spec.mode == IdentityMode::Irsa;
-        let (account, issuer, role, service_account, pods, association_id) = tokio::try_join!(
+        let (account, issuer, role, service_account, association_id) = tokio::try_join!(
             self.account(),
             self.describe_cluster(spec, &region),
             self.read_role(&spec.role_name, purpose == Purpose::Teardown),
@@ -68,12 +73,6 @@ impl Irsa {
                 match irsa {
                     true => self.read_service_account(spec).await.map(Some),
                     false => Ok(None),
-                }
-            },
-            async {
-                match irsa && purpose == Purpose::Apply {
-                    true => self.pods_of(spec).await,
-                    false => Ok(Vec::new()),
                 }
             },
             async {
@@ -97,8 +96,16 @@ impl Irsa {
         let role_arn = spec.role_arn(partition, &account);
         let policy_arn = spec.policy_arn(partition, &account);
         let provider_arn = issuer.as_ref().map(|i| i.provider_arn(partition, &account));
-        let (policy, provider, association, policy_users) = tokio::try_join!(
-            self.read_policy(&policy_arn),
+        let permission = spec.permission_policy(partition);
+        let reannotated = !matches!(
+            &service_account,
+            Some(AccountSeen::Present { role_arn_annotation: Some(arn), .. }) if *arn == role_arn
+        );
+        let (policy, provider, association, policy_users, pods) = tokio::try_join!(
+            self.read_policy(
+                &policy_arn,
+                (purpose != Purpose::Teardown).then(|| permission.document())
+            ),
             async {
                 match &provider_arn {
                     Some(arn) => self.read_provider(arn).await.map(Some),
@@ -118,6 +125,12 @@ impl Irsa {
                     _ => Ok(Vec::new()),
                 }
             },
+            async {
+                match irsa && purpose == Purpose::Apply && reannotated {
+                    true => self.pods_of(spec).await,
+                    false => Ok(Vec::new()),
+                }
+            },
         )?;
 
         let trust = match &issuer {
@@ -125,7 +138,7 @@ impl Irsa {
             None => TrustPolicy::pod_identity(&spec.namespace, &spec.service_account),
         };
         let desired = Desired {
-            permission: spec.permission_policy(partition).document().clone(),
+            permission: permission.document().clone(),
             trust: trust.document().clone(),
         };
         let seen = Seen {
@@ -214,8 +227,10 @@ impl Irsa {
         }
     }
 
-    /// The policy, its versions, then its default version's document.
-    async fn read_policy(&self, arn: &str) -> Result<PolicySeen> {
+    /// The policy, then its default version's document, and its versions: with the policy
+    /// when `wanted` is `None`, otherwise only when the document is not `wanted` (a new
+    /// version will be made; none is listed when nothing changes).
+    async fn read_policy(&self, arn: &str, wanted: Option<&PolicyDocument>) -> Result<PolicySeen> {
         let (policy, versions) = tokio::try_join!(
             async {
                 match self.iam.get_policy().policy_arn(arn).send().await {
@@ -224,7 +239,12 @@ impl Irsa {
                     Err(e) => Err(aws_error("iam:GetPolicy", arn, e)),
                 }
             },
-            self.policy_versions(arn),
+            async {
+                match wanted {
+                    None => self.policy_versions(arn).await.map(Some),
+                    Some(_) => Ok(None),
+                }
+            },
         )?;
         let Some(policy) = policy else {
             return Ok(PolicySeen::Missing);
@@ -243,6 +263,11 @@ impl Irsa {
             .and_then(|v| v.document())
             .and_then(|d| PolicyDocument::parse_iam(d).ok())
             .map(Box::new);
+        let versions = match (versions, wanted) {
+            (Some(versions), _) => versions,
+            (None, Some(wanted)) if same_document(document.as_deref(), wanted) => Vec::new(),
+            (None, _) => self.policy_versions(arn).await?,
+        };
         Ok(PolicySeen::Present {
             tags: tag_pairs(policy.tags()),
             default_version,
