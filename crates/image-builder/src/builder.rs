@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use crate::context::{BuildContext, CONTEXT_DIGEST_LABEL};
-use crate::credentials::{CredentialResolver, Credentials, error_chain};
+use crate::credentials::{CredentialResolver, Credentials};
 use crate::error::{DOCKER_HINT, Error, Result};
 use crate::plan::{ImagePlan, RegistryState};
 use crate::platform::Platform;
@@ -145,7 +145,10 @@ impl ImageBuilder {
         }
         let engine_http = http.build().map_err(|err| Error::DockerUnavailable {
             address: endpoint.display(),
-            reason: format!("cannot set up the HTTP client: {}", error_chain(&err)),
+            reason: format!(
+                "cannot set up the HTTP client: {}",
+                flink_eks_plan::one_line_chain(&err)
+            ),
             hint: DOCKER_HINT,
         })?;
         Ok(Self {
@@ -176,7 +179,7 @@ impl ImageBuilder {
         let version = docker
             .version()
             .await
-            .map_err(|err| unavailable(error_chain(&err)))?;
+            .map_err(|err| unavailable(flink_eks_plan::one_line_chain(&err)))?;
         let info = DaemonInfo {
             os: version.os.unwrap_or_default(),
             architecture: version.arch.unwrap_or_default(),
@@ -212,11 +215,11 @@ impl ImageBuilder {
             }
             Endpoint::Tcp(url) => Docker::connect_with_http(url, 600, bollard::API_DEFAULT_VERSION),
         };
-        let docker = connected.map_err(|err| unavailable(error_chain(&err)))?;
+        let docker = connected.map_err(|err| unavailable(flink_eks_plan::one_line_chain(&err)))?;
         let docker = tokio::time::timeout(Duration::from_secs(15), docker.negotiate_version())
             .await
             .map_err(|_| unavailable("no answer within 15 s".into()))?
-            .map_err(|err| unavailable(error_chain(&err)))?;
+            .map_err(|err| unavailable(flink_eks_plan::one_line_chain(&err)))?;
         let version = docker.client_version();
         let api_prefix = format!("/v{}.{}", version.major_version, version.minor_version);
         Ok(Connection { docker, api_prefix })
@@ -514,7 +517,10 @@ impl ImageBuilder {
                 .inspect_image(image)
                 .await
                 .map_err(|err| Error::BuildFailed {
-                    message: format!("the build ended without an image ({})", error_chain(&err)),
+                    message: format!(
+                        "the build ended without an image ({})",
+                        flink_eks_plan::one_line_chain(&err)
+                    ),
                 })?
                 .id
                 .unwrap_or_default(),
@@ -568,7 +574,7 @@ impl ImageBuilder {
         header.set_sensitive(true);
         let engine_error = |err: reqwest::Error| Error::DockerUnavailable {
             address: self.endpoint.display(),
-            reason: error_chain(&err),
+            reason: flink_eks_plan::one_line_chain(&err),
             hint: DOCKER_HINT,
         };
         let mut response = self
@@ -798,7 +804,7 @@ fn stream_message(err: &bollard::errors::Error) -> String {
     match err {
         bollard::errors::Error::DockerStreamError { error } => crate::progress::clean_line(error),
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => error_chain(other),
+        other => flink_eks_plan::one_line_chain(other),
     }
 }
 

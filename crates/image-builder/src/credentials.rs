@@ -622,23 +622,8 @@ where
                 None => code.to_owned(),
             }
         }
-        None => error_chain(err),
+        None => flink_eks_plan::one_line_chain(err),
     }
-}
-
-/// An error and its causes on one line.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    crate::error::one_line(&out)
 }
 
 #[cfg(test)]

@@ -225,7 +225,7 @@ fn docker_message(err: &bollard::errors::Error) -> String {
             status_code,
             message,
         } => format!("{status_code} {}", one_line(message)),
-        other => crate::credentials::error_chain(other),
+        other => flink_eks_plan::one_line_chain(other),
     }
 }
 

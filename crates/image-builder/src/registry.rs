@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::credentials::{Credentials, error_chain};
+use crate::credentials::Credentials;
 use crate::error::{Error, Result};
 use crate::reference::Repository;
 
@@ -77,7 +77,10 @@ impl RegistryClient {
             .build()
             .map_err(|err| Error::Registry {
                 registry: repository.registry().to_owned(),
-                message: format!("cannot set up an HTTP client: {}", error_chain(&err)),
+                message: format!(
+                    "cannot set up an HTTP client: {}",
+                    flink_eks_plan::one_line_chain(&err)
+                ),
             })?;
         let scheme = if plain_http { "http" } else { "https" };
         Ok(Self {
@@ -218,7 +221,10 @@ impl RegistryClient {
     fn http_error(&self, url: &str, err: &reqwest::Error) -> Error {
         Error::Registry {
             registry: self.repository.registry().to_owned(),
-            message: format!("cannot reach {url}: {}", error_chain(err)),
+            message: format!(
+                "cannot reach {url}: {}",
+                flink_eks_plan::one_line_chain(err)
+            ),
         }
     }
 

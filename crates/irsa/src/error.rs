@@ -235,33 +235,23 @@ where
         .to_uppercase();
     match err {
         SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
-            Some(cause) => format!("cannot reach the AWS {service} endpoint: {}", chain(cause)),
-            None => format!("cannot reach the AWS {service} endpoint: {}", chain(err)),
+            Some(cause) => format!(
+                "cannot reach the AWS {service} endpoint: {}",
+                flink_eks_plan::one_line_chain(cause)
+            ),
+            None => format!(
+                "cannot reach the AWS {service} endpoint: {}",
+                flink_eks_plan::one_line_chain(err)
+            ),
         },
         SdkError::TimeoutError(_) => {
             format!(
                 "the AWS {service} endpoint did not answer in time: {}",
-                chain(err)
+                flink_eks_plan::one_line_chain(err)
             )
         }
-        _ => chain(err),
+        _ => flink_eks_plan::one_line_chain(err),
     }
-}
-
-/// An error and its causes on one line (`outer: inner: innermost`), Display only, a cause
-/// already in the text left out.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `Code: message` of a service's error, one line.
@@ -286,7 +276,7 @@ fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<String
     let mut current = Some(err);
     while let Some(e) = current {
         if e.downcast_ref::<CredentialsError>().is_some() {
-            return Some(chain(e));
+            return Some(flink_eks_plan::one_line_chain(e));
         }
         current = e.source();
     }
@@ -309,7 +299,7 @@ pub(crate) fn kube_error(operation: &'static str, resource: &str, source: kube::
         kube::Error::Api(status) => {
             format!("{} {}: {}", status.code, status.reason, status.message)
         }
-        other => chain(other),
+        other => flink_eks_plan::one_line_chain(other),
     };
     Error::Kube {
         operation,

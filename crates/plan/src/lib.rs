@@ -188,6 +188,23 @@ impl Classify for Stale {
     }
 }
 
+/// An error and its causes on one line, `error: cause: cause`, a cause whose words the line
+/// already holds left out and runs of white space folded: how the crates print a failure of
+/// a client library (an SDK's dispatch failure, an I/O error) without its Debug form.
+pub fn one_line_chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Receives a crate's progress events, in order, while it works. A library reports; the
 /// program decides how to show it (a progress bar, a log line, nothing).
 ///
@@ -254,6 +271,27 @@ mod tests {
             Stale::of(&absent, "it exists")
                 .to_string()
                 .contains("absent when planned")
+        );
+    }
+
+    #[test]
+    fn a_chain_is_one_line_without_repeats() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("dispatch failure")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("connection refused\n  (os error 111)")]
+        struct Inner;
+        assert_eq!(
+            one_line_chain(&Outer(Inner)),
+            "dispatch failure: connection refused (os error 111)"
+        );
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot reach S3: connection refused\n  (os error 111)")]
+        struct Repeats(#[source] Inner);
+        assert_eq!(
+            one_line_chain(&Repeats(Inner)),
+            "cannot reach S3: connection refused (os error 111)"
         );
     }
 

@@ -354,21 +354,6 @@ impl fmt::Display for WaitTimeout {
     }
 }
 
-/// An error and its causes on one line, `outer: inner: innermost`, without Debug output.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line.replace('\n', " ")
-}
-
 /// The words of a client error: `code reason: message` for an API server answer, the chain of
 /// causes otherwise.
 pub(crate) fn kube_message(err: &kube::Error) -> String {
@@ -385,7 +370,7 @@ pub(crate) fn kube_message(err: &kube::Error) -> String {
             }
             words
         }
-        other => chain(other),
+        other => flink_eks_plan::one_line_chain(other),
     }
 }
 
@@ -421,8 +406,11 @@ where
 {
     let Some(service) = err.as_service_error() else {
         return match err {
-            SdkError::DispatchFailure(_) => format!("cannot reach the S3 endpoint: {}", chain(err)),
-            _ => chain(err),
+            SdkError::DispatchFailure(_) => format!(
+                "cannot reach the S3 endpoint: {}",
+                flink_eks_plan::one_line_chain(err)
+            ),
+            _ => flink_eks_plan::one_line_chain(err),
         };
     };
     match (service.code(), service.message(), status_of(err)) {
@@ -430,7 +418,7 @@ where
         (Some(code), None, _) => code.to_owned(),
         (None, Some(message), _) => message.to_owned(),
         (None, None, Some(status)) => format!("HTTP {status}"),
-        (None, None, None) => chain(err),
+        (None, None, None) => flink_eks_plan::one_line_chain(err),
     }
 }
 
@@ -456,7 +444,10 @@ where
         "CredentialsNotLoaded",
         "the credential provider",
     ];
-    markers.iter().any(|m| full.contains(m)).then(|| chain(err))
+    markers
+        .iter()
+        .any(|m| full.contains(m))
+        .then(|| flink_eks_plan::one_line_chain(err))
 }
 
 /// Maps a failed S3 call on `location` to an [`Error`].
