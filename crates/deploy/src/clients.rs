@@ -125,6 +125,12 @@ impl Remote {
     pub async fn connect(config: &Config, context: Option<&str>, cluster: bool) -> Result<Remote> {
         let aws = aws(config).await;
         let s3 = aws_for_bucket(&aws, config);
+        let region = |c: &SdkConfig| c.region().map_or("none".to_owned(), ToString::to_string);
+        tracing::info!(
+            "AWS regions: IAM, STS and EKS in {}; S3 in {}",
+            region(&aws),
+            region(&s3)
+        );
         let kube = match cluster {
             true => Some(kube(config, context).await?),
             false => None,
