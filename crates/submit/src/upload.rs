@@ -191,9 +191,11 @@ impl Uploader {
     /// S3 returns the checksum of a KMS-encrypted object only to callers allowed `kms:Decrypt`;
     /// when that `HeadObject` is refused, a second one without checksum mode reads the metadata.
     ///
-    /// A `HeadBucket`, sent at the same time, checks that the bucket exists and is in the
-    /// client's region ([`UploadPlan::bucket`]); when it is not, the object's answer is not
-    /// read further and the plan is a create that [`Uploader::apply`] refuses.
+    /// When the object does not answer (absent, refused, redirected to another region), a
+    /// `HeadBucket` checks that the bucket exists and is in the client's region
+    /// ([`UploadPlan::bucket`]); when it is not, the plan is a create that [`Uploader::apply`]
+    /// refuses. An object that answers needs no second request: a no-change plan is one
+    /// `HeadObject`.
     pub async fn plan(&self, location: &S3Location, script: &[u8]) -> Result<UploadPlan> {
         let sha256 = sha256_hex(script);
         let object = async {
@@ -204,8 +206,16 @@ impl Uploader {
             }
             head
         };
-        let (head, bucket) = tokio::join!(object, self.check_bucket(location.bucket()));
-        let bucket = bucket.map_err(|err| from_s3(location, "HeadBucket", &err))?;
+        let head = object.await;
+        // An object that answered from this region's endpoint proves its bucket exists here;
+        // only an object that did not answer leaves the bucket in question.
+        let bucket = match &head {
+            Ok(Some(_)) => BucketCheck::Reachable,
+            _ => self
+                .check_bucket(location.bucket())
+                .await
+                .map_err(|err| from_s3(location, "HeadBucket", &err))?,
+        };
         if bucket.problem(location.bucket()).is_some() {
             return Ok(UploadPlan {
                 location: location.clone(),
