@@ -2,6 +2,8 @@
 //! pattern (`tower_test::mock::pair` + `kube::Client::new`), the objects a real API server
 //! returns, and a plan as [`Submitter::plan`] makes it.
 
+#![cfg(test)]
+
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
