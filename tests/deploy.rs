@@ -129,20 +129,7 @@ async fn a_bucket_and_a_cluster_in_different_regions_deploy() {
         .send()
         .await
         .expect("moto creates the bucket in its region");
-    eks.create_cluster()
-        .name(&cluster)
-        .role_arn(format!(
-            "arn:aws:iam::{}:role/eks-cluster",
-            world.aws.account
-        ))
-        .resources_vpc_config(
-            aws_sdk_eks::types::VpcConfigRequest::builder()
-                .subnet_ids("subnet-12345678")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("moto creates the cluster in its region");
+    world::create_cluster(&eks, &cluster, &world.aws.account).await;
     // The chain (AWS_REGION) says us-east-1, where neither is.
     let text = std::fs::read_to_string(world.write_config("deploy-regions.toml", &n.job))
         .unwrap()

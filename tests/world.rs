@@ -50,6 +50,22 @@ impl Names {
     }
 }
 
+/// Creates the EKS cluster `name` in `account`, in the client's region: moto answers it with
+/// an OIDC issuer, as EKS does.
+pub(crate) async fn create_cluster(eks: &aws_sdk_eks::Client, name: &str, account: &str) {
+    eks.create_cluster()
+        .name(name)
+        .role_arn(format!("arn:aws:iam::{account}:role/eks-cluster"))
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-12345678")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto creates the EKS cluster {name}: {e}"));
+}
+
 /// A moto account of its own, with clients for the test's checks.
 pub(crate) struct Account {
     /// The 12-digit account id.
@@ -160,18 +176,7 @@ impl World {
         let services = Services::from_env();
         let names = Names::new();
         let aws = Account::fresh(&services.aws_endpoint).await;
-        aws.eks
-            .create_cluster()
-            .name(&names.cluster)
-            .role_arn(format!("arn:aws:iam::{}:role/eks-cluster", aws.account))
-            .resources_vpc_config(
-                aws_sdk_eks::types::VpcConfigRequest::builder()
-                    .subnet_ids("subnet-12345678")
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("moto creates the EKS cluster");
+        create_cluster(&aws.eks, &names.cluster, &aws.account).await;
         aws.s3
             .create_bucket()
             .bucket(&names.bucket)

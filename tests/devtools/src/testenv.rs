@@ -341,8 +341,8 @@ impl Services {
         let busybox =
             which("busybox").context("busybox is missing: apt-get install busybox-static")?;
         let tar = base_image_tar(&std::fs::read(&busybox)?)?;
-        let mut child = Command::new("docker")
-            .args([
+        docker_with_input(
+            &[
                 "import",
                 "-c",
                 "ENV PATH=/bin",
@@ -350,19 +350,9 @@ impl Services {
                 "WORKDIR /opt/flink",
                 "-",
                 BASE_IMAGE,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
-        child
-            .stdin
-            .take()
-            .context("docker import stdin")?
-            .write_all(&tar)?;
-        if !child.wait()?.success() {
-            bail!("docker import of {BASE_IMAGE} failed");
-        }
-        Ok(())
+            ],
+            &tar,
+        )
     }
 
     /// [`ARM64_BASE_IMAGE`], loaded from an image archive whose configuration names arm64.
@@ -385,20 +375,7 @@ impl Services {
             which("busybox").context("busybox is missing: apt-get install busybox-static")?;
         let layer = base_image_tar(&std::fs::read(&busybox)?)?;
         let archive = arm64_image_archive(&layer, ARM64_BASE_IMAGE)?;
-        let mut child = Command::new("docker")
-            .args(["image", "load"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
-        child
-            .stdin
-            .take()
-            .context("docker image load stdin")?
-            .write_all(&archive)?;
-        if !child.wait()?.success() {
-            bail!("docker image load of {ARM64_BASE_IMAGE} failed");
-        }
-        Ok(())
+        docker_with_input(&["image", "load"], &archive)
     }
 
     fn start_registries(&mut self) -> Result<()> {
@@ -541,6 +518,26 @@ impl Drop for Services {
 }
 
 /// The root filesystem of the stand-in base image, as a tar stream for `docker import`.
+/// Runs `docker ARGS`, with `input` on its standard input (an image archive, a root file
+/// system's tar), and fails naming the command when it does.
+fn docker_with_input(args: &[&str], input: &[u8]) -> Result<()> {
+    let mut child = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot run docker")?;
+    child
+        .stdin
+        .take()
+        .context("no stdin pipe to docker")?
+        .write_all(input)?;
+    if !child.wait()?.success() {
+        bail!("docker {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
 fn base_image_tar(busybox: &[u8]) -> Result<Vec<u8>> {
     const FLINK_UID: u64 = 9999;
     let mut tar = tar::Builder::new(Vec::new());
