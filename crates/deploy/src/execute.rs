@@ -24,7 +24,12 @@ use crate::plan::{Blocker, DeployPlan, StepPlan, Work};
 fn unread_operations(inputs: &Inputs, step: Step) -> Vec<Operation> {
     match step {
         Step::Image => vec![
-            Operation::new("image", &inputs.image_ref, Action::Create).detail(format!(
+            Operation::new(
+                flink_eks_image_builder::OPERATION_KIND,
+                &inputs.image_ref,
+                Action::Create,
+            )
+            .detail(format!(
                 "context {} for {}",
                 inputs.context.digest, inputs.context.platform
             )),
@@ -41,19 +46,19 @@ fn unread_operations(inputs: &Inputs, step: Step) -> Vec<Operation> {
             .unwrap_or_default(),
         Step::Upload => vec![
             Operation::new(
-                "s3-object",
+                flink_eks_submit::OBJECT_KIND,
                 inputs.script.location.to_string(),
                 Action::Create,
             )
             .detail(format!("sha256 {}", &inputs.script.sha256[..12])),
         ],
         Step::Manifest => vec![Operation::new(
-            "flink-deployment-manifest",
+            crate::plan::MANIFEST_KIND,
             deployment_name(inputs),
             Action::Create,
         )],
         Step::Submit => vec![Operation::new(
-            "flink-deployment",
+            flink_eks_submit::DEPLOYMENT_KIND,
             deployment_name(inputs),
             Action::Create,
         )],

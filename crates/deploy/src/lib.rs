@@ -45,7 +45,7 @@ pub use event::Event;
 pub use execute::{dry_plan, execute, plan, write_artifacts};
 pub use graph::{GRAPH, Step, describe_order, waves};
 pub use inputs::{Inputs, Script, write_artifact};
-pub use plan::{Blocker, DeployPlan, LocalAction, Row, RowAction, StepPlan, Work};
+pub use plan::{Blocker, DeployPlan, LocalAction, MANIFEST_KIND, Row, RowAction, StepPlan, Work};
 
 /// The README's example, compiled as a doctest so that it stays true.
 #[cfg(doctest)]

@@ -86,6 +86,9 @@ fn blockers_of(work: &Work) -> Vec<Blocker> {
     }
 }
 
+/// The kind of the manifest step's row: rendered locally, sent nowhere by that step.
+pub const MANIFEST_KIND: &str = "flink-deployment-manifest";
+
 /// What a step will do: its crate's typed plan, or why it has none.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -268,7 +271,7 @@ impl StepPlan {
             Work::Upload(plan) => vec![planned(plan.operation())],
             Work::Manifest(deployment) => vec![Row {
                 step,
-                kind: "flink-deployment-manifest",
+                kind: MANIFEST_KIND,
                 name: manifest_name(deployment),
                 action: RowAction::Local(LocalAction::Render),
                 observed: None,

@@ -26,7 +26,7 @@ mod watch;
 pub const DEFAULT_LOG_TAIL_LINES: i64 = 40;
 
 /// The kind of the apply's [`Operation`].
-const OPERATION_KIND: &str = "flink-deployment";
+pub const DEPLOYMENT_KIND: &str = "flink-deployment";
 
 /// What applying one FlinkDeployment will do, found with one GET of the live object and no
 /// write: made by [`Submitter::plan`], performed exactly by [`Submitter::apply`].
@@ -146,7 +146,7 @@ impl ApplyPlan {
             }
         };
         let operation = Operation::new(
-            OPERATION_KIND,
+            DEPLOYMENT_KIND,
             format!("{}/{}", self.namespace, self.name),
             self.action,
         )

@@ -74,7 +74,8 @@ mod status;
 mod upload;
 
 pub use cluster::{
-    Applied, ApplyPlan, DEFAULT_LOG_TAIL_LINES, Deletion, LogStream, Running, Submitter, WatchEvent,
+    Applied, ApplyPlan, DEFAULT_LOG_TAIL_LINES, DEPLOYMENT_KIND, Deletion, LogStream, Running,
+    Submitter, WatchEvent,
 };
 pub use error::{DeploymentFailure, Error, Result, WaitTimeout};
 pub use remove::Removal;
@@ -83,7 +84,8 @@ pub use status::{
     interpret_state, observed_generation, parse_operator_error,
 };
 pub use upload::{
-    BucketCheck, SHA256_METADATA_KEY, UploadOutcome, UploadPlan, Uploader, s3_client, sha256_hex,
+    BucketCheck, OBJECT_KIND, SHA256_METADATA_KEY, UploadOutcome, UploadPlan, Uploader, s3_client,
+    sha256_hex,
 };
 
 /// The README's example, compiled as a doctest so that it stays true.

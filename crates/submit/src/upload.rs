@@ -147,7 +147,7 @@ impl UploadPlan {
             (_, None) => format!("carries no sha256; sha256 {}", short(&self.sha256)),
         };
         let operation =
-            Operation::new(OPERATION_KIND, self.location.to_string(), self.action).detail(detail);
+            Operation::new(OBJECT_KIND, self.location.to_string(), self.action).detail(detail);
         match &self.etag {
             Some(etag) => operation.observed(format!("ETag {etag}")),
             None => operation,
@@ -156,7 +156,7 @@ impl UploadPlan {
 }
 
 /// The kind of the upload's [`Operation`].
-const OPERATION_KIND: &str = "s3-object";
+pub const OBJECT_KIND: &str = "s3-object";
 
 /// What [`Uploader::apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
