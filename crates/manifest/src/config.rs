@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::{Error, FlinkRelease, FlinkVersion};
 
+/// How often a job checkpoints: the same key in every Flink release from 1.10 to 2.2.
+pub const CHECKPOINT_INTERVAL_KEY: &str = "execution.checkpointing.interval";
+
 /// The Flink configuration key of the Hadoop S3 plugin's credential providers.
 pub const CREDENTIALS_PROVIDER_KEY: &str = "fs.s3a.aws.credentials.provider";
 
@@ -127,26 +130,26 @@ pub(crate) fn user_enables_ha(user: &BTreeMap<String, String>) -> bool {
     })
 }
 
-/// Keys for the checkpoint directory: the 1.x name everywhere, and the 1.20+ name where it
-/// exists (1.20 deprecated the old one; writing both keeps every release and the operator's
-/// validator reading the same value).
+/// Keys for the checkpoint directory: `state.checkpoints.dir` up to 1.19,
+/// `execution.checkpointing.dir` from 2.0, both for 1.20, which introduced the new name and
+/// deprecated the old one (an operator built against an older Flink still reads the old one).
 pub(crate) fn checkpoint_dir_keys(release: &FlinkRelease) -> &'static [&'static str] {
-    if release.version() >= FlinkVersion::V1_20 {
-        &["state.checkpoints.dir", "execution.checkpointing.dir"]
-    } else {
-        &["state.checkpoints.dir"]
+    match release.version() {
+        v if v >= FlinkVersion::V2_0 => &["execution.checkpointing.dir"],
+        FlinkVersion::V1_20 => &["state.checkpoints.dir", "execution.checkpointing.dir"],
+        _ => &["state.checkpoints.dir"],
     }
 }
 
 /// Keys for the savepoint directory, like [`checkpoint_dir_keys`].
 pub(crate) fn savepoint_dir_keys(release: &FlinkRelease) -> &'static [&'static str] {
-    if release.version() >= FlinkVersion::V1_20 {
-        &[
+    match release.version() {
+        v if v >= FlinkVersion::V2_0 => &["execution.checkpointing.savepoint-dir"],
+        FlinkVersion::V1_20 => &[
             "state.savepoints.dir",
             "execution.checkpointing.savepoint-dir",
-        ]
-    } else {
-        &["state.savepoints.dir"]
+        ],
+        _ => &["state.savepoints.dir"],
     }
 }
 

@@ -236,6 +236,16 @@ pub enum Error {
         value: String,
     },
 
+    /// A checkpoint interval that is not a duration Flink accepts, or shorter than 10 ms.
+    #[error(
+        "checkpoint interval {value:?} is not valid: write a whole number and a unit (ms, s, \
+         min, h) of at least 10ms, e.g. 60s or 5min"
+    )]
+    InvalidCheckpointInterval {
+        /// The rejected interval.
+        value: String,
+    },
+
     /// Rendering the FlinkDeployment as YAML failed.
     #[error("could not render the FlinkDeployment as YAML: {message}")]
     RenderYaml {

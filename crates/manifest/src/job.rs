@@ -12,7 +12,7 @@ use crate::config::{self, CREDENTIALS_PROVIDER_KEY, Derived};
 use crate::resources::Component;
 use crate::{
     Error, FlinkDeployment, FlinkDeploymentSpec, FlinkRelease, JobManagerSpec, JobSpec, Resource,
-    Resources, S3Location, TaskManagerSpec, UpgradeMode, validate_dns1123_label,
+    Resources, S3Location, StateStorage, TaskManagerSpec, UpgradeMode, validate_dns1123_label,
     validate_dns1123_subdomain, validate_job_name,
 };
 
@@ -243,6 +243,18 @@ pub struct PyFlinkJob {
     /// HA storage directory: turns on Kubernetes HA, which last-state requires (unless
     /// `flink_configuration` turns HA on itself).
     pub ha_storage_dir: Option<String>,
+    /// Where state lives in S3, and the checkpoint interval: gives the checkpoint and
+    /// savepoint directories, `execution.checkpointing.interval`, and for last-state
+    /// Kubernetes HA with its storage directory, all under one prefix. A directory field set
+    /// above wins over the one derived from the prefix. Default none.
+    pub state: Option<StateStorage>,
+    /// The savepoint a new job starts from (`job.initialSavepointPath`). The operator reads it
+    /// only when it deploys a job without state of its own (a first deployment, or one
+    /// whose last savepoint it lost); an upgrade carries the job's own state. Default none.
+    pub initial_savepoint_path: Option<String>,
+    /// Lets the job start from a savepoint holding state that no operator of the new job
+    /// claims (`job.allowNonRestoredState`). Default false (not rendered).
+    pub allow_non_restored_state: bool,
     /// How the pods authenticate to S3. Default IRSA.
     pub credentials: Credentials,
     /// An S3-compatible endpoint (MinIO, an emulator) for both the fetch and Flink; Flink
@@ -290,6 +302,9 @@ impl PyFlinkJob {
             checkpoints_dir: None,
             savepoints_dir: None,
             ha_storage_dir: None,
+            state: None,
+            initial_savepoint_path: None,
+            allow_non_restored_state: false,
             credentials: Credentials::Irsa,
             s3_endpoint: None,
             fetch_image: DEFAULT_FETCH_IMAGE.to_owned(),
@@ -342,6 +357,8 @@ impl PyFlinkJob {
                 args: Some(self.job_args()),
                 parallelism: Some(parallelism),
                 upgrade_mode: Some(self.upgrade_mode),
+                initial_savepoint_path: self.initial_savepoint_path.clone(),
+                allow_non_restored_state: self.allow_non_restored_state.then_some(true),
                 ..JobSpec::default()
             }),
             ..FlinkDeploymentSpec::default()
@@ -409,6 +426,9 @@ impl PyFlinkJob {
                 validate_directory(field, dir)?;
             }
         }
+        if let Some(state) = &self.state {
+            state.validate()?;
+        }
         self.validate_upgrade_mode_needs()?;
         Ok((release, parallelism))
     }
@@ -417,11 +437,11 @@ impl PyFlinkJob {
     fn validate_upgrade_mode_needs(&self) -> Result<(), Error> {
         let mode = self.upgrade_mode.as_crd_value();
         let user = &self.flink_configuration;
-        let has_checkpoints =
-            self.checkpoints_dir.is_some() || config::user_sets(user, "state.checkpoints.dir");
-        let has_savepoints =
-            self.savepoints_dir.is_some() || config::user_sets(user, "state.savepoints.dir");
-        let has_ha = self.ha_storage_dir.is_some() || config::user_enables_ha(user);
+        let has_checkpoints = self.checkpoints_dir_in_effect().is_some()
+            || config::user_sets(user, "state.checkpoints.dir");
+        let has_savepoints = self.savepoints_dir_in_effect().is_some()
+            || config::user_sets(user, "state.savepoints.dir");
+        let has_ha = self.ha_storage_dir_in_effect().is_some() || config::user_enables_ha(user);
         let missing_checkpoints = Error::MissingDirectory {
             upgrade_mode: mode,
             what: "a checkpoint directory",
@@ -475,7 +495,7 @@ impl PyFlinkJob {
                 field: "S3 endpoint",
             });
         }
-        if let Some(dir) = &self.checkpoints_dir {
+        if let Some(dir) = &self.checkpoints_dir_in_effect() {
             for key in config::checkpoint_dir_keys(release) {
                 derived.push(Derived {
                     key,
@@ -484,7 +504,7 @@ impl PyFlinkJob {
                 });
             }
         }
-        if let Some(dir) = &self.savepoints_dir {
+        if let Some(dir) = &self.savepoints_dir_in_effect() {
             for key in config::savepoint_dir_keys(release) {
                 derived.push(Derived {
                     key,
@@ -493,7 +513,14 @@ impl PyFlinkJob {
                 });
             }
         }
-        if let Some(dir) = &self.ha_storage_dir {
+        if let Some(state) = &self.state {
+            derived.push(Derived {
+                key: config::CHECKPOINT_INTERVAL_KEY,
+                value: state.checkpoint_interval_value(),
+                field: "checkpoint interval",
+            });
+        }
+        if let Some(dir) = &self.ha_storage_dir_in_effect() {
             let (key, value) = config::kubernetes_ha_entry(release);
             derived.push(Derived {
                 key,
@@ -507,6 +534,30 @@ impl PyFlinkJob {
             });
         }
         derived
+    }
+
+    /// The checkpoint directory: the field, or the one under the state prefix.
+    fn checkpoints_dir_in_effect(&self) -> Option<String> {
+        self.checkpoints_dir
+            .clone()
+            .or_else(|| self.state.as_ref().map(StateStorage::checkpoints_dir))
+    }
+
+    /// The savepoint directory: the field, or the one under the state prefix.
+    fn savepoints_dir_in_effect(&self) -> Option<String> {
+        self.savepoints_dir
+            .clone()
+            .or_else(|| self.state.as_ref().map(StateStorage::savepoints_dir))
+    }
+
+    /// The HA storage directory: the field, or for last-state the one under the state
+    /// prefix (the other modes need no HA).
+    fn ha_storage_dir_in_effect(&self) -> Option<String> {
+        let from_state = || {
+            let state = self.state.as_ref()?;
+            (self.upgrade_mode == UpgradeMode::LastState).then(|| state.ha_storage_dir())
+        };
+        self.ha_storage_dir.clone().or_else(from_state)
     }
 
     /// `-pyclientexec <python> -py <script>` then the user's arguments: the operator's Python
@@ -746,6 +797,25 @@ mod tests {
     use crate::{FlinkVersion, from_yaml, to_yaml};
 
     const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn a_job_from_a_savepoint_names_it_and_allows_unclaimed_state_only_when_asked() {
+        let plain = example_job().build().unwrap();
+        let job = plain.spec.job.as_ref().unwrap();
+        assert_eq!(job.initial_savepoint_path, None);
+        assert_eq!(job.allow_non_restored_state, None);
+        let from = PyFlinkJob {
+            initial_savepoint_path: Some("s3://bucket/state/savepoints/savepoint-1".to_owned()),
+            allow_non_restored_state: true,
+            ..example_job()
+        };
+        let yaml = from.render().unwrap();
+        assert!(
+            yaml.contains("initialSavepointPath: s3://bucket/state/savepoints/savepoint-1"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("allowNonRestoredState: true"), "{yaml}");
+    }
 
     /// The example job: python-example-s3 in default, s3://flink-s3-test/test/python_demo_s3.py,
     /// service account flink, JobManager 2048m and 1 CPU.
@@ -1149,6 +1219,138 @@ mod tests {
             ("high-availability.storageDir".into(), "s3://b/ha".into()),
         ]);
         job.build().unwrap();
+    }
+
+    fn stateful_job(mode: UpgradeMode, flink_version: &str) -> PyFlinkJob {
+        let mut job = example_job();
+        job.flink_version = flink_version.into();
+        job.upgrade_mode = mode;
+        job.state = Some(StateStorage::new(
+            crate::S3Prefix::parse("s3://flink-s3-test/flink-eks/default/python-example-s3/state/")
+                .unwrap(),
+        ));
+        job
+    }
+
+    /// The entries a job's state adds to the configuration of a stateless job's.
+    fn state_entries(job: &PyFlinkJob) -> BTreeMap<String, String> {
+        let stateless = configuration(&example_job().build().unwrap()).clone();
+        configuration(&job.build().unwrap())
+            .iter()
+            .filter(|(k, _)| !stateless.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_state_prefix_gives_each_flink_version_its_own_keys() {
+        const STATE: &str = "s3://flink-s3-test/flink-eks/default/python-example-s3/state";
+        let entries = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.replace("STATE", STATE)))
+                .collect()
+        };
+        // savepoint: checkpoints, savepoints and the interval; no HA.
+        let cases = [
+            (
+                "1.18.1",
+                entries(&[
+                    ("state.checkpoints.dir", "STATE/checkpoints"),
+                    ("state.savepoints.dir", "STATE/savepoints"),
+                    ("execution.checkpointing.interval", "60s"),
+                ]),
+            ),
+            (
+                "1.20.0",
+                entries(&[
+                    ("state.checkpoints.dir", "STATE/checkpoints"),
+                    ("execution.checkpointing.dir", "STATE/checkpoints"),
+                    ("state.savepoints.dir", "STATE/savepoints"),
+                    ("execution.checkpointing.savepoint-dir", "STATE/savepoints"),
+                    ("execution.checkpointing.interval", "60s"),
+                ]),
+            ),
+            (
+                "2.1.0",
+                entries(&[
+                    ("execution.checkpointing.dir", "STATE/checkpoints"),
+                    ("execution.checkpointing.savepoint-dir", "STATE/savepoints"),
+                    ("execution.checkpointing.interval", "60s"),
+                ]),
+            ),
+        ];
+        for (version, expected) in cases {
+            let job = stateful_job(UpgradeMode::Savepoint, version);
+            assert_eq!(state_entries(&job), expected, "Flink {version}");
+        }
+
+        // last-state adds Kubernetes HA under the prefix, spelled as each release reads it.
+        for (version, ha_key, ha_value) in [
+            (
+                "1.15.4",
+                "high-availability",
+                "org.apache.flink.kubernetes.highavailability.KubernetesHaServicesFactory",
+            ),
+            ("1.16.3", "high-availability.type", "kubernetes"),
+            ("1.20.0", "high-availability.type", "kubernetes"),
+            ("2.0.0", "high-availability.type", "kubernetes"),
+        ] {
+            let mut job = stateful_job(UpgradeMode::LastState, version);
+            job.state.as_mut().unwrap().checkpoint_interval = std::time::Duration::from_secs(30);
+            let found = state_entries(&job);
+            assert_eq!(found[ha_key], ha_value, "Flink {version}");
+            assert_eq!(
+                found["high-availability.storageDir"],
+                format!("{STATE}/ha"),
+                "Flink {version}"
+            );
+            assert_eq!(found["execution.checkpointing.interval"], "30s");
+            // The checkpoint and savepoint keys (one or two names each), the interval, HA.
+            let names = config::checkpoint_dir_keys(&version.parse().unwrap()).len();
+            assert_eq!(found.len(), 2 * names + 3, "Flink {version}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_stateless_job_without_state_renders_as_before_and_state_is_checked() {
+        // No state: not a single state key.
+        let conf = configuration(&example_job().build().unwrap()).clone();
+        assert!(
+            conf.keys().all(|k| !k.contains("checkpoint")
+                && !k.contains("savepoint")
+                && !k.starts_with("high-availability")),
+            "{conf:?}"
+        );
+        // A directory set explicitly wins over the prefix.
+        let mut job = stateful_job(UpgradeMode::Savepoint, "1.20.0");
+        job.savepoints_dir = Some("s3://other-bucket/savepoints".into());
+        assert_eq!(
+            configuration(&job.build().unwrap())["state.savepoints.dir"],
+            "s3://other-bucket/savepoints"
+        );
+        // The interval is checked, and the user's own entry must agree with it.
+        let mut job = stateful_job(UpgradeMode::Savepoint, "1.20.0");
+        job.state.as_mut().unwrap().checkpoint_interval = std::time::Duration::from_millis(5);
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidCheckpointInterval { .. }),
+            "{err}"
+        );
+        let mut job = stateful_job(UpgradeMode::Savepoint, "1.20.0");
+        job.flink_configuration =
+            BTreeMap::from([("execution.checkpointing.interval".into(), "10s".into())]);
+        let err = job.build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ConfigConflict {
+                    field: "checkpoint interval",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

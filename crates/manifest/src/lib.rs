@@ -72,10 +72,11 @@ mod error;
 mod job;
 mod names;
 mod resources;
+mod state;
 mod version;
 mod yaml;
 
-pub use config::CREDENTIALS_PROVIDER_KEY;
+pub use config::{CHECKPOINT_INTERVAL_KEY, CREDENTIALS_PROVIDER_KEY};
 pub use crd::{
     DesiredJobState, FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus,
     JobManagerDeploymentStatus, JobManagerSpec, JobSpec, JobState, JobStatus, LifecycleState,
@@ -91,10 +92,14 @@ pub use job::{
     PYTHON_EXECUTABLE_KEY, PyFlinkJob, SCRIPT_SHA256_ANNOTATION, USRLIB_DIR, image_pull_policy,
 };
 pub use names::{
-    InvalidName, MAX_JOB_NAME_LEN, S3Location, validate_bucket, validate_dns1123_label,
+    InvalidName, MAX_JOB_NAME_LEN, S3Location, S3Prefix, validate_bucket, validate_dns1123_label,
     validate_dns1123_subdomain, validate_job_name, validate_object_key,
 };
 pub use resources::Resources;
+pub use state::{
+    CHECKPOINTS_FOLDER, DEFAULT_CHECKPOINT_INTERVAL, HA_FOLDER, SAVEPOINTS_FOLDER, StateStorage,
+    parse_flink_duration,
+};
 pub use version::{
     FlinkRelease, FlinkVersion, OLDEST_CURRENT_VERSION, OLDEST_OPERATOR_VERSION, OperatorSupport,
 };

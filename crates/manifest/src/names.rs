@@ -232,6 +232,94 @@ impl fmt::Display for S3Location {
     }
 }
 
+/// A folder in S3 that a job keeps its state under: a checked bucket and a key prefix that
+/// ends with `/`, so that it names exactly the keys inside the folder (`state/` does not
+/// cover `state-old/…`).
+///
+/// ```
+/// use flink_eks_manifest::S3Prefix;
+///
+/// let state = S3Prefix::parse("s3://flink-s3-test/flink-eks/default/job/state")?;
+/// assert_eq!(state.to_string(), "s3://flink-s3-test/flink-eks/default/job/state/");
+/// assert_eq!(state.prefix(), "flink-eks/default/job/state/");
+/// assert_eq!(state.join("checkpoints"), "s3://flink-s3-test/flink-eks/default/job/state/checkpoints");
+/// # Ok::<(), flink_eks_manifest::InvalidName>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct S3Prefix {
+    bucket: String,
+    prefix: String,
+}
+
+const S3_PREFIX_FIELD: &str = "S3 state prefix";
+
+impl S3Prefix {
+    /// Checks both parts and builds the prefix; a missing trailing `/` is added.
+    pub fn new(bucket: impl Into<String>, prefix: impl Into<String>) -> Result<Self, InvalidName> {
+        let bucket = bucket.into();
+        validate_bucket(&bucket)?;
+        let mut prefix = prefix.into();
+        let invalid = |rule| Err(InvalidName::new(S3_PREFIX_FIELD, &prefix, rule));
+        if prefix.is_empty() || prefix == "/" {
+            return invalid(
+                "a state prefix names a folder inside the bucket (s3://BUCKET/FOLDER/),                  not the whole bucket",
+            );
+        }
+        if prefix.starts_with('/') || prefix.contains("//") {
+            return invalid("a state prefix has no empty folder names ('//' or a leading '/')");
+        }
+        if prefix.contains(['*', '?']) {
+            return invalid("a state prefix has no '*' or '?': IAM would read them as wildcards");
+        }
+        if prefix.len() > 512 || prefix.chars().any(char::is_control) {
+            return invalid("a state prefix has at most 512 bytes and no control characters");
+        }
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Ok(S3Prefix { bucket, prefix })
+    }
+
+    /// Parses `s3://BUCKET/PREFIX/`.
+    pub fn parse(uri: &str) -> Result<Self, InvalidName> {
+        let rest = uri.strip_prefix("s3://").ok_or_else(|| {
+            InvalidName::new(
+                S3_PREFIX_FIELD,
+                uri,
+                "a state prefix has the form s3://BUCKET/FOLDER/",
+            )
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        S3Prefix::new(bucket, prefix)
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key prefix, ending with `/`, without a leading `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `s3://BUCKET/PREFIX/<name>`: a folder under the prefix.
+    pub fn join(&self, name: &str) -> String {
+        format!("{self}{name}")
+    }
+
+    /// Whether an object key lies under the prefix.
+    pub fn contains_key(&self, key: &str) -> bool {
+        key.starts_with(&self.prefix)
+    }
+}
+
+impl fmt::Display for S3Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +403,40 @@ mod tests {
                 .unwrap_err()
                 .rule
                 .contains("start")
+        );
+    }
+
+    #[test]
+    fn state_prefixes() {
+        let p = S3Prefix::parse("s3://flink-s3-test/flink-eks/ns/job/state/").unwrap();
+        assert_eq!(p.bucket(), "flink-s3-test");
+        assert_eq!(p.prefix(), "flink-eks/ns/job/state/");
+        assert_eq!(S3Prefix::parse(&p.to_string()).unwrap(), p);
+        assert_eq!(
+            S3Prefix::parse("s3://flink-s3-test/state")
+                .unwrap()
+                .prefix(),
+            "state/"
+        );
+        assert!(p.contains_key("flink-eks/ns/job/state/checkpoints/x"));
+        assert!(!p.contains_key("flink-eks/ns/job/state-old/x"));
+        let cases = [
+            ("flink-s3-test/state/", "s3://BUCKET/FOLDER/"),
+            ("s3://flink-s3-test", "not the whole bucket"),
+            ("s3://flink-s3-test/", "not the whole bucket"),
+            ("s3://flink-s3-test//state/", "'//'"),
+            ("s3://flink-s3-test/a//b/", "'//'"),
+            ("s3://flink-s3-test/state/*", "wildcards"),
+            ("s3://flink-s3-test/st?te/", "wildcards"),
+        ];
+        for (bad, rule) in cases {
+            let err = S3Prefix::parse(bad).unwrap_err();
+            assert_eq!(err.field, "S3 state prefix", "{bad}");
+            assert!(err.rule.contains(rule), "{bad}: {err}");
+        }
+        assert_eq!(
+            S3Prefix::parse("s3://Bad_Bucket/state/").unwrap_err().field,
+            "S3 bucket"
         );
     }
 
