@@ -1,0 +1,419 @@
+//! The calls to the API server: read once, write exactly the plan.
+
+use futures::future::{join_all, try_join3};
+use k8s_openapi::api::authorization::v1::{SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use flink_eks_manifest::FIELD_MANAGER;
+use flink_eks_plan::{Operation, Progress, Stale};
+
+use crate::decide::{self, Access, Seen};
+use crate::error::{Error, Result, kube_error};
+use crate::plan::{Guard, Op, Plan, TeardownOp, TeardownPlan, kind};
+use crate::spec::RbacSpec;
+
+/// What [`Rbac::apply`] and [`Rbac::apply_teardown`] report while they work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A planned write was made.
+    Done(Operation),
+    /// Something the user should know, though the work goes on.
+    Warning(String),
+}
+
+/// The job's RBAC in one cluster.
+#[derive(Clone)]
+pub struct Rbac {
+    client: kube::Client,
+}
+
+impl std::fmt::Debug for Rbac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rbac").finish_non_exhaustive()
+    }
+}
+
+fn status_code(err: &kube::Error) -> Option<u16> {
+    match err {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+impl Rbac {
+    /// Works through `client`.
+    pub fn new(client: kube::Client) -> Rbac {
+        Rbac { client }
+    }
+
+    /// Reads the namespace, the Role and the RoleBinding (at once), and, only when neither
+    /// object is flink-eks's and the namespace exists, asks the API server with
+    /// SubjectAccessReviews whether the account may already do what the rules grant.
+    /// Returns what [`Rbac::apply`] will do. Writes nothing.
+    pub async fn plan(&self, spec: &RbacSpec) -> Result<Plan> {
+        spec.validate()?;
+        let name = spec.object_name();
+        let qualified = spec.qualified_name();
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let roles: Api<Role> = Api::namespaced(self.client.clone(), &spec.namespace);
+        let bindings: Api<RoleBinding> = Api::namespaced(self.client.clone(), &spec.namespace);
+        let mut forbidden = Vec::new();
+        let (namespace, role, binding) = try_join3(
+            async {
+                match namespaces.get_opt(&spec.namespace).await {
+                    Ok(found) => Ok(found),
+                    // Not allowed to read it: a namespace the caller cannot see is taken as
+                    // existing, since it cannot be created by this caller either.
+                    Err(e) if status_code(&e) == Some(403) => Ok(Some(Namespace::default())),
+                    Err(e) => Err(kube_error("get namespace", &spec.namespace, e)),
+                }
+            },
+            read_or_forbidden(&roles, &name, "get role", &qualified),
+            read_or_forbidden(&bindings, &name, "get rolebinding", &qualified),
+        )
+        .await?;
+        let (role, role_forbidden) = role;
+        let (binding, binding_forbidden) = binding;
+        if let Some(message) = role_forbidden {
+            forbidden.push((kind::ROLE, message));
+        }
+        if let Some(message) = binding_forbidden {
+            forbidden.push((kind::ROLE_BINDING, message));
+        }
+        let mut seen = Seen {
+            namespace,
+            role,
+            binding,
+            access: None,
+            forbidden,
+        };
+        let mut warnings = Vec::new();
+        if decide::needs_review(spec, &seen) {
+            let access = self.review(spec).await?;
+            if let Access::Unknown(reason) = &access {
+                warnings.push(format!(
+                    "cannot ask whether {} may already run Flink's TaskManagers ({reason}): \
+                     the Role {qualified} is planned to be sure",
+                    spec.user()
+                ));
+            }
+            seen.access = Some(access);
+        }
+        let (ops, blockers) = decide::plan_ops(spec, &seen);
+        Ok(Plan {
+            spec: spec.clone(),
+            ops,
+            blockers,
+            warnings,
+        })
+    }
+
+    /// Asks the API server, with one SubjectAccessReview per resource and verb of the job's
+    /// rules (all at once), whether the job's service account may do each. A caller not
+    /// allowed to create SubjectAccessReviews gets [`Access::Unknown`].
+    ///
+    /// Every verb is asked because a partial grant (pods readable but not creatable) is the
+    /// failure this guards against, and no subset of verbs implies the others.
+    pub async fn review(&self, spec: &RbacSpec) -> Result<Access> {
+        spec.validate()?;
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let reviews = spec.review_attributes().into_iter().map(|attributes| {
+            let api = api.clone();
+            let review = SubjectAccessReview {
+                metadata: ObjectMeta::default(),
+                spec: SubjectAccessReviewSpec {
+                    user: Some(spec.user()),
+                    groups: Some(spec.groups()),
+                    resource_attributes: Some(attributes.clone()),
+                    ..SubjectAccessReviewSpec::default()
+                },
+                status: None,
+            };
+            async move {
+                let answer = api.create(&PostParams::default(), &review).await;
+                (attributes, answer)
+            }
+        });
+        let mut answers = Vec::new();
+        for (attributes, answer) in join_all(reviews).await {
+            match answer {
+                Ok(review) => {
+                    let allowed = review.status.is_some_and(|s| s.allowed);
+                    answers.push((attributes, allowed));
+                }
+                Err(e) if status_code(&e) == Some(403) => {
+                    return Ok(Access::Unknown(
+                        "the caller may not create SubjectAccessReviews".to_owned(),
+                    ));
+                }
+                Err(e) => {
+                    return Err(kube_error("create subjectaccessreview", &spec.user(), e));
+                }
+            }
+        }
+        Ok(decide::judge(&answers))
+    }
+
+    /// Performs exactly the plan's writes, in order (namespace, Role, RoleBinding), each
+    /// guarded: a create is refused when the object exists (409 AlreadyExists), an update
+    /// carries the planned `resourceVersion` and `uid` (409 Conflict). Either refusal is
+    /// [`Error::Stale`]. A plan of "no change" makes no call; a blocked plan is refused
+    /// before any call. Returns the operations performed.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        progress: &dyn Progress<Event>,
+    ) -> Result<Vec<Operation>> {
+        if let Some(blocker) = plan.blockers.first() {
+            return Err(Error::Blocked(blocker.clone()));
+        }
+        for warning in &plan.warnings {
+            progress.event(&Event::Warning(warning.clone()));
+        }
+        let spec = &plan.spec;
+        let mut done = Vec::new();
+        for op in plan.ops.iter().filter(|op| op.writes()) {
+            let operation = op.operation(spec);
+            self.perform(spec, op, &operation).await?;
+            progress.event(&Event::Done(operation.clone()));
+            done.push(operation);
+        }
+        Ok(done)
+    }
+
+    async fn perform(&self, spec: &RbacSpec, op: &Op, operation: &Operation) -> Result<()> {
+        let roles: Api<Role> = Api::namespaced(self.client.clone(), &spec.namespace);
+        let bindings: Api<RoleBinding> = Api::namespaced(self.client.clone(), &spec.namespace);
+        match op {
+            Op::Keep { .. } => Ok(()),
+            Op::CreateNamespace { name } => {
+                let api: Api<Namespace> = Api::all(self.client.clone());
+                let namespace = Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        labels: Some(decide::namespace_labels()),
+                        ..ObjectMeta::default()
+                    },
+                    ..Namespace::default()
+                };
+                create(&api, &namespace, operation, spec, ("create", "namespaces")).await
+            }
+            Op::CreateRole { .. } => {
+                create(&roles, &spec.role(), operation, spec, ("create", "roles")).await
+            }
+            Op::UpdateRole { guard, .. } => {
+                let mut role = serde_json::to_value(spec.role()).unwrap_or_default();
+                role["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
+                role["kind"] = "Role".into();
+                apply_guarded(&roles, spec, role, guard, operation, "roles").await
+            }
+            Op::CreateBinding { .. } => {
+                create(
+                    &bindings,
+                    &spec.role_binding(),
+                    operation,
+                    spec,
+                    ("create", "rolebindings"),
+                )
+                .await
+            }
+            Op::UpdateBinding { guard, .. } => {
+                let mut binding = serde_json::to_value(spec.role_binding()).unwrap_or_default();
+                binding["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
+                binding["kind"] = "RoleBinding".into();
+                apply_guarded(&bindings, spec, binding, guard, operation, "rolebindings").await
+            }
+        }
+    }
+
+    /// Reads the namespace, the Role and the RoleBinding, and plans to delete the RoleBinding
+    /// and Role that flink-eks made for this service account; anything else stays, with
+    /// the reason. The namespace always stays. Writes nothing.
+    pub async fn teardown_plan(&self, spec: &RbacSpec) -> Result<TeardownPlan> {
+        spec.validate()?;
+        let name = spec.object_name();
+        let qualified = spec.qualified_name();
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let roles: Api<Role> = Api::namespaced(self.client.clone(), &spec.namespace);
+        let bindings: Api<RoleBinding> = Api::namespaced(self.client.clone(), &spec.namespace);
+        let (namespace, role, binding) = try_join3(
+            async {
+                match namespaces.get_opt(&spec.namespace).await {
+                    Ok(found) => Ok(found),
+                    Err(e) if status_code(&e) == Some(403) => Ok(None),
+                    Err(e) => Err(kube_error("get namespace", &spec.namespace, e)),
+                }
+            },
+            async {
+                roles
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| read_error(e, "get", "roles", spec, &qualified))
+            },
+            async {
+                bindings
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| read_error(e, "get", "rolebindings", spec, &qualified))
+            },
+        )
+        .await?;
+        Ok(TeardownPlan {
+            spec: spec.clone(),
+            ops: decide::teardown_ops(spec, namespace.as_ref(), role.as_ref(), binding.as_ref()),
+        })
+    }
+
+    /// Performs exactly the teardown plan's deletions, each with the planned `uid` and
+    /// `resourceVersion` as preconditions (409: [`Error::Stale`]; already gone: nothing to
+    /// do). Returns the plan's operations.
+    pub async fn apply_teardown(
+        &self,
+        plan: &TeardownPlan,
+        progress: &dyn Progress<Event>,
+    ) -> Result<Vec<Operation>> {
+        let spec = &plan.spec;
+        let name = spec.object_name();
+        let operations = plan.operations();
+        for (op, operation) in plan.ops.iter().zip(&operations) {
+            let TeardownOp::Delete { kind: what, guard } = op else {
+                continue;
+            };
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    resource_version: Some(guard.resource_version.clone()),
+                    uid: Some(guard.uid.clone()),
+                }),
+                ..DeleteParams::default()
+            };
+            let result = if *what == kind::ROLE {
+                let api: Api<Role> = Api::namespaced(self.client.clone(), &spec.namespace);
+                api.delete(&name, &params).await.map(|_| ())
+            } else {
+                let api: Api<RoleBinding> = Api::namespaced(self.client.clone(), &spec.namespace);
+                api.delete(&name, &params).await.map(|_| ())
+            };
+            let plural = if *what == kind::ROLE {
+                "roles"
+            } else {
+                "rolebindings"
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if status_code(&e) == Some(404) => {}
+                Err(e) if status_code(&e) == Some(409) => {
+                    return Err(Stale::of(operation, "another resourceVersion or uid").into());
+                }
+                Err(e) => return Err(write_error(e, "delete", plural, spec, &operation.name)),
+            }
+            progress.event(&Event::Done(operation.clone()));
+        }
+        Ok(operations)
+    }
+}
+
+async fn read_or_forbidden<K>(
+    api: &Api<K>,
+    name: &str,
+    what: &'static str,
+    resource: &str,
+) -> Result<(Option<K>, Option<String>)>
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.get_opt(name).await {
+        Ok(found) => Ok((found, None)),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok((None, Some(status.message))),
+        Err(e) => Err(kube_error(what, resource, e)),
+    }
+}
+
+fn read_error(
+    e: kube::Error,
+    verb: &'static str,
+    plural: &'static str,
+    spec: &RbacSpec,
+    resource: &str,
+) -> Error {
+    write_error(e, verb, plural, spec, resource)
+}
+
+fn write_error(
+    e: kube::Error,
+    verb: &'static str,
+    plural: &'static str,
+    spec: &RbacSpec,
+    resource: &str,
+) -> Error {
+    match e {
+        kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
+            operation: format!("{verb} {plural}"),
+            resource: resource.to_owned(),
+            message: status.message,
+            verb,
+            what: plural,
+            namespace: spec.namespace.clone(),
+        },
+        e => kube_error(format!("{verb} {plural}"), resource, e),
+    }
+}
+
+async fn create<K>(
+    api: &Api<K>,
+    object: &K,
+    operation: &Operation,
+    spec: &RbacSpec,
+    (verb, plural): (&'static str, &'static str),
+) -> Result<()>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    match api.create(&params, object).await {
+        Ok(_) => Ok(()),
+        Err(e) if status_code(&e) == Some(409) => Err(Stale::of(operation, "it exists").into()),
+        Err(e) => Err(write_error(e, verb, plural, spec, &operation.name)),
+    }
+}
+
+/// Server-side apply as [`FIELD_MANAGER`], forced (the fields it sets are its own), with the
+/// planned `resourceVersion` and `uid`: the API server answers 409 when the object changed
+/// or was replaced since the plan.
+async fn apply_guarded<K>(
+    api: &Api<K>,
+    spec: &RbacSpec,
+    mut object: serde_json::Value,
+    guard: &Guard,
+    operation: &Operation,
+    plural: &'static str,
+) -> Result<()>
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    object["metadata"]["resourceVersion"] = guard.resource_version.clone().into();
+    object["metadata"]["uid"] = guard.uid.clone().into();
+    match api
+        .patch(
+            &spec.object_name(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&object),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if status_code(&e) == Some(409) => {
+            Err(Stale::of(operation, "another resourceVersion or uid").into())
+        }
+        Err(e) => Err(write_error(e, "patch", plural, spec, &operation.name)),
+    }
+}
