@@ -61,6 +61,7 @@ mod decide;
 pub mod documents;
 mod error;
 mod plan;
+mod pods;
 mod read;
 mod report;
 mod spec;
@@ -73,6 +74,7 @@ pub use decide::{
 };
 pub use error::{Error, Result};
 pub use flink_eks_plan::{Action, Operation, Stale};
+pub use pods::{AccountPods, ROLE_ARN_ENV, StalePod, WEB_IDENTITY_TOKEN_ENV, stale_pods};
 pub use plan::{Blocker, NewPolicyVersion, Op, Plan, TeardownOp, TeardownPlan, kind, resources};
 pub use report::{
     ApplyReport, Check, CheckKind, Event, Outcome, TeardownReport, TeardownRow, VerifyReport,
