@@ -3,7 +3,7 @@
 //! teardown remove. No IO: [`crate::Irsa::plan`], [`crate::Irsa::verify`] and
 //! [`crate::Irsa::teardown_plan`] read, then call these.
 
-use crate::documents::{Partition, PolicyDocument, STS_AUDIENCE};
+use crate::documents::{Partition, PolicyDocument, STS_AUDIENCE, statement_changes};
 use crate::error::{Error, Result};
 use crate::plan::{Blocker, NewPolicyVersion, Op, TeardownOp, attachment_name, kind, role_name};
 use crate::report::{Check, CheckKind};
@@ -233,10 +233,15 @@ fn policy_op(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Op> {
             Op::keep(kind::POLICY, arn).observed(format!("default version {default_version}"))
         );
     }
-    let version = (!same).then(|| NewPolicyVersion {
-        default_version: default_version.clone(),
-        delete_first: oldest_to_delete(versions),
-        document: desired.permission.clone(),
+    let version = (!same).then(|| {
+        let (removed, added) = statement_changes(document.as_deref(), &desired.permission);
+        NewPolicyVersion {
+            default_version: default_version.clone(),
+            delete_first: oldest_to_delete(versions),
+            document: desired.permission.clone(),
+            removed,
+            added,
+        }
     });
     Ok(Op::UpdatePolicy {
         arn: arn.clone(),
@@ -649,6 +654,7 @@ mod tests {
             list_bucket: false,
             mode: IdentityMode::Irsa,
             adopt: false,
+            state: None,
         }
     }
 
@@ -998,6 +1004,46 @@ mod tests {
                 .contains("recreated")
         );
         assert_eq!(pods_warning(&s, &[]), None);
+    }
+
+    #[test]
+    fn a_policy_widened_by_hand_is_rewritten_and_the_row_says_what_goes() {
+        let mut s = spec();
+        s.state = Some(
+            flink_eks_manifest::S3Prefix::parse("s3://flink-s3-test/flink-eks/default/job/state/")
+                .unwrap(),
+        );
+        let wanted = s.permission_policy(Partition::Aws).document().clone();
+        let mut widened = serde_json::to_value(&wanted).unwrap();
+        widened["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::flink-s3-test/*"}));
+        let mut seen = everything(&s);
+        if let PolicySeen::Present { document, .. } = &mut seen.policy {
+            *document = Some(Box::new(serde_json::from_value(widened).unwrap()));
+        }
+        let p = plan(&s, &seen);
+        let row = &p.operations()[1];
+        assert_eq!(
+            (row.kind, row.action),
+            (kind::POLICY, Action::Update),
+            "{row}"
+        );
+        assert!(
+            row.detail
+                .contains("removes: Allow s3:* on arn:aws:s3:::flink-s3-test/*"),
+            "{row}"
+        );
+        assert!(!row.detail.contains("adds:"), "{row}");
+
+        // The same policy without state: stateless again removes the state statements.
+        let mut stateless = everything(&spec());
+        if let PolicySeen::Present { document, .. } = &mut stateless.policy {
+            *document = Some(Box::new(wanted));
+        }
+        let row = plan(&spec(), &stateless).operations()[1].clone();
+        assert!(row.detail.contains("removes: Allow s3:abortmultipartupload,s3:deleteobject,s3:getobject,s3:putobject on arn:aws:s3:::flink-s3-test/flink-eks/default/job/state/*"), "{row}");
     }
 
     #[test]

@@ -8,10 +8,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use flink_eks_manifest::InvalidName;
+use flink_eks_manifest::{InvalidName, S3Prefix};
 use serde::{Deserialize, Serialize};
 
 use crate::spec::S3Grant;
+
+/// What Flink's S3 filesystem does to the objects of its state (checkpoints, savepoints, HA
+/// metadata): read, write (multipart uploads included), delete old checkpoints, and abort an
+/// upload that failed.
+pub const STATE_OBJECT_ACTIONS: [&str; 4] = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+];
 
 /// The policy language version every document here is written in.
 pub const POLICY_VERSION: &str = "2012-10-17";
@@ -408,6 +418,36 @@ impl PolicyDocument {
     }
 }
 
+/// What replacing one permission policy with another changes, statement by statement, each
+/// as one line (`Allow s3:putobject on arn:aws:s3:::b/*`): the statements only `found` has
+/// (removed) and those only `wanted` has (added). A document IAM returned that does not
+/// parse (`None`) is removed as a whole.
+pub fn statement_changes(
+    found: Option<&PolicyDocument>,
+    wanted: &PolicyDocument,
+) -> (Vec<String>, Vec<String>) {
+    let Some(found) = found else {
+        return (
+            vec!["an unreadable document".to_owned()],
+            wanted
+                .canonical()
+                .statements
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        );
+    };
+    let (found, wanted) = (found.canonical(), wanted.canonical());
+    let only = |a: &CanonicalDocument, b: &CanonicalDocument| -> Vec<String> {
+        a.statements
+            .iter()
+            .filter(|s| !b.statements.contains(s))
+            .map(ToString::to_string)
+            .collect()
+    };
+    (only(&found, &wanted), only(&wanted, &found))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 struct CanonicalDocument {
     version: String,
@@ -426,6 +466,43 @@ struct CanonicalStatement {
     resource: Option<BTreeSet<String>>,
     not_resource: Option<BTreeSet<String>>,
     condition: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl fmt::Display for CanonicalStatement {
+    /// `Allow s3:getobject,s3:putobject on arn:… if StringLike s3:prefix=jobs/*`, with
+    /// `not` before the elements a statement negates.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
+        write!(f, "{:?}", self.effect)?;
+        match (&self.action, &self.not_action) {
+            (Some(actions), _) => write!(f, " {}", list(actions))?,
+            (None, Some(actions)) => write!(f, " all but {}", list(actions))?,
+            (None, None) => {}
+        }
+        match (&self.resource, &self.not_resource) {
+            (Some(resources), _) => write!(f, " on {}", list(resources))?,
+            (None, Some(resources)) => write!(f, " on all but {}", list(resources))?,
+            (None, None) => {}
+        }
+        for (principal, word) in [
+            (&self.principal, "for"),
+            (&self.not_principal, "for all but"),
+        ] {
+            if let Some(map) = principal {
+                let ids: Vec<String> = map.values().map(list).collect();
+                write!(f, " {word} {}", ids.join(","))?;
+            }
+        }
+        let mut first = true;
+        for (operator, keys) in &self.condition {
+            for (key, values) in keys {
+                let word = if first { "if" } else { "and" };
+                first = false;
+                write!(f, " {word} {operator} {key}={}", list(values))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn canonical_principal(principal: Option<&Principal>) -> CanonicalPrincipal {
@@ -541,6 +618,45 @@ impl PermissionPolicy {
             id: None,
             statement: OneOrMany::Many(statements),
         })
+    }
+
+    /// Adds what a job's state under `state` needs, and nothing else: the
+    /// [`STATE_OBJECT_ACTIONS`] on `arn:PARTITION:s3:::BUCKET/PREFIX/*`, and `s3:ListBucket` on
+    /// the bucket limited by a `StringLike` `s3:prefix` condition to `PREFIX/*` (S3A lists a
+    /// folder to find its files and to tell a missing key from a forbidden one).
+    ///
+    /// ```
+    /// use flink_eks_irsa::documents::{Partition, PermissionPolicy};
+    /// use flink_eks_irsa::S3Grant;
+    /// use flink_eks_manifest::{S3Location, S3Prefix};
+    ///
+    /// let grant = S3Grant::Object(S3Location::parse("s3://flink-s3-test/test/job.py")?);
+    /// let state = S3Prefix::parse("s3://flink-s3-test/flink-eks/default/job/state/")?;
+    /// let policy = PermissionPolicy::new(Partition::Aws, &grant, false).with_state(Partition::Aws, &state);
+    /// let json = policy.to_pretty_json();
+    /// assert!(json.contains(r#""Resource": "arn:aws:s3:::flink-s3-test/flink-eks/default/job/state/*""#));
+    /// assert!(json.contains(r#""s3:prefix": "flink-eks/default/job/state/*""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_state(mut self, partition: Partition, state: &S3Prefix) -> PermissionPolicy {
+        let bucket_arn = format!("arn:{partition}:s3:::{}", state.bucket());
+        let mut objects = Statement::allow(&STATE_OBJECT_ACTIONS);
+        objects.sid = Some("FlinkStateObjects".to_owned());
+        objects.resource = Some(OneOrMany::One(format!("{bucket_arn}/{}*", state.prefix())));
+        let mut list = Statement::allow(&["s3:ListBucket"]);
+        list.sid = Some("FlinkStateList".to_owned());
+        list.resource = Some(OneOrMany::One(bucket_arn));
+        list.condition = Some(BTreeMap::from([(
+            "StringLike".to_owned(),
+            BTreeMap::from([(
+                "s3:prefix".to_owned(),
+                OneOrMany::One(ConditionValue::String(format!("{}*", state.prefix()))),
+            )]),
+        )]));
+        let mut statements = self.0.statement.items().to_vec();
+        statements.extend([objects, list]);
+        self.0.statement = OneOrMany::Many(statements);
+        self
     }
 
     /// The document.
@@ -761,6 +877,80 @@ mod tests {
         assert_eq!(
             value["Statement"][0]["Resource"],
             "arn:aws:s3:::flink-s3-test/*"
+        );
+    }
+
+    fn state_policy() -> PermissionPolicy {
+        let grant = S3Grant::Object(S3Location::parse("s3://flink-s3-test/test/job.py").unwrap());
+        let state = S3Prefix::parse("s3://flink-state/flink-eks/default/job/state/").unwrap();
+        PermissionPolicy::new(Partition::AwsCn, &grant, false).with_state(Partition::AwsCn, &state)
+    }
+
+    #[test]
+    fn state_adds_exactly_two_statements_on_the_prefix() {
+        let value = serde_json::to_value(state_policy()).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ReadFlinkJobScript",
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws-cn:s3:::flink-s3-test/test/job.py"
+                    },
+                    {
+                        "Sid": "FlinkStateObjects",
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                        "Resource": "arn:aws-cn:s3:::flink-state/flink-eks/default/job/state/*"
+                    },
+                    {
+                        "Sid": "FlinkStateList",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": "arn:aws-cn:s3:::flink-state",
+                        "Condition": {"StringLike": {"s3:prefix": "flink-eks/default/job/state/*"}}
+                    }
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn statement_changes_name_what_is_removed_and_added() {
+        let ours = state_policy();
+        // A person widened the policy by hand: the object statement on the whole bucket.
+        let mut widened = serde_json::to_value(&ours).unwrap();
+        widened["Statement"][1]["Resource"] = json!("arn:aws-cn:s3:::flink-state/*");
+        widened["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}));
+        let widened = doc(widened);
+        let (removed, added) = statement_changes(Some(&widened), ours.document());
+        assert_eq!(
+            removed,
+            [
+                "Allow s3:* on *",
+                "Allow s3:abortmultipartupload,s3:deleteobject,s3:getobject,s3:putobject on arn:aws-cn:s3:::flink-state/*",
+            ]
+        );
+        assert_eq!(
+            added,
+            [
+                "Allow s3:abortmultipartupload,s3:deleteobject,s3:getobject,s3:putobject on arn:aws-cn:s3:::flink-state/flink-eks/default/job/state/*"
+            ]
+        );
+        let (removed, added) = statement_changes(Some(ours.document()), ours.document());
+        assert!(removed.is_empty() && added.is_empty());
+        let (removed, added) = statement_changes(None, ours.document());
+        assert_eq!(removed, ["an unreadable document"]);
+        assert_eq!(added.len(), 3);
+        assert!(
+            added[2].ends_with("if StringLike s3:prefix=flink-eks/default/job/state/*"),
+            "{added:?}"
         );
     }
 

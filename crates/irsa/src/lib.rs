@@ -40,6 +40,7 @@
 //!     list_bucket: true,
 //!     mode: IdentityMode::Irsa,
 //!     adopt: false,
+//!     state: None,
 //! };
 //! let plan = irsa.plan(&spec).await?;
 //! for operation in plan.operations() {
@@ -60,6 +61,7 @@ mod client;
 mod decide;
 pub mod documents;
 mod error;
+pub mod evaluate;
 mod plan;
 mod pods;
 mod read;

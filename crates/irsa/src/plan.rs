@@ -58,6 +58,11 @@ pub struct NewPolicyVersion {
     pub delete_first: Option<String>,
     /// The document of the new version.
     pub document: PolicyDocument,
+    /// The statements of the default version that the new one drops (a grant widened by
+    /// hand, a state prefix no longer used), one line each.
+    pub removed: Vec<String>,
+    /// The statements the new version adds, one line each.
+    pub added: Vec<String>,
 }
 
 /// A precondition [`crate::Irsa::plan`] found unmet. A plan with one is printed but not
@@ -304,6 +309,12 @@ impl Op {
                             "document differs from {}: new default version",
                             v.default_version
                         ));
+                        if !v.removed.is_empty() {
+                            parts.push(format!("removes: {}", v.removed.join(" | ")));
+                        }
+                        if !v.added.is_empty() {
+                            parts.push(format!("adds: {}", v.added.join(" | ")));
+                        }
                         if let Some(oldest) = &v.delete_first {
                             parts.push(format!("{oldest} deleted first (IAM keeps 5 versions)"));
                         }

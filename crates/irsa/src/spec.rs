@@ -1,7 +1,8 @@
 //! What the user asks for: which service account gets which role, reading what.
 
 use flink_eks_manifest::{
-    InvalidName, S3Location, validate_bucket, validate_dns1123_label, validate_dns1123_subdomain,
+    InvalidName, S3Location, S3Prefix, validate_bucket, validate_dns1123_label,
+    validate_dns1123_subdomain,
 };
 
 use crate::documents::{OidcIssuer, Partition, PermissionPolicy, TrustPolicy};
@@ -104,6 +105,10 @@ pub struct IrsaSpec {
     pub grant: S3Grant,
     /// Also grant `s3:ListBucket` on the key or prefix, so that a missing key reads as 404.
     pub list_bucket: bool,
+    /// Where the job keeps its state (checkpoints, savepoints, HA metadata): the policy then
+    /// also grants reading, writing and deleting objects under this prefix, and listing it.
+    /// `None` for a stateless job.
+    pub state: Option<S3Prefix>,
     /// IRSA or EKS Pod Identity.
     pub mode: IdentityMode,
     /// Take over a role or policy of the same name that flink-eks did not create: tag it as
@@ -173,12 +178,28 @@ impl IrsaSpec {
         validate_dns1123_subdomain("service account", &self.service_account)?;
         validate_role_name(&self.role_name)?;
         validate_policy_name(&self.policy_name)?;
-        self.grant.validate()
+        self.grant.validate()?;
+        if let (Some(state), S3Grant::Object(script)) = (&self.state, &self.grant)
+            && state.bucket() == script.bucket()
+            && state.contains_key(script.key())
+        {
+            return Err(InvalidName {
+                field: "S3 state prefix",
+                value: state.to_string(),
+                rule: "the state prefix does not hold the job's script: the job could \
+                       overwrite its own code; choose a prefix beside the script's key",
+            });
+        }
+        Ok(())
     }
 
     /// The permission policy this spec asks for.
     pub fn permission_policy(&self, partition: Partition) -> PermissionPolicy {
-        PermissionPolicy::new(partition, &self.grant, self.list_bucket)
+        let policy = PermissionPolicy::new(partition, &self.grant, self.list_bucket);
+        match &self.state {
+            Some(state) => policy.with_state(partition, state),
+            None => policy,
+        }
     }
 
     /// The trust policy this spec asks for. `account` and `issuer` come from STS and EKS
@@ -241,6 +262,7 @@ impl IrsaSpec {
 ///     list_bucket: true,
 ///     mode: IdentityMode::Irsa,
 ///     adopt: false,
+///     state: None,
 /// };
 /// let json = render_permission_policy(&spec, Partition::Aws)?;
 /// assert!(json.contains("arn:aws:s3:::flink-s3-test/test/job.py"));
@@ -288,6 +310,7 @@ mod tests {
             list_bucket: false,
             mode: IdentityMode::Irsa,
             adopt: false,
+            state: None,
         }
     }
 

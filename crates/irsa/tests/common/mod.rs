@@ -205,6 +205,7 @@ pub fn spec(cluster: &str, service_account: &str, key: &str) -> IrsaSpec {
         list_bucket: true,
         mode: IdentityMode::Irsa,
         adopt: false,
+        state: None,
     }
 }
 
