@@ -12,7 +12,7 @@ use crate::apply::{self, Part};
 use crate::error::{ApiError, FieldError, FieldErrorKind};
 use crate::meta;
 use crate::patch::{self, PatchKind};
-use crate::resources::{self, NAMESPACES, ResourceDef, SERVICE_ACCOUNTS};
+use crate::resources::{self, FLINK_STATE_SNAPSHOTS, NAMESPACES, ResourceDef, SERVICE_ACCOUNTS};
 use crate::schema::{CrdSchema, FieldValidation};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{ObjKey, Store, TooOld, Tx};
@@ -105,17 +105,23 @@ pub(crate) struct ApiServer {
     pub(crate) store: Store,
     /// The FlinkDeployment CRD.
     pub(crate) schema: CrdSchema,
+    /// The FlinkStateSnapshot CRD.
+    pub(crate) snapshot_schema: CrdSchema,
 }
 
 impl ApiServer {
-    /// A server with the namespaces and service accounts a new cluster with the operator's
-    /// Helm chart installed has: `default`, `kube-system`, `kube-public`, `kube-node-lease`,
-    /// each with a `default` service account, and the operator's `flink` service account in
-    /// `default`.
-    pub(crate) fn new(schema: CrdSchema, event_log_capacity: usize) -> Result<ApiServer, ApiError> {
+    /// A server with the namespaces a new cluster has: `default`, `kube-system`,
+    /// `kube-public`, `kube-node-lease`, each with a `default` service account (what the
+    /// operator's Helm chart adds is `chart::populate`'s).
+    pub(crate) fn new(
+        schema: CrdSchema,
+        snapshot_schema: CrdSchema,
+        event_log_capacity: usize,
+    ) -> Result<ApiServer, ApiError> {
         let server = ApiServer {
             store: Store::new(event_log_capacity),
             schema,
+            snapshot_schema,
         };
         let opts = WriteOptions::internal("kube-apiserver");
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -126,16 +132,6 @@ impl ApiServer {
                 &opts,
             )?;
         }
-        let flink_sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
-            "name": "flink", "namespace": "default",
-            "labels": {"app.kubernetes.io/name": "flink-kubernetes-operator", "app.kubernetes.io/managed-by": "Helm"},
-        }});
-        server.create(
-            &SERVICE_ACCOUNTS,
-            "default",
-            flink_sa,
-            &WriteOptions::internal("helm"),
-        )?;
         Ok(server)
     }
 
@@ -657,7 +653,16 @@ impl ApiServer {
         .map(Some)
     }
 
-    /// Prunes unknown fields of FlinkDeployments as `fieldValidation` says.
+    /// The CRD schema of a custom resource (the FlinkDeployment's for any other).
+    pub(crate) fn schema_of(&self, res: &ResourceDef) -> &CrdSchema {
+        if res == &FLINK_STATE_SNAPSHOTS {
+            &self.snapshot_schema
+        } else {
+            &self.schema
+        }
+    }
+
+    /// Prunes unknown fields of custom resources as `fieldValidation` says.
     fn prune(
         &self,
         res: &'static ResourceDef,
@@ -668,7 +673,7 @@ impl ApiServer {
         if !res.custom {
             return Ok(Vec::new());
         }
-        let unknown = self.schema.prune(object);
+        let unknown = self.schema_of(res).prune(object);
         if unknown.is_empty() || validation == FieldValidation::Ignore {
             return Ok(Vec::new());
         }
@@ -727,8 +732,8 @@ impl ApiServer {
             }
         }
         if res.custom {
-            self.schema.apply_defaults(&mut new);
-            let errors = self.schema.validate(&strip_for_validation(&new));
+            self.schema_of(res).apply_defaults(&mut new);
+            let errors = self.schema_of(res).validate(&strip_for_validation(&new));
             if !errors.is_empty() {
                 return Err(ApiError::invalid(res, &name, &errors));
             }
@@ -979,6 +984,26 @@ fn validate_metadata(res: &ResourceDef, object: &Value) -> Vec<FieldError> {
     }
     let (ok, rule) = if res == &NAMESPACES {
         (is_dns1123_label(name), DNS1123_LABEL_RULE)
+    } else if res.group == resources::RBAC_GROUP {
+        // RBAC names are path segments (`system:basic-user` is valid).
+        let bad = match name {
+            "." | ".." => Some(format!("may not be '{name}'")),
+            _ if name.contains('/') => Some("may not contain '/'".to_owned()),
+            _ if name.contains('%') => Some("may not contain '%'".to_owned()),
+            _ => None,
+        };
+        match bad {
+            None => (true, ""),
+            Some(detail) => {
+                return vec![FieldError {
+                    field: "metadata.name".into(),
+                    kind: FieldErrorKind::Invalid {
+                        value: Value::String(name.to_owned()),
+                        detail,
+                    },
+                }];
+            }
+        }
     } else {
         (is_dns1123_subdomain(name), DNS1123_SUBDOMAIN_RULE)
     };

@@ -43,6 +43,14 @@ pub enum Fault {
         /// Events delivered before the cut.
         events: u32,
     },
+    /// Every savepoint of this deployment fails with `message`: a FlinkStateSnapshot goes to
+    /// `FAILED` (once its `backoffLimit` is spent) with `status.error` the message; an upgrade
+    /// or suspend in `savepoint` mode stops with `status.error` naming it and the job keeps
+    /// running its last spec.
+    SavepointFailure {
+        /// The savepoint's failure, as Flink reports it.
+        message: String,
+    },
     /// The delay between the operator's status steps for this deployment.
     SlowTransitions {
         /// Milliseconds between steps.

@@ -31,6 +31,7 @@
 
 mod api;
 mod apply;
+mod chart;
 mod cluster;
 mod discovery;
 mod error;
@@ -40,6 +41,8 @@ mod logs;
 mod meta;
 mod openapi;
 mod patch;
+mod protobuf;
+mod rbac;
 mod resources;
 mod schema;
 mod selector;
@@ -68,14 +71,36 @@ const DEFAULT_CRD_PATH: &str = concat!(
     "/../../../shared/crds/flinkdeployments.flink.apache.org-v1.yml"
 );
 
+/// The environment variable that overrides where the FlinkStateSnapshot CRD is read from.
+pub const SNAPSHOT_CRD_ENV: &str = "FLINK_EKS_SNAPSHOT_CRD";
+
+/// The snapshot CRD's path when [`SNAPSHOT_CRD_ENV`] is unset.
+const DEFAULT_SNAPSHOT_CRD_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/crds/flinkstatesnapshots.flink.apache.org-v1.yml"
+);
+
 /// How to start a stand-in.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The FlinkDeployment CRD YAML. Default: `$FLINK_EKS_CRD`, else the copy in
     /// `shared/crds/` beside the workspace.
     pub crd_path: PathBuf,
+    /// The FlinkStateSnapshot CRD YAML. Default: `$FLINK_EKS_SNAPSHOT_CRD`, else the copy in
+    /// `shared/crds/` beside the workspace.
+    pub snapshot_crd_path: PathBuf,
     /// The delay between the operator's status steps. Default: 50 ms.
     pub transition_delay: Duration,
+    /// Whether the cluster starts with what `helm install flink-kubernetes-operator` creates
+    /// (the CRDs, the operator's Deployment and ConfigMap, the job service account `flink`
+    /// with its Role and RoleBinding). Default: true. Without it the operator never acts.
+    pub operator_installed: bool,
+    /// The namespace the operator is installed into. Default: `default`, as in the
+    /// operator's quickstart.
+    pub operator_namespace: String,
+    /// The operator's `watchNamespaces` (rendered into `kubernetes.operator.watched.namespaces`
+    /// of `flink-operator-config`); empty watches all namespaces. Default: empty.
+    pub watched_namespaces: Vec<String>,
 }
 
 impl Default for Config {
@@ -83,9 +108,16 @@ impl Default for Config {
         let crd_path = std::env::var_os(CRD_ENV)
             .filter(|p| !p.is_empty())
             .map_or_else(|| PathBuf::from(DEFAULT_CRD_PATH), PathBuf::from);
+        let snapshot_crd_path = std::env::var_os(SNAPSHOT_CRD_ENV)
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| PathBuf::from(DEFAULT_SNAPSHOT_CRD_PATH), PathBuf::from);
         Config {
             crd_path,
+            snapshot_crd_path,
             transition_delay: Duration::from_millis(50),
+            operator_installed: true,
+            operator_namespace: "default".to_owned(),
+            watched_namespaces: Vec::new(),
         }
     }
 }
@@ -119,8 +151,25 @@ impl StandIn {
     /// Starts a stand-in on `127.0.0.1:port` (0 for an ephemeral port).
     pub async fn start_on(config: Config, port: u16) -> anyhow::Result<StandIn> {
         let schema = schema::CrdSchema::load(&config.crd_path)?;
-        let api = api::ApiServer::new(schema, store::DEFAULT_EVENT_LOG_CAPACITY)
-            .map_err(|e| anyhow::anyhow!("cannot set up the initial objects: {}", e.message))?;
+        let snapshot_schema = schema::CrdSchema::load_for(
+            &config.snapshot_crd_path,
+            &resources::FLINK_STATE_SNAPSHOTS,
+            SNAPSHOT_CRD_ENV,
+        )?;
+        let api =
+            api::ApiServer::new(schema, snapshot_schema, store::DEFAULT_EVENT_LOG_CAPACITY)
+                .map_err(|e| anyhow::anyhow!("cannot set up the initial objects: {}", e.message))?;
+        let crds = [
+            config.crd_path.as_path(),
+            config.snapshot_crd_path.as_path(),
+        ];
+        let install = chart::Install {
+            namespace: &config.operator_namespace,
+            watched: &config.watched_namespaces,
+            crds: &crds,
+        };
+        chart::populate(&api, config.operator_installed.then_some(&install))
+            .map_err(|e| anyhow::anyhow!("cannot install the operator's chart: {}", e.message))?;
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;

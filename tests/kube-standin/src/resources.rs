@@ -27,7 +27,7 @@ pub(crate) struct ResourceDef {
     /// Whether objects carry `metadata.generation`, bumped when anything but metadata and
     /// status changes.
     pub(crate) has_generation: bool,
-    /// Whether objects are validated against the FlinkDeployment CRD's schema.
+    /// Whether objects are validated against the operator's CRD of their kind.
     pub(crate) custom: bool,
 }
 
@@ -65,6 +65,11 @@ impl ResourceDef {
         }
     }
 
+    /// Whether this is an access review (create only, answered, never stored).
+    pub(crate) fn is_review(&self) -> bool {
+        self.group == AUTHORIZATION_GROUP
+    }
+
     /// `Pod`, `FlinkDeployment.flink.apache.org`: the kind as validation errors name it.
     pub(crate) fn qualified_kind(&self) -> String {
         if self.group.is_empty() {
@@ -76,6 +81,9 @@ impl ResourceDef {
 
     /// The verbs discovery lists for the resource.
     pub(crate) fn verbs(&self) -> &'static [&'static str] {
+        if self.is_review() {
+            return &["create"];
+        }
         &[
             "create",
             "delete",
@@ -217,20 +225,161 @@ pub(crate) static FLINK_DEPLOYMENTS: ResourceDef = ResourceDef {
     custom: true,
 };
 
+/// flink.apache.org/v1beta1 flinkstatesnapshots (operator 1.10+), validated against the
+/// operator's FlinkStateSnapshot CRD.
+pub(crate) static FLINK_STATE_SNAPSHOTS: ResourceDef = ResourceDef {
+    group: "flink.apache.org",
+    version: "v1beta1",
+    plural: "flinkstatesnapshots",
+    singular: "flinkstatesnapshot",
+    kind: "FlinkStateSnapshot",
+    namespaced: true,
+    short_names: &["flinksnp"],
+    categories: &[],
+    status_subresource: true,
+    log_subresource: false,
+    has_generation: true,
+    custom: true,
+};
+
+/// core/v1 nodes (cluster-scoped), with `status`.
+pub(crate) static NODES: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    plural: "nodes",
+    singular: "node",
+    kind: "Node",
+    namespaced: false,
+    short_names: &["no"],
+    categories: &[],
+    status_subresource: true,
+    log_subresource: false,
+    has_generation: false,
+    custom: false,
+};
+
+/// The RBAC API group.
+pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// The access reviews' API group.
+pub(crate) const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
+
+/// An rbac.authorization.k8s.io/v1 resource.
+const fn rbac(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> ResourceDef {
+    ResourceDef {
+        group: RBAC_GROUP,
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        status_subresource: false,
+        log_subresource: false,
+        has_generation: false,
+        custom: false,
+    }
+}
+
+/// rbac.authorization.k8s.io/v1 roles.
+pub(crate) static ROLES: ResourceDef = rbac("roles", "role", "Role", true);
+/// rbac.authorization.k8s.io/v1 rolebindings.
+pub(crate) static ROLE_BINDINGS: ResourceDef =
+    rbac("rolebindings", "rolebinding", "RoleBinding", true);
+/// rbac.authorization.k8s.io/v1 clusterroles.
+pub(crate) static CLUSTER_ROLES: ResourceDef =
+    rbac("clusterroles", "clusterrole", "ClusterRole", false);
+/// rbac.authorization.k8s.io/v1 clusterrolebindings.
+pub(crate) static CLUSTER_ROLE_BINDINGS: ResourceDef = rbac(
+    "clusterrolebindings",
+    "clusterrolebinding",
+    "ClusterRoleBinding",
+    false,
+);
+
+/// An authorization.k8s.io/v1 access review: create only, never stored.
+const fn review(plural: &'static str, kind: &'static str, namespaced: bool) -> ResourceDef {
+    ResourceDef {
+        group: AUTHORIZATION_GROUP,
+        version: "v1",
+        plural,
+        singular: "",
+        kind,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        status_subresource: false,
+        log_subresource: false,
+        has_generation: false,
+        custom: false,
+    }
+}
+
+/// authorization.k8s.io/v1 subjectaccessreviews.
+pub(crate) static SUBJECT_ACCESS_REVIEWS: ResourceDef =
+    review("subjectaccessreviews", "SubjectAccessReview", false);
+/// authorization.k8s.io/v1 selfsubjectaccessreviews (what `kubectl auth can-i` sends).
+pub(crate) static SELF_SUBJECT_ACCESS_REVIEWS: ResourceDef =
+    review("selfsubjectaccessreviews", "SelfSubjectAccessReview", false);
+/// authorization.k8s.io/v1 localsubjectaccessreviews.
+pub(crate) static LOCAL_SUBJECT_ACCESS_REVIEWS: ResourceDef = review(
+    "localsubjectaccessreviews",
+    "LocalSubjectAccessReview",
+    true,
+);
+
+/// apiextensions.k8s.io/v1 customresourcedefinitions: the operator's CRDs as its Helm chart
+/// installs them.
+pub(crate) static CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = ResourceDef {
+    group: "apiextensions.k8s.io",
+    version: "v1",
+    plural: "customresourcedefinitions",
+    singular: "customresourcedefinition",
+    kind: "CustomResourceDefinition",
+    namespaced: false,
+    short_names: &["crd", "crds"],
+    categories: &["api-extensions"],
+    status_subresource: true,
+    log_subresource: false,
+    has_generation: true,
+    custom: false,
+};
+
 /// Every resource served, in discovery order.
-pub(crate) static ALL: [&ResourceDef; 8] = [
+pub(crate) static ALL: &[&ResourceDef] = &[
     &NAMESPACES,
     &SERVICE_ACCOUNTS,
     &PODS,
     &EVENTS,
     &SERVICES,
     &CONFIG_MAPS,
+    &NODES,
     &DEPLOYMENTS,
     &FLINK_DEPLOYMENTS,
+    &FLINK_STATE_SNAPSHOTS,
+    &ROLES,
+    &ROLE_BINDINGS,
+    &CLUSTER_ROLES,
+    &CLUSTER_ROLE_BINDINGS,
+    &SUBJECT_ACCESS_REVIEWS,
+    &SELF_SUBJECT_ACCESS_REVIEWS,
+    &LOCAL_SUBJECT_ACCESS_REVIEWS,
+    &CUSTOM_RESOURCE_DEFINITIONS,
 ];
 
 /// The API groups served, as `(group, version)`; the core group is served under `/api`.
-pub(crate) static GROUPS: [(&str, &str); 2] = [("apps", "v1"), ("flink.apache.org", "v1beta1")];
+pub(crate) static GROUPS: &[(&str, &str)] = &[
+    ("apps", "v1"),
+    ("flink.apache.org", "v1beta1"),
+    (RBAC_GROUP, "v1"),
+    (AUTHORIZATION_GROUP, "v1"),
+    ("apiextensions.k8s.io", "v1"),
+];
 
 /// Finds a served resource by group, version and plural name.
 pub(crate) fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

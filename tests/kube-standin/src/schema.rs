@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{FieldError, FieldErrorKind};
 use crate::meta;
-use crate::resources::FLINK_DEPLOYMENTS;
+use crate::resources::{FLINK_DEPLOYMENTS, ResourceDef};
 
 /// One of the CRD's `additionalPrinterColumns`.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,26 +86,35 @@ impl FieldValidation {
 }
 
 impl CrdSchema {
-    /// Reads the CRD YAML at `path`.
+    /// Reads the FlinkDeployment CRD YAML at `path`.
     pub(crate) fn load(path: &Path) -> anyhow::Result<CrdSchema> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read the FlinkDeployment CRD at {} (set FLINK_EKS_CRD to its path)",
-                path.display()
-            )
-        })?;
-        let crd: Value = serde_saphyr::from_str(&text).with_context(|| {
-            format!(
-                "the FlinkDeployment CRD at {} is not valid YAML",
-                path.display()
-            )
-        })?;
-        CrdSchema::from_crd(&crd)
-            .with_context(|| format!("unusable FlinkDeployment CRD at {}", path.display()))
+        CrdSchema::load_for(path, &FLINK_DEPLOYMENTS, crate::CRD_ENV)
     }
 
-    /// Builds the schema from a parsed CRD, checking it defines the resource the stand-in serves.
+    /// Reads the CRD YAML at `path`, which must define `res`; `env` is the variable that
+    /// names another path.
+    pub(crate) fn load_for(path: &Path, res: &ResourceDef, env: &str) -> anyhow::Result<CrdSchema> {
+        let kind = res.kind;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the {kind} CRD at {} (set {env} to its path)",
+                path.display()
+            )
+        })?;
+        let crd: Value = serde_saphyr::from_str(&text)
+            .with_context(|| format!("the {kind} CRD at {} is not valid YAML", path.display()))?;
+        CrdSchema::from_crd_for(&crd, res)
+            .with_context(|| format!("unusable {kind} CRD at {}", path.display()))
+    }
+
+    /// Builds the FlinkDeployment schema from a parsed CRD.
+    #[cfg(test)]
     pub(crate) fn from_crd(crd: &Value) -> anyhow::Result<CrdSchema> {
+        CrdSchema::from_crd_for(crd, &FLINK_DEPLOYMENTS)
+    }
+
+    /// Builds the schema from a parsed CRD, checking it defines `res`.
+    pub(crate) fn from_crd_for(crd: &Value, res: &ResourceDef) -> anyhow::Result<CrdSchema> {
         let spec = crd.get("spec").context("the CRD has no spec")?;
         let group = spec.get("group").and_then(Value::as_str).unwrap_or("");
         let plural = meta::get_path(spec, &["names", "plural"])
@@ -114,15 +123,11 @@ impl CrdSchema {
         let kind = meta::get_path(spec, &["names", "kind"])
             .and_then(Value::as_str)
             .unwrap_or("");
-        if (group, plural, kind)
-            != (
-                FLINK_DEPLOYMENTS.group,
-                FLINK_DEPLOYMENTS.plural,
-                FLINK_DEPLOYMENTS.kind,
-            )
-        {
+        if (group, plural, kind) != (res.group, res.plural, res.kind) {
             bail!(
-                "the CRD defines {kind} ({plural}.{group}), not FlinkDeployment (flinkdeployments.flink.apache.org)"
+                "the CRD defines {kind} ({plural}.{group}), not {} ({})",
+                res.kind,
+                res.group_resource()
             );
         }
         let versions = spec
@@ -131,13 +136,8 @@ impl CrdSchema {
             .context("the CRD has no versions")?;
         let version = versions
             .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(FLINK_DEPLOYMENTS.version))
-            .with_context(|| {
-                format!(
-                    "the CRD does not define version {}",
-                    FLINK_DEPLOYMENTS.version
-                )
-            })?;
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(res.version))
+            .with_context(|| format!("the CRD does not define version {}", res.version))?;
         let structural = meta::get_path(version, &["schema", "openAPIV3Schema"])
             .cloned()
             .context("the CRD's v1beta1 version has no schema.openAPIV3Schema")?;

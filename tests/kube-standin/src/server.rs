@@ -24,6 +24,8 @@ use crate::logs::{self, ContainerRun, LogOptions};
 use crate::meta;
 use crate::openapi;
 use crate::patch::PatchKind;
+use crate::protobuf;
+use crate::rbac::{self, Attributes, Policy, UserInfo};
 use crate::resources::{self, FLINK_DEPLOYMENTS, PODS, ResourceDef};
 use crate::schema::FieldValidation;
 use crate::selector::{FieldSelector, LabelSelector};
@@ -209,15 +211,35 @@ async fn serve(
         name,
         subresource,
     } = target;
+    let ns = namespace.as_deref().unwrap_or("");
+    let user = requesting_user(&request)?;
+    if res.is_review() {
+        return review(shared, res, ns, name.as_deref(), user, request).await;
+    }
     let content_type = request.header(header::CONTENT_TYPE);
     if content_type.contains("protobuf") || content_type.contains("cbor") {
         return Err(ApiError::unsupported_body(content_type));
     }
-    let ns = namespace.as_deref().unwrap_or("");
     let is_write = matches!(
         request.method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
+    if let Err(denied) = authorize(
+        shared,
+        res,
+        ns,
+        name.as_deref(),
+        subresource.as_deref(),
+        &request,
+        user,
+    ) {
+        if is_write {
+            shared
+                .faults
+                .count_write(format!("{}:{}", res.plural, request.method), None);
+        }
+        return Err(denied);
+    }
     let part = match subresource.as_deref() {
         None => Part::Main,
         Some("status") if res.status_subresource => Part::Status,
@@ -240,7 +262,7 @@ async fn serve(
                     res,
                     &[object],
                     rv,
-                    &shared.api.schema,
+                    shared.api.schema_of(res),
                     request.param("includeObject"),
                 );
                 return Ok(json_response(StatusCode::OK, &doc, &[]));
@@ -298,6 +320,150 @@ async fn serve(
     result.map(|(response, _)| response)
 }
 
+/// Who a request is from: the kubeconfig's user (cluster-admin), or the user its
+/// `Impersonate-User` and `Impersonate-Group` headers name (the kubeconfig's user may
+/// impersonate anyone).
+fn requesting_user(request: &Request) -> Result<UserInfo, ApiError> {
+    let groups: Vec<String> = request
+        .headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    match request
+        .headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(user) if !user.is_empty() => Ok(UserInfo::impersonated(user, &groups)),
+        _ if !groups.is_empty() => Err(ApiError::forbidden(
+            format!(
+                "requested [{}] without impersonating a user",
+                groups
+                    .iter()
+                    .map(|g| format!("{{Group  {g}    }}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            json!({}),
+        )),
+        _ => Ok(UserInfo::admin()),
+    }
+}
+
+/// The verb a request is authorized as: `get`, `list`, `watch`, `create`, `update`, `patch`,
+/// `delete` or `deletecollection`.
+fn verb(request: &Request, named: bool) -> &'static str {
+    match (&request.method, named) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) if request.flag("watch") => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "get",
+    }
+}
+
+/// Asks RBAC whether `user` may make this request; the 403 the real server answers if not.
+/// A patch of an object that does not exist creates it, so it needs `create` too.
+fn authorize(
+    shared: &Shared,
+    res: &'static ResourceDef,
+    namespace: &str,
+    name: Option<&str>,
+    subresource: Option<&str>,
+    request: &Request,
+    user: UserInfo,
+) -> Result<(), ApiError> {
+    let mut attrs = Attributes {
+        user,
+        verb: verb(request, name.is_some()).to_owned(),
+        api_group: res.group.to_owned(),
+        resource: res.plural.to_owned(),
+        subresource: subresource.unwrap_or("").to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.unwrap_or("").to_owned(),
+    };
+    if res == &resources::NAMESPACES && name.is_some() {
+        // A namespace's own requests are in its namespace, as the real server's request info
+        // puts them.
+        attrs.namespace = name.unwrap_or("").to_owned();
+    }
+    let policy = Policy::read(&shared.api.store);
+    let decision = policy.authorize(&attrs);
+    if !decision.allowed {
+        return Err(rbac::forbidden(&attrs, &decision.reason));
+    }
+    if attrs.verb == "patch"
+        && let Some(name) = name
+        && shared.api.get(res, namespace, name).is_err()
+    {
+        attrs.verb = "create".to_owned();
+        let decision = policy.authorize(&attrs);
+        if !decision.allowed {
+            return Err(rbac::forbidden(&attrs, &decision.reason));
+        }
+    }
+    Ok(())
+}
+
+/// `POST` of an access review: authorized itself (every authenticated user may create a
+/// SelfSubjectAccessReview through `system:basic-user`), answered, never stored and not
+/// counted as a write, since it changes nothing.
+async fn review(
+    shared: &Arc<Shared>,
+    res: &'static ResourceDef,
+    namespace: &str,
+    name: Option<&str>,
+    user: UserInfo,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if request.method != Method::POST || name.is_some() {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({} {})",
+            request.method,
+            res.group_resource()
+        )));
+    }
+    authorize(shared, res, namespace, None, None, &request, user.clone())?;
+    let content_type = request.header(header::CONTENT_TYPE).to_owned();
+    let mut body = if content_type.contains("protobuf") {
+        let bytes = to_bytes(request.body, MAX_BODY)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        protobuf::decode_review(&bytes, res.kind)?
+    } else if content_type.contains("cbor") {
+        return Err(ApiError::unsupported_body(&content_type));
+    } else {
+        read_body(request.body).await?
+    };
+    if res == &resources::LOCAL_SUBJECT_ACCESS_REVIEWS {
+        let asked = body
+            .pointer("/spec/resourceAttributes/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if asked.is_empty() {
+            body["spec"]["resourceAttributes"]["namespace"] = json!(namespace);
+        } else if asked != namespace {
+            return Err(ApiError::bad_request(format!(
+                "spec.resourceAttributes.namespace must match namespace: {namespace}"
+            )));
+        }
+    }
+    let subject = if res == &resources::SELF_SUBJECT_ACCESS_REVIEWS {
+        user
+    } else {
+        rbac::review_subject(&body)
+    };
+    let policy = Policy::read(&shared.api.store);
+    let answered = rbac::review(&policy, body, subject)?;
+    Ok(json_response(StatusCode::CREATED, &answered, &[]))
+}
+
 /// A write's response, with whether it changed anything (for the stats).
 type Written = (Response, bool);
 
@@ -326,7 +492,7 @@ fn list(
             res,
             &page.items,
             page.resource_version,
-            &shared.api.schema,
+            shared.api.schema_of(res),
             request.param("includeObject"),
         );
         return Ok((json_response(StatusCode::OK, &doc, &[]), false));
@@ -451,7 +617,7 @@ fn table_render(
             res,
             &[Arc::new(object.clone())],
             rv,
-            &shared.api.schema,
+            shared.api.schema_of(res),
             include_object.as_deref(),
         )
     }))

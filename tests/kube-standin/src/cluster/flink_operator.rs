@@ -21,6 +21,7 @@ use super::flink_cluster::{
     jobmanager_startup_log, remove_old_pods,
 };
 use super::kubelet::{PodState, fetch_log, find_container, set_pod_state};
+use super::snapshots::{self, Next, Restore, restore_log};
 use super::{MAIN_CONTAINER, Stop, delete_quietly, emit_event, pause};
 use crate::Shared;
 use crate::apply::Part;
@@ -57,12 +58,12 @@ pub(super) fn log_outcome(target: &Target, outcome: Result<(), Stop>) {
     }
 }
 
-fn now_millis() -> i64 {
+pub(super) fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
 /// Writes `patch` into the FlinkDeployment's status if it is still at the target generation.
-fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), Stop> {
+pub(super) fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), Stop> {
     let mut superseded = false;
     // Before the commit, which wakes the watches: no watcher sees the change earlier.
     let at = jiff::Timestamp::now().as_microsecond();
@@ -99,7 +100,11 @@ fn write_status(shared: &Shared, target: &Target, patch: Value) -> Result<(), St
 
 /// Reconciles one generation: the whole status sequence, or the scripted failure.
 pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), Stop> {
-    let run = Reconcile::start(shared, target)?;
+    let mut run = Reconcile::start(shared, target)?;
+    match snapshots::before_deploy(shared, target, &run.fd, run.delay).await? {
+        Next::Deploy { restore } => run.restore = restore,
+        Next::Done => return Ok(()),
+    }
     let Some(deployed) = run.deploy().await? else {
         return Ok(());
     };
@@ -126,6 +131,8 @@ struct Reconcile<'a> {
     /// No spec was reconciled before: `Submit` and `CREATED` rather than `SpecChanged` and
     /// `UPGRADING`.
     first_deployment: bool,
+    /// The savepoint the job starts from.
+    restore: Option<Restore>,
 }
 
 /// The JobManager's Deployment and pod, once step A made them.
@@ -156,6 +163,7 @@ impl<'a> Reconcile<'a> {
             fd: (*fd).clone(),
             cluster,
             first_deployment,
+            restore: None,
         })
     }
 
@@ -401,7 +409,12 @@ impl<'a> Reconcile<'a> {
         set_pod_state(shared, jm_pod, PodState::Running { ready: true })?;
         set_deployment_status(shared, ns, name, true)?;
         create_taskmanager_pod(shared, &self.fd, &deployed.deployment, &self.cluster)?;
-        let mut lines = vec![
+        let mut lines: Vec<String> = self
+            .restore
+            .iter()
+            .flat_map(|r| restore_log(r, name, job_id))
+            .collect();
+        lines.extend([
             flink_log_line(
                 "org.apache.flink.runtime.resourcemanager.slotmanager.FineGrainedSlotManager",
                 &format!(
@@ -412,7 +425,7 @@ impl<'a> Reconcile<'a> {
                 "org.apache.flink.runtime.executiongraph.ExecutionGraph",
                 &format!("Job {name} ({job_id}) switched from state CREATED to RUNNING."),
             ),
-        ];
+        ]);
         lines.extend(
             self.cluster
                 .job_output
@@ -537,7 +550,11 @@ impl<'a> Reconcile<'a> {
 }
 
 /// The operator's `lastReconciledSpec`: the spec plus resource metadata, as a JSON string.
-fn last_reconciled_spec(spec: &Value, generation: i64, first_deployment: bool) -> String {
+pub(super) fn last_reconciled_spec(
+    spec: &Value,
+    generation: i64,
+    first_deployment: bool,
+) -> String {
     json!({
         "spec": spec,
         "resource_metadata": {

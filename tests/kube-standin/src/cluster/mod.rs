@@ -7,7 +7,9 @@
 //! - [`controller_manager`]: the Deployment and ReplicaSet controllers of
 //!   kube-controller-manager;
 //! - [`kubelet`]: pod phases, container states, which containers run (for their logs);
-//! - [`pod_identity_webhook`]: the EKS pod identity webhook's mutation of pods.
+//! - [`pod_identity_webhook`]: the EKS pod identity webhook's mutation of pods;
+//! - [`snapshots`]: the FlinkStateSnapshot controller, and the savepoints of upgrades,
+//!   suspends and manual triggers.
 //!
 //! [`run`] drives them from the store as a controller's informer does: on every change it
 //! lists FlinkDeployments and starts a reconcile for each new generation, or a cleanup for
@@ -18,6 +20,7 @@ mod flink_cluster;
 mod flink_operator;
 mod kubelet;
 mod pod_identity_webhook;
+mod snapshots;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,10 +32,11 @@ use tokio::task::JoinHandle;
 use crate::Shared;
 use crate::api::DeleteOptions;
 use crate::apply::Part;
+use crate::chart;
 use crate::error::ApiError;
 use crate::meta;
 use crate::patch::merge_patch;
-use crate::resources::{EVENTS, FLINK_DEPLOYMENTS};
+use crate::resources::{EVENTS, FLINK_DEPLOYMENTS, FLINK_STATE_SNAPSHOTS};
 use flink_operator::{MANAGER, Target, cleanup, log_outcome, reconcile};
 
 /// The main container of Flink pods.
@@ -50,12 +54,22 @@ struct Task {
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut changes = shared.api.store.subscribe();
     let mut tasks: HashMap<(String, String), Task> = HashMap::new();
+    let mut snapshot_tasks: HashMap<(String, String), (String, JoinHandle<()>)> = HashMap::new();
     loop {
+        reconcile_snapshots(&shared, &mut snapshot_tasks);
         let deployments = shared.api.store.tx().list(&FLINK_DEPLOYMENTS, None);
         let mut seen = HashSet::new();
+        let operator_namespace = shared.config.operator_namespace.as_str();
+        let running = chart::operator_running(&shared.api, operator_namespace);
         for fd in deployments {
             let key = (meta::namespace(&fd).to_owned(), meta::name(&fd).to_owned());
             seen.insert(key.clone());
+            // No operator, or one that does not watch the namespace: nothing acts on the
+            // resource, not even its deletion. The watched namespaces are read from the
+            // operator's ConfigMap on every pass.
+            if !running || !chart::operator_watches(&shared.api, operator_namespace, &key.0) {
+                continue;
+            }
             let (uid, generation, deleting) = (
                 meta::uid(&fd).to_owned(),
                 meta::generation(&fd),
@@ -112,6 +126,51 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     for task in tasks.into_values() {
         task.handle.abort();
     }
+    for (_, handle) in snapshot_tasks.into_values() {
+        handle.abort();
+    }
+}
+
+/// Starts the snapshot controller's work on each FlinkStateSnapshot it has not seen (by
+/// uid); forgets the deleted ones.
+fn reconcile_snapshots(
+    shared: &Arc<Shared>,
+    tasks: &mut HashMap<(String, String), (String, JoinHandle<()>)>,
+) {
+    let snapshots = shared.api.store.tx().list(&FLINK_STATE_SNAPSHOTS, None);
+    let mut seen = HashSet::new();
+    for snapshot in snapshots {
+        let key = (
+            meta::namespace(&snapshot).to_owned(),
+            meta::name(&snapshot).to_owned(),
+        );
+        let uid = meta::uid(&snapshot).to_owned();
+        seen.insert(key.clone());
+        if tasks.get(&key).is_some_and(|(known, _)| *known == uid) {
+            continue;
+        }
+        if let Some((_, old)) = tasks.remove(&key) {
+            old.abort();
+        }
+        let (shared, (ns, name), id) = (Arc::clone(shared), key.clone(), uid.clone());
+        let handle = tokio::spawn(async move {
+            match snapshots::reconcile_snapshot(&shared, &ns, &name, &id).await {
+                Ok(()) | Err(Stop::Superseded) => {}
+                Err(Stop::Api(e)) if e.code == 404 => {}
+                Err(Stop::Api(e)) => {
+                    tracing::warn!(%ns, %name, "snapshot controller stopped: {}", e.message)
+                }
+            }
+        });
+        tasks.insert(key, (uid, handle));
+    }
+    tasks.retain(|key, (_, handle)| {
+        let keep = seen.contains(key);
+        if !keep {
+            handle.abort();
+        }
+        keep
+    });
 }
 
 /// Why a task stopped early.
