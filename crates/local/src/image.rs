@@ -1,0 +1,333 @@
+//! The run inside the job's image (`--image`): the image has Flink's S3 plugin, which PyPI's
+//! package lacks. The script is mounted read-only where the cluster puts it, the
+//! configuration directory next to it, and the local AWS credentials reach the S3 plugin
+//! through the environment.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use flink_eks_plan::Progress;
+use futures::StreamExt as _;
+
+use crate::conf::Runtime;
+use crate::error::{Error, io};
+use crate::{Event, LocalJob, Outcome, OutputLog, RunOptions, Stream};
+
+/// Where the run's configuration directory is mounted in the container (`FLINK_CONF_DIR`).
+pub const CONF_MOUNT: &str = "/opt/flink-eks/conf";
+
+/// The image's own configuration directory, whose files the run starts from.
+const IMAGE_CONF_DIR: &str = "/opt/flink/conf";
+
+/// The image to run in.
+#[derive(Debug, Clone)]
+pub struct ImageJob {
+    /// The image reference, as deploy builds and pushes it.
+    pub image: String,
+    /// The interpreter in the image (`[job] python`).
+    pub python: String,
+    /// `AWS_REGION` for the job's S3 client, when known.
+    pub region: Option<String>,
+}
+
+fn docker_error(what: &str) -> impl FnOnce(bollard::errors::Error) -> Error + '_ {
+    move |err| Error::Docker {
+        what: what.to_owned(),
+        reason: match &err {
+            bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+            other => flink_eks_plan::one_line_chain(other),
+        },
+    }
+}
+
+/// Runs the script inside `image.image` with Docker: its Python, its Flink and S3 plugin, the
+/// deployment's configuration (minus the cluster's keys, with the S3 plugin reading
+/// credentials from the environment), the job's arguments, for at most `options.duration`.
+pub async fn run_in_image(
+    job: &LocalJob,
+    image: &ImageJob,
+    options: &RunOptions,
+    progress: &dyn Progress<Event>,
+) -> Result<Outcome, Error> {
+    let docker = Docker::connect_with_local_defaults().map_err(docker_error("connecting"))?;
+    match docker.inspect_image(&image.image).await {
+        Ok(_) => {}
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {
+            return Err(Error::ImageMissing {
+                image: image.image.clone(),
+            });
+        }
+        Err(err) => return Err(docker_error("inspecting the image")(err)),
+    }
+    let script = std::path::absolute(&job.script)
+        .map_err(io(format!("cannot resolve {}", job.script.display())))?;
+    let file_name = script
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "job.py".to_owned());
+    let work_dir = std::path::absolute(&options.work_dir)
+        .map_err(io(format!("cannot resolve {}", options.work_dir.display())))?;
+
+    let base_dir = work_dir.join("image-conf");
+    copy_image_conf(&docker, &image.image, &base_dir).await?;
+    let conf_dir = work_dir.join("conf");
+    let runtime = Runtime::Image {
+        python: image.python.clone(),
+    };
+    crate::write_conf_dir(job, &runtime, &base_dir, &conf_dir, progress)?;
+
+    let mut env = vec![format!("FLINK_CONF_DIR={CONF_MOUNT}")];
+    if let Some(region) = &image.region {
+        env.push(format!("AWS_REGION={region}"));
+    }
+    env.extend(credentials(image.region.clone(), progress).await);
+
+    let script_in_image = format!("{}/{file_name}", flink_eks_manifest::USRLIB_DIR);
+    let mut cmd = vec![script_in_image.clone()];
+    cmd.extend(job.args.iter().cloned());
+    let body = ContainerCreateBody {
+        image: Some(image.image.clone()),
+        entrypoint: Some(vec![image.python.clone()]),
+        cmd: Some(cmd),
+        env: Some(env),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        host_config: Some(HostConfig {
+            binds: Some(vec![
+                format!("{}:{script_in_image}:ro", script.display()),
+                format!("{}:{CONF_MOUNT}:ro", conf_dir.display()),
+            ]),
+            ..HostConfig::default()
+        }),
+        ..ContainerCreateBody::default()
+    };
+    let created = docker
+        .create_container(None, body)
+        .await
+        .map_err(docker_error("creating the container"))?;
+    let container = Container {
+        docker: &docker,
+        id: created.id,
+    };
+    progress.event(&Event::Started {
+        command: format!(
+            "{} {script_in_image}{} in {} (container {})",
+            image.python,
+            job.args.iter().map(|a| format!(" {a}")).collect::<String>(),
+            image.image,
+            &container.id[..12.min(container.id.len())]
+        ),
+    });
+    let result = container.run(options.duration, progress).await;
+    container.remove().await;
+    result
+}
+
+struct Container<'a> {
+    docker: &'a Docker,
+    id: String,
+}
+
+impl Container<'_> {
+    async fn run(
+        &self,
+        duration: Duration,
+        progress: &dyn Progress<Event>,
+    ) -> Result<Outcome, Error> {
+        let attach = AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdout(true)
+            .stderr(true)
+            .logs(true)
+            .build();
+        let mut attached = self
+            .docker
+            .attach_container(&self.id, Some(attach))
+            .await
+            .map_err(docker_error("attaching to the container"))?;
+        let started = Instant::now();
+        self.docker
+            .start_container(&self.id, None)
+            .await
+            .map_err(docker_error("starting the container"))?;
+        let mut log = OutputLog::default();
+        let mut partial = [String::new(), String::new()];
+        let read = async {
+            while let Some(Ok(chunk)) = attached.output.next().await {
+                let (stream, message) = match chunk {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        (Stream::Stdout, message)
+                    }
+                    LogOutput::StdErr { message } => (Stream::Stderr, message),
+                    LogOutput::StdIn { .. } => continue,
+                };
+                let buffer = &mut partial[stream as usize];
+                buffer.push_str(&String::from_utf8_lossy(&message));
+                while let Some(end) = buffer.find('\n') {
+                    let line: String = buffer.drain(..=end).collect();
+                    let line = line.trim_end_matches(['\n', '\r']).to_owned();
+                    log.push(stream, &line);
+                    progress.event(&Event::Output { stream, line });
+                }
+            }
+        };
+        let stopped = tokio::time::timeout(duration, read).await.is_err();
+        if stopped {
+            let stop = StopContainerOptionsBuilder::default().t(10).build();
+            self.docker
+                .stop_container(&self.id, Some(stop))
+                .await
+                .map_err(docker_error("stopping the container"))?;
+        }
+        for (stream, rest) in [Stream::Stdout, Stream::Stderr].into_iter().zip(partial) {
+            if !rest.is_empty() {
+                log.push(stream, &rest);
+                progress.event(&Event::Output { stream, line: rest });
+            }
+        }
+        let state = self
+            .docker
+            .inspect_container(&self.id, None)
+            .await
+            .map_err(docker_error("reading the container's exit code"))?
+            .state;
+        let code = state.and_then(|s| s.exit_code).unwrap_or(0);
+        if stopped || code == 0 {
+            return Ok(Outcome {
+                elapsed: started.elapsed(),
+                stdout_lines: log.stdout_lines,
+                stopped,
+            });
+        }
+        Err(log.failure(i32::try_from(code).unwrap_or(1)))
+    }
+
+    async fn remove(&self) {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        // A container left behind is visible in `docker ps -a` and harms nothing.
+        let _ = self.docker.remove_container(&self.id, Some(options)).await;
+    }
+}
+
+/// Copies the image's `/opt/flink/conf` files into `into` (nothing when the image has none).
+async fn copy_image_conf(docker: &Docker, image: &str, into: &Path) -> Result<(), Error> {
+    if into.exists() {
+        std::fs::remove_dir_all(into).map_err(io(format!("cannot clear {}", into.display())))?;
+    }
+    std::fs::create_dir_all(into).map_err(io(format!("cannot create {}", into.display())))?;
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        ..ContainerCreateBody::default()
+    };
+    let created = docker
+        .create_container(None, body)
+        .await
+        .map_err(docker_error(
+            "creating a container to read the image's configuration",
+        ))?;
+    let container = Container {
+        docker,
+        id: created.id,
+    };
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(IMAGE_CONF_DIR)
+        .build();
+    let mut archive = Vec::new();
+    let mut stream = docker.download_from_container(&container.id, Some(options));
+    let mut missing = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => archive.extend_from_slice(&bytes),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                missing = true;
+                break;
+            }
+            Err(err) => {
+                container.remove().await;
+                return Err(docker_error("reading the image's configuration")(err));
+            }
+        }
+    }
+    container.remove().await;
+    if missing {
+        return Ok(());
+    }
+    let mut tar = tar::Archive::new(archive.as_slice());
+    let entries = tar
+        .entries()
+        .map_err(io("reading the image's configuration archive"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(io("reading the image's configuration archive"))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path: PathBuf = entry
+            .path()
+            .map_err(io("reading the image's configuration archive"))?
+            .into_owned();
+        // Only the folder's own files: `conf/config.yaml`, not deeper.
+        if path.components().count() != 2 {
+            continue;
+        }
+        if let Some(name) = path.file_name() {
+            let to = into.join(name);
+            entry
+                .unpack(&to)
+                .map_err(io(format!("cannot write {}", to.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// The local AWS credentials (the SDK's default chain) as environment variables for the
+/// container, which the S3 plugin's `EnvironmentVariableCredentialsProvider` reads. Without
+/// any, the job runs without them.
+async fn credentials(region: Option<String>, progress: &dyn Progress<Event>) -> Vec<String> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    let config = loader.load().await;
+    let Some(provider) = config.credentials_provider() else {
+        progress.event(&Event::NoCredentials {
+            reason: "no credentials provider is configured".into(),
+        });
+        return Vec::new();
+    };
+    match provider.provide_credentials().await {
+        Ok(credentials) => {
+            let mut env = vec![
+                format!("AWS_ACCESS_KEY_ID={}", credentials.access_key_id()),
+                format!("AWS_SECRET_ACCESS_KEY={}", credentials.secret_access_key()),
+            ];
+            if let Some(token) = credentials.session_token() {
+                env.push(format!("AWS_SESSION_TOKEN={token}"));
+            }
+            progress.event(&Event::Credentials {
+                variables: env
+                    .iter()
+                    .filter_map(|v| v.split_once('=').map(|(name, _)| name.to_owned()))
+                    .collect(),
+            });
+            env
+        }
+        Err(err) => {
+            progress.event(&Event::NoCredentials {
+                reason: flink_eks_plan::one_line_chain(&err),
+            });
+            Vec::new()
+        }
+    }
+}
