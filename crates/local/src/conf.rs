@@ -187,13 +187,13 @@ pub fn local_configuration(
 /// legacy file, 2.x only `config.yaml`.
 pub fn config_file_name(release: &FlinkRelease, has_legacy_file: bool) -> &'static str {
     let version = release.version();
-    let reads_legacy = version < FlinkVersion::V1_19 || (version < FlinkVersion::V2_0 && has_legacy_file);
+    let reads_legacy =
+        version < FlinkVersion::V1_19 || (version < FlinkVersion::V2_0 && has_legacy_file);
     if reads_legacy {
         LEGACY_CONFIG_YAML
     } else {
         CONFIG_YAML
     }
-}
 }
 
 /// Parses a configuration file into flat keys: `config.yaml` as YAML (nested maps joined with
