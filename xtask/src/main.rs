@@ -6,6 +6,7 @@
 //! one only starts, so the deploy binary carries none of it.
 
 mod render;
+mod render_doctor;
 mod render_image;
 
 use std::io::BufRead as _;
@@ -174,6 +175,14 @@ enum Command {
         /// Start with the last N lines.
         #[arg(long)]
         tail: Option<i64>,
+    },
+    /// Check, reading only, every precondition of a running job: the cluster, the CRD, the
+    /// service account and its role, its pods, the IAM documents, the script in S3, the
+    /// image in the registry, the nodes' architecture. Exits non-zero when one fails.
+    Doctor {
+        /// One line per check, or the report as JSON on stdout.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
     },
     /// Delete the FlinkDeployment and wait until it is gone.
     Delete,
@@ -417,6 +426,11 @@ async fn run(cli: Cli) -> Result<u8> {
                 println!("{}", line.map_err(flink_eks_deploy::classify)?);
             }
             Ok(0)
+        }
+        Command::Doctor { output } => {
+            let remote = connect(true).await?;
+            let report = flink_eks_deploy::doctor::doctor(&remote, &inputs).await?;
+            Ok(render_doctor::print(&report, output))
         }
         Command::Delete => {
             let remote = connect(true).await?;

@@ -30,6 +30,7 @@
 mod clients;
 mod commands;
 pub mod config;
+pub mod doctor;
 mod error;
 mod event;
 mod execute;
