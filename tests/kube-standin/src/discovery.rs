@@ -141,6 +141,9 @@ mod tests {
         assert_eq!(flink["resources"][1]["name"], "flinkdeployments/status");
         assert!(api_resource_list("batch", "v1").is_none());
         assert!(api_group("apps").is_some());
-        assert_eq!(api_group_list()["groups"].as_array().map(Vec::len), Some(2));
+        assert_eq!(api_group_list()["groups"].as_array().map(Vec::len), Some(5));
+        assert!(api_group("rbac.authorization.k8s.io").is_some());
+        let authz = api_resource_list("authorization.k8s.io", "v1").unwrap_or_default();
+        assert_eq!(authz["resources"][0]["verbs"], json!(["create"]));
     }
 }

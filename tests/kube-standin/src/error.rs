@@ -343,6 +343,26 @@ impl ApiError {
         err
     }
 
+    /// 403 for a request the authorizer denies (`message` is the whole sentence, see
+    /// `rbac::forbidden`).
+    pub(crate) fn forbidden(message: String, details: Value) -> ApiError {
+        ApiError {
+            code: 403,
+            reason: "Forbidden",
+            message,
+            details: Some(details),
+        }
+    }
+
+    /// 422 for an access review without attributes.
+    pub(crate) fn invalid_review(cause: &str) -> ApiError {
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("SubjectAccessReview.authorization.k8s.io \"\" is invalid: {cause}"),
+        )
+    }
+
     /// 500 for a failure inside the stand-in itself.
     pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(500, "InternalError", message)

@@ -263,10 +263,15 @@ async fn kubectl_applies_gets_follows_logs_and_annotates() {
         matches!(ended, Ok(Ok(status)) if status.success()),
         "kubectl logs -f did not end with the pod: {ended:?}"
     );
+    // The operator's own Deployment (the Helm chart's, in `default`) stays.
     let left = kubectl
         .ok(&["get", "pods,deployments,flinkdeployments", "-o", "name"])
         .await;
-    assert_eq!(left.trim(), "", "left behind: {left}");
+    assert_eq!(
+        left.trim(),
+        "deployment.apps/flink-kubernetes-operator",
+        "left behind: {left}"
+    );
 }
 
 #[tokio::test]
@@ -415,4 +420,147 @@ async fn kubectl_server_side_apply_stops_at_conflicts_stale_versions_and_existin
         ])
         .await;
     assert_eq!(managed_by, "Helm");
+}
+
+#[tokio::test]
+async fn kubectl_auth_can_i_and_impersonation_answer_from_rbac() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let flink = "system:serviceaccount:default:flink";
+    let runner = "system:serviceaccount:default:flink-runner";
+
+    // The chart's job account may create pods and configmaps in its namespace; others may not.
+    let yes = kubectl
+        .ok(&["auth", "can-i", "create", "pods", "--as", flink])
+        .await;
+    assert_eq!(yes.trim(), "yes");
+    let no = kubectl
+        .run(&["auth", "can-i", "create", "pods", "--as", runner])
+        .await;
+    assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
+    assert!(!no.status.success(), "can-i answers no with exit code 1");
+    let no_secrets = kubectl
+        .run(&["auth", "can-i", "get", "secrets", "--as", flink])
+        .await;
+    assert_eq!(String::from_utf8_lossy(&no_secrets.stdout).trim(), "no");
+    let elsewhere = kubectl
+        .run(&[
+            "auth",
+            "can-i",
+            "create",
+            "pods",
+            "-n",
+            "kube-system",
+            "--as",
+            flink,
+        ])
+        .await;
+    assert_eq!(String::from_utf8_lossy(&elsewhere.stdout).trim(), "no");
+
+    // A request as the account is refused with the API server's sentence.
+    let refused = kubectl.fails(&["get", "pods", "--as", runner]).await;
+    assert!(
+        refused.contains(
+            "pods is forbidden: User \"system:serviceaccount:default:flink-runner\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+        ),
+        "{refused}"
+    );
+    let before = standin.stats();
+
+    // A Role and RoleBinding grant it.
+    let rbac = kubectl.file(
+        "rbac.yaml",
+        &format!(
+            "{}\n---\n{}\n",
+            yaml(&serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "runner", "namespace": "default"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "create"]}]})),
+            yaml(&serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "runner", "namespace": "default"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runner"},
+                "subjects": [{"kind": "ServiceAccount", "name": "flink-runner", "namespace": "default"}]})),
+        ),
+    );
+    kubectl
+        .ok(&["apply", "--server-side", "-f", &rbac.to_string_lossy()])
+        .await;
+    let granted = kubectl
+        .ok(&["auth", "can-i", "create", "pods", "--as", runner])
+        .await;
+    assert_eq!(granted.trim(), "yes");
+    kubectl.ok(&["get", "pods", "--as", runner]).await;
+    let listed = kubectl
+        .ok(&["get", "roles,rolebindings", "-o", "name"])
+        .await;
+    for expected in [
+        "role.rbac.authorization.k8s.io/flink",
+        "role.rbac.authorization.k8s.io/runner",
+        "rolebinding.rbac.authorization.k8s.io/flink-role-binding",
+        "rolebinding.rbac.authorization.k8s.io/runner",
+    ] {
+        assert!(listed.contains(expected), "{expected} missing: {listed}");
+    }
+    // Access reviews change nothing, so they are not counted as writes.
+    let after = standin.stats();
+    assert_eq!(
+        after.writes - before.writes,
+        2,
+        "only the Role and RoleBinding were written: {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn kubectl_sees_the_operator_as_its_helm_chart_installs_it() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let image = kubectl
+        .ok(&[
+            "get",
+            "deployment",
+            "flink-kubernetes-operator",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image} {.status.readyReplicas} {.metadata.labels.app\\.kubernetes\\.io/version}",
+        ])
+        .await;
+    assert_eq!(
+        image.trim(),
+        "ghcr.io/apache/flink-kubernetes-operator:1.15.0 1 1.15.0"
+    );
+    let config = kubectl
+        .ok(&[
+            "get",
+            "configmap",
+            "flink-operator-config",
+            "-o",
+            "jsonpath={.data.config\\.yaml}",
+        ])
+        .await;
+    assert!(
+        config.contains("kubernetes.operator.reconcile.interval"),
+        "{config}"
+    );
+    assert!(
+        !config.contains("kubernetes.operator.watched.namespaces"),
+        "no watched namespaces: all of them: {config}"
+    );
+    let crd = kubectl
+        .ok(&[
+            "get",
+            "crd",
+            "flinkdeployments.flink.apache.org",
+            "-o",
+            "jsonpath={.spec.group} {.status.conditions[?(@.type==\"Established\")].status}",
+        ])
+        .await;
+    assert_eq!(crd.trim(), "flink.apache.org True");
+    let account = kubectl
+        .ok(&[
+            "get",
+            "serviceaccount",
+            "flink",
+            "-o",
+            "jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}",
+        ])
+        .await;
+    assert_eq!(account.trim(), "Helm");
 }
