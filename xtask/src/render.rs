@@ -59,6 +59,13 @@ impl Progress<Event> for Renderer {
                 }
             }
             Event::Irsa(event) => self.irsa(event),
+            // The operator's warnings are shown even with --quiet, as other warnings are.
+            Event::Watch {
+                event:
+                    event @ (flink_eks_submit::WatchEvent::Warning { .. }
+                    | flink_eks_submit::WatchEvent::Retrying { .. }),
+                elapsed,
+            } => eprintln!("  {event} ({elapsed:.1?})"),
             Event::Watch { event, elapsed } => self.line(&format!("  {event} ({elapsed:.1?})")),
             Event::LogTail { pod, lines } => {
                 self.line(&format!(

@@ -46,12 +46,15 @@ pub(crate) async fn submit(
         plan.operation().action,
         applied.generation
     ));
+    let options = flink_eks_submit::WaitOptions::new(inputs.timeout)
+        .settings(inputs.wait)
+        .operator(plan.operator().map(|check| check.facts.clone()));
     let running = submitter
-        .wait_until_running(
+        .wait_until_running_with(
             &inputs.namespace,
             &inputs.name,
             applied.generation,
-            inputs.timeout,
+            &options,
             &|event: &flink_eks_submit::WatchEvent| {
                 progress.event(&Event::Watch {
                     event: event.clone(),

@@ -95,6 +95,15 @@ pub struct Job {
     /// How long `submit` waits for RUNNING, in seconds.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// How long the operator may leave the FlinkDeployment without any status, in seconds,
+    /// before the wait fails naming the likely causes (operator missing, namespace not
+    /// watched, Flink version ignored).
+    #[serde(default = "default_no_status")]
+    pub no_status_secs: u64,
+    /// How long a `status.error` the operator retries may stay, in seconds, before the wait
+    /// fails on it (an error with a terminal state fails at once).
+    #[serde(default = "default_status_error_grace")]
+    pub status_error_grace_secs: u64,
 }
 
 /// `[s3]`.
@@ -254,6 +263,12 @@ fn default_memory() -> String {
 }
 fn default_timeout() -> u64 {
     300
+}
+fn default_no_status() -> u64 {
+    flink_eks_submit::WaitSettings::DEFAULT_NO_STATUS_WINDOW.as_secs()
+}
+fn default_status_error_grace() -> u64 {
+    flink_eks_submit::WaitSettings::DEFAULT_ERROR_GRACE.as_secs()
 }
 fn one() -> i64 {
     1
@@ -453,6 +468,15 @@ impl Config {
                 "key job.parallelism: {} is not valid: parallelism is a whole number from 1 to {MAX_PARALLELISM} (Flink's largest max parallelism)",
                 self.job.parallelism
             );
+        }
+        for (name, value) in [
+            ("job.timeout_secs", self.job.timeout_secs),
+            ("job.no_status_secs", self.job.no_status_secs),
+            ("job.status_error_grace_secs", self.job.status_error_grace_secs),
+        ] {
+            if value == 0 {
+                bail!("key {name}: 0 is not valid: give a number of seconds from 1");
+            }
         }
         let release = self
             .job

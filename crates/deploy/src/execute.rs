@@ -224,11 +224,15 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         if skipped(Step::Submit) {
             return Ok(Work::Skipped(unread_operations(inputs, Step::Submit)));
         }
-        let plan = remote
-            .submitter()?
-            .plan(&inputs.deployment()?)
-            .await
-            .context("submit: cannot read the FlinkDeployment")?;
+        let submitter = remote.submitter()?;
+        let deployment = inputs.deployment()?;
+        let (plan, operator) = tokio::join!(
+            submitter.plan(&deployment),
+            submitter.check_operator(&inputs.namespace)
+        );
+        let plan = plan
+            .context("submit: cannot read the FlinkDeployment")?
+            .with_operator(operator);
         Ok::<_, anyhow::Error>(Work::Submit(Box::new(plan)))
     };
     let manifest = if skipped(Step::Manifest) {

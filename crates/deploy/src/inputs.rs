@@ -48,6 +48,8 @@ pub struct Inputs {
     pub job: PyFlinkJob,
     /// How long to wait for RUNNING.
     pub timeout: std::time::Duration,
+    /// The no-status window and the grace of `status.error` while waiting.
+    pub wait: flink_eks_submit::WaitSettings,
 }
 
 impl Inputs {
@@ -85,6 +87,10 @@ impl Inputs {
             irsa,
             job,
             timeout: std::time::Duration::from_secs(config.job.timeout_secs),
+            wait: flink_eks_submit::WaitSettings {
+                no_status_window: std::time::Duration::from_secs(config.job.no_status_secs),
+                error_grace: std::time::Duration::from_secs(config.job.status_error_grace_secs),
+            },
         })
     }
 

@@ -73,14 +73,24 @@ fn blockers_of(work: &Work) -> Vec<Blocker> {
             .iter()
             .map(|b| Blocker::bad_input(b.kind(), b.name(), b.reason(), b.fix()))
             .collect(),
-        Work::Submit(plan) if plan.namespace_missing() => {
+        Work::Submit(plan) => {
             let namespace = plan.namespace();
-            vec![Blocker::bad_input(
-                "namespace",
-                namespace,
-                format!("namespace {namespace} does not exist"),
-                format!("create it (kubectl create namespace {namespace}) or set job.namespace"),
-            )]
+            let missing = plan.namespace_missing().then(|| {
+                Blocker::bad_input(
+                    "namespace",
+                    namespace,
+                    format!("namespace {namespace} does not exist"),
+                    format!("create it (kubectl create namespace {namespace}) or set job.namespace"),
+                )
+            });
+            missing
+                .into_iter()
+                .chain(
+                    plan.operator_blockers()
+                        .iter()
+                        .map(|b| Blocker::bad_input(b.kind, &b.name, &b.reason, &b.fix)),
+                )
+                .collect()
         }
         _ => Vec::new(),
     }
@@ -139,6 +149,8 @@ pub enum LocalAction {
     Skipped,
     /// A precondition is unmet: the plan is refused and nothing is written.
     Blocked,
+    /// Read to check a precondition (the operator); nothing is written to it.
+    Checked,
 }
 
 impl RowAction {
@@ -154,6 +166,7 @@ impl RowAction {
             RowAction::Local(LocalAction::NotChecked) => "not checked",
             RowAction::Local(LocalAction::Skipped) => "skipped",
             RowAction::Local(LocalAction::Blocked) => "blocked",
+            RowAction::Local(LocalAction::Checked) => "checked",
         }
     }
 }
@@ -278,7 +291,11 @@ impl StepPlan {
                 detail: manifest_detail(deployment),
                 fix: None,
             }],
-            Work::Submit(plan) => vec![planned(plan.operation())],
+            Work::Submit(plan) => {
+                let mut rows = vec![planned(plan.operation())];
+                rows.extend(plan.operator().map(|check| operator_row(step, check)));
+                rows
+            }
         };
         rows.extend(self.blockers.iter().map(|b| Row::blocked(step, b)));
         rows
@@ -287,6 +304,29 @@ impl StepPlan {
     /// Whether carrying out the step writes anything.
     pub fn writes(&self) -> bool {
         self.rows().iter().any(|r| r.action.writes())
+    }
+}
+
+/// The row of what the plan read about the operator: its facts in one line, and the
+/// warnings about what it could not read.
+fn operator_row(step: Step, check: &flink_eks_submit::OperatorCheck) -> Row {
+    use flink_eks_submit::operator::{Fact, OPERATOR_KIND};
+    let name = match &check.facts.deployment {
+        Fact::Known(Some(operator)) => operator.to_string(),
+        _ => "-".to_owned(),
+    };
+    let mut detail = check.facts.summary();
+    for warning in &check.warnings {
+        let _ = write!(detail, "; warning: {warning}");
+    }
+    Row {
+        step,
+        kind: OPERATOR_KIND,
+        name,
+        action: RowAction::Local(LocalAction::Checked),
+        observed: None,
+        detail,
+        fix: None,
     }
 }
 

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result, from_kube};
-use crate::status::{ObservedState, Phase, StatusView, interpret_state};
+use crate::operator::{OperatorBlocker, OperatorCheck};
+use crate::status::{ObservedState, OperatorError, Phase, StatusView, interpret_state};
 
 mod apply;
 mod decide;
@@ -21,6 +22,8 @@ mod delete;
 mod fixtures;
 mod pods;
 mod watch;
+
+pub use watch::{TERMINAL_EVENT_REASONS, WaitOptions};
 
 /// How many log lines a failure report carries by default, per container.
 pub const DEFAULT_LOG_TAIL_LINES: i64 = 40;
@@ -50,6 +53,8 @@ pub struct ApplyPlan {
     compared: Vec<(Vec<String>, Option<Value>)>,
     /// Whether the namespace was found missing (read only when the FlinkDeployment was).
     namespace_missing: bool,
+    /// What was read about the operator beside the plan ([`ApplyPlan::with_operator`]).
+    operator: Option<OperatorCheck>,
 }
 
 impl ApplyPlan {
@@ -91,6 +96,38 @@ impl ApplyPlan {
     /// [`Submitter::apply`] refuses it with [`Error::NamespaceNotFound`] before any call.
     pub fn namespace_missing(&self) -> bool {
         self.namespace_missing
+    }
+
+    /// The plan with its namespace created by an earlier step (the deploy pipeline's rbac
+    /// step, which plans the namespace's creation): the create is planned into it instead
+    /// of refused. The create itself is unchanged, still guarded as planned.
+    #[must_use]
+    pub fn with_namespace_created_first(mut self) -> Self {
+        self.namespace_missing = false;
+        self
+    }
+
+    /// Adds what was read about the operator in the same wave ([`Submitter::check_operator`]):
+    /// its blockers refuse the plan unless the deployment already runs unchanged, and the
+    /// wait names its facts when no status comes.
+    #[must_use]
+    pub fn with_operator(mut self, check: OperatorCheck) -> Self {
+        self.operator = Some(check);
+        self
+    }
+
+    /// What was read about the operator, when it was.
+    pub fn operator(&self) -> Option<&OperatorCheck> {
+        self.operator.as_ref()
+    }
+
+    /// The operator's blockers that hold for this plan: none when the deployment already runs
+    /// unchanged (nothing is written or waited for).
+    pub fn operator_blockers(&self) -> &[OperatorBlocker] {
+        match &self.operator {
+            Some(check) if !self.already_running() => &check.blockers,
+            _ => &[],
+        }
     }
 
     /// `metadata.generation` of the live object when planned.
@@ -186,6 +223,20 @@ pub enum WatchEvent {
         /// Why it stopped, in the client's words.
         reason: String,
     },
+    /// A Warning Event about the FlinkDeployment (`involvedObject`), as the operator recorded it.
+    Warning {
+        /// The Event's reason (`UnsupportedFlinkVersion`, `ValidationError`, `Error`, …).
+        reason: String,
+        /// Its message.
+        message: String,
+        /// How many times the operator recorded it.
+        count: i32,
+    },
+    /// The operator wrote `status.error` and retries: shown, not a failure by itself.
+    Retrying {
+        /// The operator's error.
+        error: OperatorError,
+    },
 }
 
 impl std::fmt::Display for WatchEvent {
@@ -193,6 +244,23 @@ impl std::fmt::Display for WatchEvent {
         match self {
             WatchEvent::State(state) => write!(f, "{state}"),
             WatchEvent::Resumed { reason } => write!(f, "watch interrupted ({reason}), resuming"),
+            WatchEvent::Warning {
+                reason,
+                message,
+                count,
+            } => {
+                write!(f, "warning: Event {reason}: {message}")?;
+                if *count > 1 {
+                    write!(f, " (x{count})")?;
+                }
+                Ok(())
+            }
+            WatchEvent::Retrying { error } => {
+                write!(
+                    f,
+                    "warning: the operator reports an error and retries: {error}"
+                )
+            }
         }
     }
 }

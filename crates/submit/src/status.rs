@@ -4,12 +4,16 @@
 //! - running and stable: `lifecycleState` STABLE, `jobStatus.state` RUNNING,
 //!   `jobManagerDeploymentStatus` READY, and `observedGeneration` equal to
 //!   `metadata.generation` (so a STABLE left over from the previous spec does not count);
-//! - failed: `lifecycleState` FAILED or ROLLED_BACK, `jobStatus.state` FAILED,
-//!   `jobManagerDeploymentStatus` ERROR, or a non-empty `status.error`, for the current
-//!   generation;
-//! - anything else: still progressing.
+//! - failed: `lifecycleState` FAILED or ROLLED_BACK, `jobStatus.state` FAILED, or
+//!   `jobManagerDeploymentStatus` ERROR, for the current generation (with `status.error` as
+//!   the message when there is one);
+//! - anything else: still progressing. `status.error` alone is not a failure: the operator
+//!   writes it on every reconcile error it retries and clears it once the deployment is
+//!   healthy (`AbstractFlinkDeploymentObserver.clearErrorsIfDeploymentIsHealthy`); a wait
+//!   fails on it only when it persists past a grace period ([`WaitSettings`]).
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use flink_eks_manifest::{
     FlinkDeployment, JobManagerDeploymentStatus, JobState, LifecycleState, ReconciliationState,
@@ -201,6 +205,16 @@ impl ObservedState {
         }
     }
 
+    /// Whether the operator wrote any status at all.
+    pub fn has_status(&self) -> bool {
+        self.observed_generation.is_some()
+            || self.lifecycle_state.is_some()
+            || self.job_state.is_some()
+            || self.job_manager.is_some()
+            || self.reconciliation.is_some()
+            || self.error.is_some()
+    }
+
     /// Whether the operator has reconciled the generation the cluster holds.
     pub fn is_current(&self) -> bool {
         self.generation.is_some() && self.observed_generation == self.generation
@@ -276,6 +290,11 @@ pub fn interpret_state(state: &ObservedState) -> Phase {
         Some(JobState::Running) if stable && ready => Phase::Running,
         Some(JobState::Finished) if stable => Phase::Finished,
         _ => {
+            if let Some(error) = &state.error {
+                return Phase::Progressing {
+                    waiting_for: format!("the operator to retry after: {error}"),
+                };
+            }
             let mut missing = Vec::new();
             if !stable {
                 missing.push("lifecycle STABLE");
@@ -293,16 +312,16 @@ pub fn interpret_state(state: &ObservedState) -> Phase {
     }
 }
 
-/// The failure a current-generation snapshot shows, if any.
+/// The failure a current-generation snapshot shows, if any: a terminal state, with the
+/// operator's error as its message when it wrote one.
 fn failure(state: &ObservedState) -> Option<OperatorError> {
-    if let Some(error) = &state.error {
-        return Some(error.clone());
-    }
-    let from_state = |message: String| OperatorError {
-        error_type: None,
-        message,
-        reason: None,
-        causes: Vec::new(),
+    let from_state = |message: String| {
+        state.error.clone().unwrap_or(OperatorError {
+            error_type: None,
+            message,
+            reason: None,
+            causes: Vec::new(),
+        })
     };
     if state.lifecycle_state == Some(LifecycleState::Failed) {
         return Some(from_state("the operator set lifecycleState FAILED".into()));
@@ -321,16 +340,55 @@ fn failure(state: &ObservedState) -> Option<OperatorError> {
     None
 }
 
+/// How long a wait gives the operator before it concludes something is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitSettings {
+    /// A FlinkDeployment with no status at all after this long fails: the operator is not
+    /// installed, does not watch the namespace, or ignores the Flink version.
+    pub no_status_window: Duration,
+    /// A `status.error` still there after this long, without a terminal state, fails.
+    pub error_grace: Duration,
+}
+
+impl WaitSettings {
+    /// The default no-status window: 30 s. A watching operator writes a status within one
+    /// reconcile (seconds); the window leaves room for a busy operator.
+    pub const DEFAULT_NO_STATUS_WINDOW: Duration = Duration::from_secs(30);
+
+    /// The default grace for `status.error`: 120 s, the first six retries of the operator's
+    /// default backoff (`kubernetes.operator.retry.initial.interval` 5 s, `.interval.multiplier`
+    /// 1.5: retries at 5, 12.5, 23.8, 40.6, 65.9 and 103.9 s). An error that survives them is
+    /// not going away by itself.
+    pub const DEFAULT_ERROR_GRACE: Duration = Duration::from_secs(120);
+}
+
+impl Default for WaitSettings {
+    fn default() -> Self {
+        WaitSettings {
+            no_status_window: Self::DEFAULT_NO_STATUS_WINDOW,
+            error_grace: Self::DEFAULT_ERROR_GRACE,
+        }
+    }
+}
+
+/// Why a wait stopped before its timeout, with no terminal state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stall {
+    /// The operator wrote no status within the window.
+    NoStatus,
+    /// `status.error` stayed past the grace period.
+    ErrorPersisted(OperatorError),
+}
+
 /// Follows successive snapshots while waiting for one generation, and decides when the
-/// wait is over.
-///
-/// Besides [`interpret_state`], it catches an error the operator reports before it
-/// reconciles the new generation (a spec it refuses): an error that was not there at the
-/// first snapshot, while the operator still shows an older generation, is a failure too.
+/// wait is over. Time is given to it, so it does no IO and is tested without a clock.
 #[derive(Debug, Clone)]
 pub(crate) struct WaitTracker {
     generation: i64,
-    baseline_error: Option<Option<OperatorError>>,
+    settings: WaitSettings,
+    started: Instant,
+    saw_status: bool,
+    error_since: Option<(OperatorError, Instant)>,
     last: Option<ObservedState>,
     history: std::collections::VecDeque<ObservedState>,
 }
@@ -339,21 +397,37 @@ pub(crate) struct WaitTracker {
 pub(crate) const HISTORY_LEN: usize = 12;
 
 impl WaitTracker {
+    #[cfg(test)]
     pub(crate) fn new(generation: i64) -> Self {
+        Self::with_settings(generation, WaitSettings::default(), Instant::now())
+    }
+
+    pub(crate) fn with_settings(generation: i64, settings: WaitSettings, started: Instant) -> Self {
         WaitTracker {
             generation,
-            baseline_error: None,
+            settings,
+            started,
+            saw_status: false,
+            error_since: None,
             last: None,
             history: Default::default(),
         }
     }
 
-    /// Records `state`; returns whether it differs from the previous one, and the phase.
+    /// Records `state` (now); returns whether it differs from the previous one, and the phase.
+    #[cfg(test)]
     pub(crate) fn observe(&mut self, state: ObservedState) -> (bool, Phase) {
-        let baseline = self
-            .baseline_error
-            .get_or_insert_with(|| state.error.clone())
-            .clone();
+        self.observe_at(state, Instant::now())
+    }
+
+    /// Records `state` seen at `now`.
+    pub(crate) fn observe_at(&mut self, state: ObservedState, now: Instant) -> (bool, Phase) {
+        self.saw_status |= state.has_status();
+        match (&state.error, &self.error_since) {
+            (None, _) => self.error_since = None,
+            (Some(error), Some((since_error, _))) if since_error == error => {}
+            (Some(error), _) => self.error_since = Some((error.clone(), now)),
+        }
         let changed = self.last.as_ref() != Some(&state);
         if changed {
             if self.history.len() == HISTORY_LEN {
@@ -366,15 +440,43 @@ impl WaitTracker {
                 waiting_for: format!("generation {} to reach the API server", self.generation),
             }
         } else {
-            match (&state.error, state.is_current()) {
-                (Some(error), false) if Some(error) != baseline.as_ref() => Phase::Failed {
-                    error: error.clone(),
-                },
-                _ => interpret_state(&state),
-            }
+            interpret_state(&state)
         };
         self.last = Some(state);
         (changed, phase)
+    }
+
+    /// Whether the wait must stop at `now` without a terminal state: no status within the
+    /// window, or an error past its grace.
+    pub(crate) fn stalled(&self, now: Instant) -> Option<Stall> {
+        if !self.saw_status && now.duration_since(self.started) >= self.settings.no_status_window {
+            return Some(Stall::NoStatus);
+        }
+        match &self.error_since {
+            Some((error, since)) if now.duration_since(*since) >= self.settings.error_grace => {
+                Some(Stall::ErrorPersisted(error.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The next instant at which [`WaitTracker::stalled`] may change its answer.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let window = (!self.saw_status).then(|| self.started + self.settings.no_status_window);
+        let grace = self
+            .error_since
+            .as_ref()
+            .map(|(_, since)| *since + self.settings.error_grace);
+        match (window, grace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether any status was seen.
+    #[cfg(test)]
+    pub(crate) fn saw_status(&self) -> bool {
+        self.saw_status
     }
 
     /// The distinct states seen, oldest first (at most [`HISTORY_LEN`]).
@@ -842,20 +944,88 @@ mod tests {
     }
 
     #[test]
-    fn progress_fails_on_a_new_error_before_the_operator_takes_the_generation() {
-        // The operator refuses the new spec: it reports an error but keeps the old generation.
-        let mut progress = WaitTracker::new(2);
-        let (_, phase) = progress.observe(ObservedState::of(&deployment(2, stable_running(1))));
+    fn an_error_the_operator_retries_is_shown_not_failed_and_fails_only_past_its_grace() {
+        let t0 = Instant::now();
+        let settings = WaitSettings {
+            no_status_window: Duration::from_secs(30),
+            error_grace: Duration::from_secs(120),
+        };
+        let mut progress = WaitTracker::with_settings(2, settings, t0);
+        let (_, phase) =
+            progress.observe_at(ObservedState::of(&deployment(2, stable_running(1))), t0);
         assert!(matches!(phase, Phase::Progressing { .. }));
-        let mut refused = stable_running(1);
-        refused["error"] = json!(
-            r#"{"type":"org.apache.flink.kubernetes.operator.exception.ValidationException","message":"Invalid log4j configuration"}"#
+        let mut retried = stable_running(2);
+        retried["lifecycleState"] = json!("DEPLOYED");
+        retried["jobStatus"]["state"] = json!("RECONCILING");
+        retried["error"] = json!(
+            r#"{"type":"org.apache.flink.kubernetes.operator.exception.ReconciliationException","message":"java.net.SocketTimeoutException: timeout"}"#
         );
-        let (_, phase) = progress.observe(ObservedState::of(&deployment(2, refused)));
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (_, phase) =
+            progress.observe_at(ObservedState::of(&deployment(2, retried.clone())), at(10));
+        let Phase::Progressing { waiting_for } = &phase else {
+            panic!("{phase:?}")
+        };
+        assert!(
+            waiting_for.contains("retry after") && waiting_for.contains("SocketTimeoutException"),
+            "{waiting_for}"
+        );
+        assert_eq!(progress.stalled(at(100)), None);
+        assert_eq!(progress.next_deadline(), Some(at(130)));
+        // The same error again does not restart the grace; past it, the wait fails on it.
+        progress.observe_at(ObservedState::of(&deployment(2, retried.clone())), at(60));
+        let Some(Stall::ErrorPersisted(error)) = progress.stalled(at(130)) else {
+            panic!("{:?}", progress.stalled(at(130)))
+        };
+        assert!(error.message.contains("SocketTimeoutException"), "{error}");
+        // Cleared in time: no failure, and then RUNNING.
+        let mut cleared = WaitTracker::with_settings(2, settings, t0);
+        cleared.observe_at(ObservedState::of(&deployment(2, retried)), at(10));
+        let (_, phase) =
+            cleared.observe_at(ObservedState::of(&deployment(2, stable_running(2))), at(20));
+        assert_eq!(phase, Phase::Running);
+        assert_eq!(cleared.stalled(at(500)), None);
+        assert_eq!(cleared.next_deadline(), None);
+    }
+
+    #[test]
+    fn no_status_within_the_window_stalls_and_any_status_ends_the_window() {
+        let t0 = Instant::now();
+        let settings = WaitSettings {
+            no_status_window: Duration::from_secs(30),
+            error_grace: Duration::from_secs(120),
+        };
+        let mut progress = WaitTracker::with_settings(1, settings, t0);
+        let (_, phase) = progress.observe_at(
+            ObservedState::of(&deployment(1, serde_json::Value::Null)),
+            t0,
+        );
+        assert!(matches!(phase, Phase::Progressing { .. }));
+        assert_eq!(progress.next_deadline(), Some(t0 + Duration::from_secs(30)));
+        assert_eq!(progress.stalled(t0 + Duration::from_secs(29)), None);
+        assert_eq!(
+            progress.stalled(t0 + Duration::from_secs(30)),
+            Some(Stall::NoStatus)
+        );
+        assert!(!progress.saw_status());
+        let mut seen = WaitTracker::with_settings(1, settings, t0);
+        seen.observe_at(
+            ObservedState::of(&deployment(1, json!({"lifecycleState": "CREATED"}))),
+            t0 + Duration::from_secs(3),
+        );
+        assert_eq!(seen.stalled(t0 + Duration::from_secs(300)), None);
+    }
+
+    #[test]
+    fn an_error_with_a_terminal_state_fails_at_once() {
+        let failed = json!({"lifecycleState": "FAILED", "jobStatus": {"state": "FAILED"},
+                            "observedGeneration": 2, "error": JOB_FAILED_ERROR});
+        let mut progress = WaitTracker::new(2);
+        let (_, phase) = progress.observe(ObservedState::of(&deployment(2, failed)));
         let Phase::Failed { error } = phase else {
             panic!("{phase:?}")
         };
-        assert_eq!(error.message, "Invalid log4j configuration");
+        assert!(error.message.contains("Recovery is suppressed"), "{error}");
     }
 
     #[test]

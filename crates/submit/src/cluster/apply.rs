@@ -61,6 +61,7 @@ impl Submitter {
                 differences: Vec::new(),
                 compared: Vec::new(),
                 namespace_missing,
+                operator: None,
             });
         };
         let differences = differences(&object, &live);
@@ -81,6 +82,7 @@ impl Submitter {
             differences,
             compared,
             namespace_missing: false,
+            operator: None,
         })
     }
 

@@ -5,7 +5,7 @@ use futures::{AsyncBufReadExt as _, StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, ListParams, LogParams};
 
-use crate::error::{DeploymentFailure, Error, Result, from_kube};
+use crate::error::{DeploymentFailure, Error, PodReport, Result, from_kube};
 use crate::status::{ObservedState, OperatorError};
 
 use super::{LogStream, Submitter};
@@ -18,6 +18,8 @@ impl Submitter {
         name: &str,
         error: OperatorError,
         state: ObservedState,
+        why: Option<String>,
+        events: Vec<String>,
     ) -> DeploymentFailure {
         let mut failure = DeploymentFailure {
             namespace: namespace.to_owned(),
@@ -28,6 +30,8 @@ impl Submitter {
             pod_problems: Vec::new(),
             job_manager_log: Vec::new(),
             init_container_log: None,
+            why,
+            events,
         };
         let pod = match self.job_manager_pod(namespace, name).await {
             Ok(pod) => pod,
@@ -63,6 +67,40 @@ impl Submitter {
         failure.job_manager_log = self.log_tail(&pods, &pod_name, MAIN_CONTAINER).await;
         failure.pod = Some(pod_name);
         failure
+    }
+
+    /// The JobManager pod's containers as a timeout report shows them (init containers
+    /// first: state, waiting reason, last termination message) and the fetch initContainer's
+    /// log tail; `None` when there is no JobManager pod or it cannot be read.
+    pub(super) async fn pod_report(&self, namespace: &str, name: &str) -> Option<PodReport> {
+        let pod = self.job_manager_pod(namespace, name).await.ok()?;
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let status = pod.status.as_ref();
+        let init = status
+            .and_then(|s| s.init_container_statuses.as_deref())
+            .unwrap_or_default();
+        let main = status
+            .and_then(|s| s.container_statuses.as_deref())
+            .unwrap_or_default();
+        let mut containers: Vec<String> = init
+            .iter()
+            .map(|c| format!("initContainer {}", container_state(c)))
+            .chain(
+                main.iter()
+                    .map(|c| format!("container {}", container_state(c))),
+            )
+            .collect();
+        if containers.is_empty() {
+            containers.push("(no container has a status yet)".to_owned());
+        }
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let fetch_log = self.log_tail(&pods, &pod_name, FETCH_CONTAINER).await;
+        Some(PodReport {
+            pod: pod_name,
+            phase: status.and_then(|s| s.phase.clone()),
+            containers,
+            fetch_log,
+        })
     }
 
     /// The last lines of a container's log, from its previous run when the current one has
@@ -206,4 +244,53 @@ fn container_problem(status: &ContainerStatus) -> Option<String> {
         ));
     }
     None
+}
+
+/// One container's state in a line: `name: waiting (Reason: message)`, `name: running`,
+/// `name: terminated with exit code 1 (Error): message`, and its last termination.
+fn container_state(status: &ContainerStatus) -> String {
+    let terminated = |t: &k8s_openapi::api::core::v1::ContainerStateTerminated| {
+        let mut text = format!(
+            "terminated with exit code {} ({})",
+            t.exit_code,
+            t.reason.as_deref().unwrap_or("no reason")
+        );
+        if let Some(message) = t
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            text.push_str(": ");
+            text.push_str(message);
+        }
+        text
+    };
+    let state = status.state.as_ref();
+    let now = if let Some(waiting) = state.and_then(|s| s.waiting.as_ref()) {
+        let reason = waiting.reason.as_deref().unwrap_or("no reason");
+        match waiting.message.as_deref().filter(|m| !m.is_empty()) {
+            Some(message) => format!("waiting ({reason}: {message})"),
+            None => format!("waiting ({reason})"),
+        }
+    } else if state.and_then(|s| s.running.as_ref()).is_some() {
+        "running".to_owned()
+    } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+        terminated(t)
+    } else {
+        "no state".to_owned()
+    };
+    let mut line = format!("{}: {now}", status.name);
+    if status.restart_count > 0 {
+        line.push_str(&format!(", {} restarts", status.restart_count));
+    }
+    if let Some(last) = status
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+    {
+        line.push_str("; last ");
+        line.push_str(&terminated(last));
+    }
+    line
 }
