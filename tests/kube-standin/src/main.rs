@@ -26,6 +26,16 @@ struct Args {
     /// Milliseconds between the operator's status steps.
     #[arg(long, default_value_t = 50)]
     transition_delay_ms: u64,
+    /// Start without the operator's Helm chart (no CRD objects, operator, ConfigMap or job
+    /// service account): FlinkDeployments then get no status.
+    #[arg(long)]
+    no_operator: bool,
+    /// The namespace the operator's chart is installed into.
+    #[arg(long, default_value = "default")]
+    operator_namespace: String,
+    /// A namespace the operator watches (repeat, or comma-separated); none: all namespaces.
+    #[arg(long = "watch-namespace", value_delimiter = ',')]
+    watch_namespaces: Vec<String>,
 }
 
 #[tokio::main]
@@ -40,6 +50,9 @@ async fn main() -> anyhow::Result<()> {
         config.crd_path = crd;
     }
     config.transition_delay = Duration::from_millis(args.transition_delay_ms);
+    config.operator_installed = !args.no_operator;
+    config.operator_namespace = args.operator_namespace;
+    config.watched_namespaces = args.watch_namespaces;
     let standin = StandIn::start_on(config, args.port).await?;
     std::fs::write(&args.kubeconfig, standin.kubeconfig_yaml()).with_context(|| {
         format!(
