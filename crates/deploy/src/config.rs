@@ -29,6 +29,7 @@ const SECTIONS: &[&str] = &[
     "irsa",
     "kubernetes",
     "flink",
+    "state",
 ];
 
 /// One deployment, as `deploy.toml` describes it.
@@ -52,6 +53,9 @@ pub struct Config {
     /// Extra `flinkConfiguration` entries, passed through as they are.
     #[serde(default)]
     pub flink: BTreeMap<String, String>,
+    /// `[state]`: where a stateful job keeps checkpoints, savepoints and HA metadata.
+    #[serde(default)]
+    pub state: State,
     /// The folder relative paths in the file are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -80,12 +84,6 @@ pub struct Job {
     /// The Flink release, `MAJOR.MINOR.PATCH`.
     #[serde(default = "default_flink_version")]
     pub flink_version: String,
-    /// Where savepoints go (`savepoint` and `last-state` upgrade modes).
-    pub savepoint_dir: Option<String>,
-    /// Where checkpoints go (`savepoint` and `last-state` upgrade modes).
-    pub checkpoint_dir: Option<String>,
-    /// Kubernetes HA storage (`last-state` upgrade mode).
-    pub ha_storage_dir: Option<String>,
     /// The image of the initContainer that fetches the script (default a pinned AWS CLI v2
     /// on ECR Public; pin a tag: no tag or `latest` is pulled again at every start).
     pub fetch_image: Option<String>,
@@ -104,6 +102,33 @@ pub struct Job {
     /// fails on it (an error with a terminal state fails at once).
     #[serde(default = "default_status_error_grace")]
     pub status_error_grace_secs: u64,
+}
+
+/// `[state]`: used when `job.upgrade_mode` is `savepoint` or `last-state`; a stateless job
+/// keeps no state, and its manifest and policy have none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// `s3://BUCKET/PREFIX/`: checkpoints, savepoints and HA metadata go under it, and the
+    /// job's role may read, write and list it. Default
+    /// `s3://<s3.bucket>/flink-eks/<job.namespace>/<job.name>/state/`.
+    pub prefix: Option<String>,
+    /// How often the job checkpoints, as Flink writes durations (`60s`, `5min`, `500ms`).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: String,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            prefix: None,
+            checkpoint_interval: default_checkpoint_interval(),
+        }
+    }
+}
+
+fn default_checkpoint_interval() -> String {
+    "60s".to_owned()
 }
 
 /// `[s3]`.
@@ -414,6 +439,9 @@ impl Config {
                 None => err.context(format!("{source} is not a valid deployment")),
             }
         })?;
+        config
+            .state_storage()
+            .map_err(|err| state_error(text, source, overrides, err))?;
         Ok(config)
     }
 
@@ -436,6 +464,44 @@ impl Config {
             ));
         }
         warnings
+    }
+
+    /// The state prefix: `[state] prefix`, or the default under the script's bucket,
+    /// `s3://<bucket>/flink-eks/<namespace>/<job name>/state/`.
+    pub fn state_prefix(&self) -> Result<flink_eks_manifest::S3Prefix> {
+        match &self.state.prefix {
+            Some(prefix) => flink_eks_manifest::S3Prefix::parse(prefix).context("key state.prefix"),
+            None => flink_eks_manifest::S3Prefix::new(
+                &self.s3.bucket,
+                format!("flink-eks/{}/{}/state/", self.job.namespace, self.job.name),
+            )
+            .context("key state.prefix: the default prefix under s3.bucket"),
+        }
+    }
+
+    /// Where the job keeps its state and how often it checkpoints, checked; `None` for a
+    /// stateless job, whose manifest and policy have no state.
+    pub fn state_storage(&self) -> Result<Option<flink_eks_manifest::StateStorage>> {
+        let prefix = self.state_prefix()?;
+        let checkpoint_interval =
+            flink_eks_manifest::parse_flink_duration(&self.state.checkpoint_interval)
+                .context("key state.checkpoint_interval")?;
+        if prefix.bucket() == self.s3.bucket && prefix.contains_key(&self.s3.key) {
+            bail!(
+                "key state.prefix: {prefix} holds the script s3://{}/{}: the job could overwrite its own code; choose a prefix beside s3.key",
+                self.s3.bucket,
+                self.s3.key
+            );
+        }
+        let stateful = self
+            .job
+            .upgrade_mode
+            .parse::<flink_eks_manifest::UpgradeMode>()
+            .is_ok_and(|m| m != flink_eks_manifest::UpgradeMode::Stateless);
+        Ok(stateful.then_some(flink_eks_manifest::StateStorage {
+            prefix,
+            checkpoint_interval,
+        }))
     }
 
     /// The script's path, resolved against the configuration file's folder.
@@ -472,7 +538,10 @@ impl Config {
         for (name, value) in [
             ("job.timeout_secs", self.job.timeout_secs),
             ("job.no_status_secs", self.job.no_status_secs),
-            ("job.status_error_grace_secs", self.job.status_error_grace_secs),
+            (
+                "job.status_error_grace_secs",
+                self.job.status_error_grace_secs,
+            ),
         ] {
             if value == 0 {
                 bail!("key {name}: 0 is not valid: give a number of seconds from 1");
@@ -577,6 +646,46 @@ fn toml_error(text: &str, source: &str, err: &toml::de::Error) -> String {
         String::new()
     };
     format!("{source}:{line}:{column}: {message}{about} (the file is not valid TOML)")
+}
+
+/// A `[state]` error on one line: `file:line:column: key state.…: …` when the value is in
+/// the file, or naming the flag or variable it came from.
+fn state_error(
+    text: &str,
+    source: &str,
+    overrides: &[Override],
+    err: anyhow::Error,
+) -> anyhow::Error {
+    #[derive(Deserialize)]
+    struct File {
+        state: Option<StateSpans>,
+    }
+    #[derive(Deserialize)]
+    struct StateSpans {
+        prefix: Option<toml::Spanned<toml::Value>>,
+        checkpoint_interval: Option<toml::Spanned<toml::Value>>,
+    }
+    let message = format!("{err:#}");
+    let key = if message.starts_with("key state.checkpoint_interval") {
+        "state.checkpoint_interval"
+    } else {
+        "state.prefix"
+    };
+    if let Some(o) = overrides.iter().find(|o| o.path == key) {
+        return anyhow::anyhow!("{source}: {message} (the value comes from {})", o.origin);
+    }
+    let spans = toml::from_str::<File>(text).ok().and_then(|f| f.state);
+    let span = spans.and_then(|s| match key {
+        "state.prefix" => s.prefix.map(|v| v.span()),
+        _ => s.checkpoint_interval.map(|v| v.span()),
+    });
+    match span {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            anyhow::anyhow!("{source}:{line}:{column}: {message}")
+        }
+        None => anyhow::anyhow!("{source}: {message}"),
+    }
 }
 
 /// The 1-based line and column (in characters) of a byte offset in `text`.
@@ -768,6 +877,97 @@ mod tests {
         assert!(err.starts_with("deploy.toml:3:"), "{err}");
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
         assert_eq!(line_column("", 0), (1, 1));
+    }
+
+    #[test]
+    fn state_is_used_by_stateful_jobs_only_and_defaults_under_the_bucket() {
+        let stateless = parse(EXAMPLE, &[]).unwrap();
+        assert_eq!(stateless.state_storage().unwrap(), None);
+        let set = |k: &str, v: &str| Override::from_flag(&format!("{k}={v}")).unwrap();
+        for mode in ["savepoint", "last-state"] {
+            let c = parse(EXAMPLE, &[set("job.upgrade_mode", mode)]).unwrap();
+            let state = c.state_storage().unwrap().unwrap();
+            assert_eq!(
+                state.prefix.to_string(),
+                "s3://flink-s3-test/flink-eks/default/python-example-s3/state/"
+            );
+            assert_eq!(
+                state.checkpoint_interval,
+                std::time::Duration::from_secs(60)
+            );
+        }
+        let c = parse(
+            EXAMPLE,
+            &[
+                set("job.upgrade_mode", "savepoint"),
+                set("state.prefix", "s3://flink-state/jobs/a"),
+                set("state.checkpoint_interval", "5min"),
+            ],
+        )
+        .unwrap();
+        let state = c.state_storage().unwrap().unwrap();
+        assert_eq!(state.prefix.to_string(), "s3://flink-state/jobs/a/");
+        assert_eq!(
+            state.checkpoint_interval,
+            std::time::Duration::from_secs(300)
+        );
+        let stateful = std::fs::read_to_string(examples_dir().join("stateful.toml")).unwrap();
+        let c = parse(&stateful, &[]).unwrap();
+        assert!(
+            c.state_storage().unwrap().is_some(),
+            "examples/stateful.toml is stateful"
+        );
+    }
+
+    #[test]
+    fn state_errors_give_file_line_column_and_the_key() {
+        let text = EXAMPLE.replace(
+            "[state]\n",
+            "[state]\nprefix = \"s3://Bad_Bucket/state/\"\n",
+        );
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("prefix = "))
+            .unwrap()
+            + 1;
+        let err = error(&text, &[]);
+        assert!(
+            err.starts_with(&format!("deploy.toml:{line}:10: key state.prefix: ")),
+            "{err}"
+        );
+        assert!(err.contains("S3 bucket"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+
+        for (value, rule) in [
+            ("s3://flink-s3-test", "not the whole bucket"),
+            ("flink-s3-test/state/", "s3://BUCKET/FOLDER/"),
+            ("s3://flink-s3-test/st*te/", "wildcards"),
+            ("s3://flink-s3-test/test/", "holds the script"),
+        ] {
+            let text = EXAMPLE.replace("[state]\n", &format!("[state]\nprefix = \"{value}\"\n"));
+            let err = error(&text, &[]);
+            assert!(
+                err.contains(&format!(":{line}:10: key state.prefix")),
+                "{err}"
+            );
+            assert!(err.contains(rule), "{value}: {err}");
+        }
+
+        let text = EXAMPLE.replace(
+            "checkpoint_interval = \"60s\"",
+            "checkpoint_interval = \"60\"",
+        );
+        let err = error(&text, &[]);
+        assert!(err.contains(":23: key state.checkpoint_interval"), "{err}");
+        assert!(err.contains("60s or 5min"), "{err}");
+
+        let flag = Override::from_flag("state.checkpoint_interval=1d").unwrap();
+        let err = error(EXAMPLE, &[flag]);
+        assert!(
+            err.starts_with("deploy.toml: key state.checkpoint_interval"),
+            "{err}"
+        );
+        assert!(err.contains("(the value comes from --set)"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use flink_eks_image_builder::{BuildContext, ConnectorJar, ImageSpec, PullPolicy, image_tag};
 use flink_eks_irsa::{IdentityMode, IrsaSpec, S3Grant};
 use flink_eks_manifest::{
-    Credentials, FlinkDeployment, PyFlinkJob, Resources, S3Location, UpgradeMode,
+    Credentials, FlinkDeployment, PyFlinkJob, Resources, S3Location, StateStorage, UpgradeMode,
 };
 use flink_eks_submit::sha256_hex;
 
@@ -44,6 +44,8 @@ pub struct Inputs {
     pub context: BuildContext,
     /// `None` when the pods use access keys from a Secret, so that no IAM role is involved.
     pub irsa: Option<IrsaSpec>,
+    /// The job's namespace and service account, for the Role and RoleBinding it needs.
+    pub rbac: flink_eks_rbac::RbacSpec,
     /// The job description the FlinkDeployment is rendered from.
     pub job: PyFlinkJob,
     /// How long to wait for RUNNING.
@@ -71,8 +73,11 @@ impl Inputs {
         let context = BuildContext::new(&image).context("section [image]")?;
         let image_ref = format!("{}:{}", image.repository, image_tag(&image, &context));
 
-        let irsa = irsa_spec(config, &script.location)?;
-        let job = job(config, &script, &image_ref)?;
+        let state = config.state_storage()?;
+        let irsa = irsa_spec(config, &script.location, state.as_ref())?;
+        let rbac = rbac_spec(config)?;
+        let mut job = job(config, &script, &image_ref)?;
+        job.state = state;
         // Build once now: every manifest rule runs before the first effect.
         job.build()
             .context("the FlinkDeployment cannot be rendered")?;
@@ -85,6 +90,7 @@ impl Inputs {
             image_ref,
             context,
             irsa,
+            rbac,
             job,
             timeout: std::time::Duration::from_secs(config.job.timeout_secs),
             wait: flink_eks_submit::WaitSettings {
@@ -123,7 +129,11 @@ fn image_spec(config: &Config) -> Result<ImageSpec> {
     Ok(spec)
 }
 
-fn irsa_spec(config: &Config, script: &S3Location) -> Result<Option<IrsaSpec>> {
+fn irsa_spec(
+    config: &Config,
+    script: &S3Location,
+    state: Option<&StateStorage>,
+) -> Result<Option<IrsaSpec>> {
     let mode = match config.irsa.mode {
         config::IdentityMode::Irsa => IdentityMode::Irsa,
         config::IdentityMode::PodIdentity => IdentityMode::PodIdentity,
@@ -139,9 +149,23 @@ fn irsa_spec(config: &Config, script: &S3Location) -> Result<Option<IrsaSpec>> {
         list_bucket: config.irsa.list_bucket,
         mode,
         adopt: config.irsa.adopt,
+        state: state.map(|s| s.prefix.clone()),
     };
     spec.validate().context("section [irsa]")?;
     Ok(Some(spec))
+}
+
+/// The namespace and service account of the job; `[irsa] adopt` (`--adopt`) also adopts a
+/// Role or RoleBinding of the tool's name that it did not make.
+fn rbac_spec(config: &Config) -> Result<flink_eks_rbac::RbacSpec> {
+    let spec = flink_eks_rbac::RbacSpec {
+        namespace: config.job.namespace.clone(),
+        service_account: config.irsa.service_account.clone(),
+        adopt: config.irsa.adopt,
+    };
+    spec.validate()
+        .context("keys job.namespace and irsa.service_account")?;
+    Ok(spec)
 }
 
 fn job(config: &Config, script: &Script, image_ref: &str) -> Result<PyFlinkJob> {
@@ -162,9 +186,6 @@ fn job(config: &Config, script: &Script, image_ref: &str) -> Result<PyFlinkJob> 
         .upgrade_mode
         .parse::<UpgradeMode>()
         .context("key job.upgrade_mode")?;
-    job.savepoints_dir = config.job.savepoint_dir.clone();
-    job.checkpoints_dir = config.job.checkpoint_dir.clone();
-    job.ha_storage_dir = config.job.ha_storage_dir.clone();
     job.job_manager = resources(&config.resources.jobmanager);
     job.task_manager = resources(&config.resources.taskmanager);
     job.s3_endpoint = config.s3.endpoint.clone();
