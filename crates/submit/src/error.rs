@@ -152,6 +152,9 @@ pub enum Error {
     /// The deployment was neither running nor failed when the time was up.
     #[error("{}", .0.summary())]
     Timeout(Box<WaitTimeout>),
+    /// The operator wrote no status within the no-status window.
+    #[error("{}", .0.summary())]
+    NoStatus(Box<NoStatus>),
     /// A savepoint failed: the operator's error.
     #[error("the savepoint of FlinkDeployment {namespace}/{name} ({by}) failed: {error}")]
     SavepointFailed {
@@ -224,7 +227,7 @@ impl Classify for Error {
         match self {
             Error::Stale(_) => FailureClass::Stale,
             Error::SavepointFailed { .. } | Error::StateTimeout { .. } => FailureClass::JobFailed,
-            Error::Failed(_) | Error::Timeout(_) => FailureClass::JobFailed,
+            Error::Failed(_) | Error::Timeout(_) | Error::NoStatus(_) => FailureClass::JobFailed,
             Error::S3AccessDenied { .. }
             | Error::NoCredentials { .. }
             | Error::Forbidden { .. } => FailureClass::Auth,
@@ -271,6 +274,11 @@ pub struct DeploymentFailure {
     /// The failed initContainer and the last lines of its log, when an initContainer failed
     /// (the fetch of the script from S3).
     pub init_container_log: Option<(String, Vec<String>)>,
+    /// Why this is a failure when no terminal state says so: a terminal Event's reason, or an
+    /// error that outlived its grace period.
+    pub why: Option<String>,
+    /// The Events about the FlinkDeployment since the apply, oldest first.
+    pub events: Vec<String>,
 }
 
 impl DeploymentFailure {
@@ -280,6 +288,11 @@ impl DeploymentFailure {
             "FlinkDeployment {}/{} failed: {}",
             self.namespace, self.name, self.error
         );
+        if let Some(why) = &self.why {
+            line.push_str(" (");
+            line.push_str(why);
+            line.push(')');
+        }
         for problem in &self.pod_problems {
             line.push_str("; ");
             line.push_str(problem);
@@ -295,7 +308,11 @@ impl fmt::Display for DeploymentFailure {
             "FlinkDeployment {}/{} failed: {}",
             self.namespace, self.name, self.error
         )?;
+        if let Some(why) = &self.why {
+            write!(f, " ({why})")?;
+        }
         write!(f, "\n  last state: {}", self.state)?;
+        write_events(f, &self.events)?;
         for problem in &self.pod_problems {
             write!(
                 f,
@@ -337,6 +354,10 @@ pub struct WaitTimeout {
     pub last_states: Vec<ObservedState>,
     /// The last error of the watch, when it had trouble.
     pub last_watch_error: Option<String>,
+    /// The last Events about the FlinkDeployment since the apply, oldest first.
+    pub events: Vec<String>,
+    /// The JobManager pod's containers, when there is a pod.
+    pub pod: Option<PodReport>,
 }
 
 impl WaitTimeout {
@@ -373,7 +394,153 @@ impl fmt::Display for WaitTimeout {
         if let Some(error) = &self.last_watch_error {
             write!(f, "\n  last watch error: {error}")?;
         }
+        write_events(f, &self.events)?;
+        if let Some(pod) = &self.pod {
+            write!(f, "\n{pod}")?;
+        }
         Ok(())
+    }
+}
+
+/// The Events lines of a report.
+fn write_events(f: &mut fmt::Formatter<'_>, events: &[String]) -> fmt::Result {
+    if events.is_empty() {
+        return Ok(());
+    }
+    write!(f, "\n  last Events (oldest first):")?;
+    for event in events {
+        write!(f, "\n    {event}")?;
+    }
+    Ok(())
+}
+
+/// The JobManager pod as a report shows it: each container's state, init containers first,
+/// and the fetch initContainer's log tail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct PodReport {
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's phase.
+    pub phase: Option<String>,
+    /// One line per container: `initContainer fetch-pyflink-script: waiting (CrashLoopBackOff:
+    /// ...); last terminated with exit code 1: <message>`.
+    pub containers: Vec<String>,
+    /// The last lines of the fetch initContainer's log (or why there are none).
+    pub fetch_log: Vec<String>,
+}
+
+impl fmt::Display for PodReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "  JobManager pod {} ({}):",
+            self.pod,
+            self.phase.as_deref().unwrap_or("phase unknown")
+        )?;
+        for container in &self.containers {
+            write!(f, "\n    {container}")?;
+        }
+        write!(
+            f,
+            "\n  last lines of initContainer {}:",
+            flink_eks_manifest::FETCH_CONTAINER
+        )?;
+        for line in &self.fetch_log {
+            write!(f, "\n    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A FlinkDeployment the operator wrote no status for within the window: what the plan read
+/// about each likely cause.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct NoStatus {
+    /// Namespace of the FlinkDeployment.
+    pub namespace: String,
+    /// Name of the FlinkDeployment.
+    pub name: String,
+    /// How long we waited.
+    pub waited: Duration,
+    /// `spec.flinkVersion` of the FlinkDeployment (`v1_20`).
+    pub flink_version: Option<String>,
+    /// What the plan read about the operator, when it read it.
+    pub operator: Option<crate::operator::OperatorFacts>,
+    /// The Events about the FlinkDeployment since the apply, oldest first.
+    pub events: Vec<String>,
+}
+
+impl NoStatus {
+    /// The likely causes, each with what the plan read about it.
+    pub fn causes(&self) -> Vec<String> {
+        use crate::operator::{Fact, OPERATOR_SELECTOR};
+        let facts = self.operator.as_ref();
+        let installed = match facts.map(|f| (&f.crd_served, &f.deployment)) {
+            None => "not checked".to_owned(),
+            Some((Fact::Known(false), _)) => "the FlinkDeployment CRD is not served".to_owned(),
+            Some((_, Fact::Known(Some(d)))) => format!(
+                "the plan found its Deployment {d}, version {}",
+                d.version.as_deref().unwrap_or("unknown")
+            ),
+            Some((_, Fact::Known(None))) => {
+                format!("the plan found no Deployment labelled {OPERATOR_SELECTOR}")
+            }
+            Some((_, Fact::Unknown(why))) => format!("unknown: {why}"),
+        };
+        let watched = match facts.map(|f| &f.watched) {
+            None => "not checked".to_owned(),
+            Some(Fact::Known(w)) => format!("the plan read that it watches {w}"),
+            Some(Fact::Unknown(why)) => format!("unknown: {why}"),
+        };
+        let version = format!(
+            "spec.flinkVersion {}; the operator records an UnsupportedFlinkVersion Event for a              version it ignores{}",
+            self.flink_version.as_deref().unwrap_or("unset"),
+            if self
+                .events
+                .iter()
+                .any(|e| e.contains("UnsupportedFlinkVersion"))
+            {
+                ""
+            } else {
+                ", and none was seen"
+            }
+        );
+        vec![
+            format!("the operator is not installed or not running ({installed})"),
+            format!(
+                "the operator does not watch namespace {} ({watched})",
+                self.namespace
+            ),
+            format!("the operator does not support the Flink version ({version})"),
+        ]
+    }
+
+    /// One line: what happened, the likely causes and the fix.
+    pub fn summary(&self) -> String {
+        format!(
+            "FlinkDeployment {}/{} got no status from the Flink Kubernetes Operator within {:?};              likely causes: {}; check the operator (kubectl get deploy -A -l {}) and its log",
+            self.namespace,
+            self.name,
+            self.waited,
+            self.causes().join("; "),
+            crate::operator::OPERATOR_SELECTOR
+        )
+    }
+}
+
+impl fmt::Display for NoStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FlinkDeployment {}/{} got no status from the Flink Kubernetes Operator within {:?};              likely causes:",
+            self.namespace, self.name, self.waited
+        )?;
+        for cause in self.causes() {
+            write!(f, "\n  - {cause}")?;
+        }
+        write_events(f, &self.events)
     }
 }
 
@@ -547,6 +714,8 @@ mod tests {
             pod_problems: vec!["container flink-main-container exited with code 1 (Error)".into()],
             job_manager_log: vec!["line 1".into(), "line 2".into()],
             init_container_log: None,
+            why: None,
+            events: Vec::new(),
         };
         let timeout = WaitTimeout {
             namespace: "default".into(),
@@ -555,6 +724,8 @@ mod tests {
             waited: Duration::from_secs(2),
             last_states: vec![failure.state.clone()],
             last_watch_error: Some("connection reset".into()),
+            events: vec!["Warning Error: boom".into()],
+            pod: None,
         };
         for err in [
             Error::Failed(Box::new(failure.clone())),

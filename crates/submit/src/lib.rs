@@ -69,6 +69,7 @@
 
 mod cluster;
 mod error;
+pub mod operator;
 mod remove;
 mod snapshot;
 mod status;
@@ -76,18 +77,19 @@ mod upload;
 
 pub use cluster::{
     Applied, ApplyPlan, DEFAULT_LOG_TAIL_LINES, DEPLOYMENT_KIND, Deletion, LogStream, Running,
-    Submitter, WatchEvent,
+    Submitter, TERMINAL_EVENT_REASONS, WaitOptions, WatchEvent,
 };
-pub use error::{DeploymentFailure, Error, Result, WaitTimeout};
+pub use error::{DeploymentFailure, Error, NoStatus, PodReport, Result, WaitTimeout};
+pub use operator::{OperatorCheck, OperatorFacts};
 pub use remove::Removal;
 pub use snapshot::{
-    JOB_REFERENCE_LABEL, JOB_STATE_MANAGER, SAVEPOINT_TRIGGER_MANAGER, Savepoint,
-    SavepointTrigger, SnapshotProgress, SnapshotRecord, StateInfo, job_running, nonce_savepoint,
-    snapshot_progress, state_info, suspend_outcome,
+    JOB_REFERENCE_LABEL, JOB_STATE_MANAGER, SAVEPOINT_TRIGGER_MANAGER, Savepoint, SavepointTrigger,
+    SnapshotProgress, SnapshotRecord, StateInfo, job_running, nonce_savepoint, snapshot_progress,
+    state_info, suspend_outcome,
 };
 pub use status::{
-    ObservedState, OperatorError, Phase, ScriptSync, StatusView, deployed_script_sha256, interpret,
-    interpret_state, observed_generation, parse_operator_error,
+    ObservedState, OperatorError, Phase, ScriptSync, StatusView, WaitSettings,
+    deployed_script_sha256, interpret, interpret_state, observed_generation, parse_operator_error,
 };
 pub use upload::{
     BucketCheck, OBJECT_KIND, SHA256_METADATA_KEY, UploadOutcome, UploadPlan, Uploader, s3_client,
