@@ -149,6 +149,11 @@ impl Remote {
         Ok(Irsa::new(&self.aws, self.kube()?))
     }
 
+    /// rbac's client.
+    pub fn rbac(&self) -> Result<flink_eks_rbac::Rbac> {
+        Ok(flink_eks_rbac::Rbac::new(self.kube()?))
+    }
+
     /// submit's S3 uploader.
     pub fn uploader(&self) -> Uploader {
         Uploader::new(s3_client(&self.s3))

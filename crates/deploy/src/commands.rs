@@ -138,7 +138,8 @@ pub async fn verify_irsa(remote: &Remote, inputs: &Inputs) -> Result<flink_eks_i
 }
 
 /// Removes what the tool created, in reverse order: the FlinkDeployment (so no pod still uses
-/// the role), then what irsa tagged as its own, then the script on request.
+/// the role), then what irsa tagged as its own, then the Role and RoleBinding rbac labelled
+/// as its own (never the namespace), then the script on request.
 ///
 /// The script is deleted only when S3 holds the upload the cluster ran (the checksum on the
 /// FlinkDeployment, read before deleting it) or, with no deployment left, the local script:
@@ -178,6 +179,15 @@ pub async fn teardown(
         for row in &torn.rows {
             note(Step::Irsa, row.to_string());
         }
+    }
+    // The Role and RoleBinding last: nothing runs as the account once the deployment is gone.
+    let rbac = remote.rbac()?;
+    let plan = rbac.teardown_plan(&inputs.rbac).await.map_err(classify)?;
+    rbac.apply_teardown(&plan, &flink_eks_plan::Silent)
+        .await
+        .map_err(classify)?;
+    for operation in plan.operations() {
+        note(Step::Rbac, operation.to_string());
     }
     if delete_script {
         let removal = remote

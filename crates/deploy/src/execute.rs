@@ -34,6 +34,7 @@ fn unread_operations(inputs: &Inputs, step: Step) -> Vec<Operation> {
                 inputs.context.digest, inputs.context.platform
             )),
         ],
+        Step::Rbac => flink_eks_rbac::resources(&inputs.rbac),
         Step::Irsa => inputs
             .irsa
             .as_ref()
@@ -195,6 +196,17 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         }
         image_plan(remote, inputs).await
     };
+    let rbac = async {
+        if skipped(Step::Rbac) {
+            return Ok(Work::Skipped(unread_operations(inputs, Step::Rbac)));
+        }
+        let plan = remote
+            .rbac()?
+            .plan(&inputs.rbac)
+            .await
+            .context("rbac: cannot read the namespace's RBAC")?;
+        Ok::<_, anyhow::Error>(Work::Rbac(Box::new(plan)))
+    };
     let irsa = async {
         let Some(spec) = &inputs.irsa else {
             return Ok(Work::NoIam);
@@ -240,12 +252,19 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
     } else {
         Work::Manifest(Box::new(inputs.deployment().context(Failure::BadInput)?))
     };
-    let (image, irsa, upload, submit) = tokio::join!(image, irsa, upload, submit);
+    let (image, rbac, irsa, upload, submit) = tokio::join!(image, rbac, irsa, upload, submit);
+    let (rbac, irsa, submit) = (
+        rbac.map_err(classify)?,
+        irsa.map_err(classify)?,
+        submit.map_err(classify)?,
+    );
+    let (irsa, submit) = namespace_created_first(&rbac, irsa, submit);
     let mut works = vec![image.map_err(classify)?];
     for (step, work) in [
-        (Step::Irsa, irsa),
+        (Step::Rbac, Ok(rbac)),
+        (Step::Irsa, Ok(irsa)),
         (Step::Upload, upload),
-        (Step::Submit, submit),
+        (Step::Submit, Ok(submit)),
     ] {
         works.push(StepPlan::new(step, work.map_err(classify)?));
     }
@@ -262,6 +281,27 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         live: true,
         steps,
     })
+}
+
+/// When rbac plans the namespace's creation, irsa (whose service account goes into it) and
+/// submit (whose FlinkDeployment does) plan their creates into it rather than block on it:
+/// rbac's apply runs first, along the graph.
+fn namespace_created_first(rbac: &Work, irsa: Work, submit: Work) -> (Work, Work) {
+    let Work::Rbac(plan) = rbac else {
+        return (irsa, submit);
+    };
+    if !plan.creates_namespace() {
+        return (irsa, submit);
+    }
+    let irsa = match irsa {
+        Work::Irsa(plan) => Work::Irsa(Box::new(plan.with_namespace_created_first())),
+        other => other,
+    };
+    let submit = match submit {
+        Work::Submit(plan) => Work::Submit(Box::new(plan.with_namespace_created_first())),
+        other => other,
+    };
+    (irsa, submit)
 }
 
 /// Carries out the plan, wave by wave along the step graph: each step hands its crate the
@@ -331,6 +371,20 @@ async fn run_step(
                     .await?;
                 Ok(format!("role {}", applied.role_arn()))
             }
+            Work::Rbac(plan) => {
+                progress.event(&Event::StepStarted(step));
+                let done = remote
+                    .rbac()?
+                    .apply(&plan, &|e: &flink_eks_rbac::Event| {
+                        progress.event(&rbac_event(e))
+                    })
+                    .await?;
+                Ok(done
+                    .iter()
+                    .map(|op| format!("{} {} {}", op.action, op.kind, op.name))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+            }
             Work::Upload(plan) => {
                 progress.event(&Event::StepStarted(step));
                 let outcome = remote.uploader().apply(&plan, &inputs.script.bytes).await?;
@@ -356,10 +410,27 @@ async fn run_step(
     Ok(())
 }
 
+/// rbac's events as the pipeline's: a write as a line of the step, a warning as a warning.
+pub(crate) fn rbac_event(event: &flink_eks_rbac::Event) -> Event {
+    match event {
+        flink_eks_rbac::Event::Warning(text) => Event::Warning(text.clone()),
+        other => Event::Note {
+            step: Step::Rbac,
+            text: match other {
+                flink_eks_rbac::Event::Done(op) => op.to_string(),
+                _ => format!("{other:?}"),
+            },
+        },
+    }
+}
+
 fn step_failed(step: Step) -> String {
     let hint = match step {
         Step::Image => {
             "fix the build or the registry credentials, then run `cargo xtask deploy` again"
+        }
+        Step::Rbac => {
+            "check that the deploying identity may create roles and rolebindings in the namespace, then run `cargo xtask deploy` again"
         }
         Step::Irsa => {
             "check the AWS credentials and permissions, then run `cargo xtask deploy` again (it repairs partial state)"

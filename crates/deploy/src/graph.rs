@@ -11,6 +11,8 @@ use serde::Serialize;
 pub enum Step {
     /// Build and push the Flink image.
     Image,
+    /// The job's namespace, and the Role and RoleBinding its service account needs.
+    Rbac,
     /// IAM policy, role and the service account's identity.
     Irsa,
     /// The script to S3.
@@ -23,25 +25,34 @@ pub enum Step {
 
 /// Each step with the steps it waits for, in the order steps are listed.
 ///
-/// Image, irsa and upload touch different services and share nothing; the manifest is
+/// Image, rbac and upload touch different services and share nothing; the manifest is
 /// rendered from the inputs alone (the image reference is known before the build, since its
-/// tag is the build context's digest). Submit applies the manifest, and the job it starts
-/// pulls the image, assumes the role and fetches the script: it waits for all four.
-pub const GRAPH: [(Step, &[Step]); 5] = [
+/// tag is the build context's digest). Irsa waits for rbac, which creates the namespace its
+/// service account goes into. Submit applies the manifest, and the job it starts pulls the
+/// image, creates TaskManager pods as its account, assumes the role and fetches the script:
+/// it waits for all the others.
+pub const GRAPH: [(Step, &[Step]); 6] = [
     (Step::Image, &[]),
-    (Step::Irsa, &[]),
+    (Step::Rbac, &[]),
+    (Step::Irsa, &[Step::Rbac]),
     (Step::Upload, &[]),
     (Step::Manifest, &[]),
     (
         Step::Submit,
-        &[Step::Image, Step::Irsa, Step::Upload, Step::Manifest],
+        &[
+            Step::Image,
+            Step::Rbac,
+            Step::Irsa,
+            Step::Upload,
+            Step::Manifest,
+        ],
     ),
 ];
 
 impl Step {
     /// Every step, in the order of [`GRAPH`].
-    pub const ALL: [Step; 5] = {
-        let mut all = [Step::Image; 5];
+    pub const ALL: [Step; 6] = {
+        let mut all = [Step::Image; 6];
         let mut i = 0;
         while i < GRAPH.len() {
             all[i] = GRAPH[i].0;
@@ -62,6 +73,7 @@ impl Step {
     pub fn name(self) -> &'static str {
         match self {
             Step::Image => "image",
+            Step::Rbac => "rbac",
             Step::Irsa => "irsa",
             Step::Upload => "upload",
             Step::Manifest => "manifest",
@@ -99,7 +111,8 @@ pub fn waves() -> Vec<Vec<Step>> {
     waves
 }
 
-/// The order in words, from the graph: `image, irsa, upload and manifest together; then submit`.
+/// The order in words, from the graph: `image, rbac, upload and manifest together; then
+/// irsa; then submit`.
 pub fn describe_order() -> String {
     waves()
         .iter()
@@ -125,6 +138,7 @@ mod tests {
             Step::ALL,
             [
                 Step::Image,
+                Step::Rbac,
                 Step::Irsa,
                 Step::Upload,
                 Step::Manifest,
@@ -144,14 +158,22 @@ mod tests {
         assert_eq!(
             waves(),
             [
-                vec![Step::Image, Step::Irsa, Step::Upload, Step::Manifest],
+                vec![Step::Image, Step::Rbac, Step::Upload, Step::Manifest],
+                vec![Step::Irsa],
                 vec![Step::Submit]
             ]
         );
         assert_eq!(
             Step::Submit.waits_for(),
-            [Step::Image, Step::Irsa, Step::Upload, Step::Manifest]
+            [
+                Step::Image,
+                Step::Rbac,
+                Step::Irsa,
+                Step::Upload,
+                Step::Manifest
+            ]
         );
+        assert_eq!(Step::Irsa.waits_for(), [Step::Rbac]);
         assert!(Step::Manifest.waits_for().is_empty());
     }
 
@@ -159,7 +181,7 @@ mod tests {
     fn the_printed_order_is_read_from_the_graph() {
         assert_eq!(
             describe_order(),
-            "image, irsa, upload and manifest together; then submit"
+            "image, rbac, upload and manifest together; then irsa; then submit"
         );
     }
 

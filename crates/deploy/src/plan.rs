@@ -73,6 +73,18 @@ fn blockers_of(work: &Work) -> Vec<Blocker> {
             .iter()
             .map(|b| Blocker::bad_input(b.kind(), b.name(), b.reason(), b.fix()))
             .collect(),
+        Work::Rbac(plan) => plan
+            .blockers
+            .iter()
+            .map(|b| Blocker {
+                class: if b.is_auth() {
+                    FailureClass::Auth
+                } else {
+                    FailureClass::BadInput
+                },
+                ..Blocker::bad_input(b.kind(), b.name(), b.reason(), b.fix())
+            })
+            .collect(),
         Work::Submit(plan) => {
             let namespace = plan.namespace();
             let missing = plan.namespace_missing().then(|| {
@@ -80,7 +92,9 @@ fn blockers_of(work: &Work) -> Vec<Blocker> {
                     "namespace",
                     namespace,
                     format!("namespace {namespace} does not exist"),
-                    format!("create it (kubectl create namespace {namespace}) or set job.namespace"),
+                    format!(
+                        "create it (kubectl create namespace {namespace}) or set job.namespace"
+                    ),
                 )
             });
             missing
@@ -119,6 +133,8 @@ pub enum Work {
     },
     /// irsa's plan: policy, role, attachment, and the service account's identity.
     Irsa(Box<flink_eks_irsa::Plan>),
+    /// rbac's plan: the namespace, and the Role and RoleBinding of the job's service account.
+    Rbac(Box<flink_eks_rbac::Plan>),
     /// The script's upload.
     Upload(Box<UploadPlan>),
     /// The FlinkDeployment, rendered from the inputs (no remote effect).
@@ -281,6 +297,7 @@ impl StepPlan {
             }],
             Work::Image { plan, .. } => vec![planned(plan.operation())],
             Work::Irsa(plan) => plan.operations().into_iter().map(planned).collect(),
+            Work::Rbac(plan) => plan.operations().into_iter().map(planned).collect(),
             Work::Upload(plan) => vec![planned(plan.operation())],
             Work::Manifest(deployment) => vec![Row {
                 step,
@@ -605,7 +622,9 @@ mod tests {
         ]);
         let text = p.to_string();
         assert!(
-            text.contains("order: image, irsa, upload and manifest together; then submit"),
+            text.contains(
+                "order: image, rbac, upload and manifest together; then irsa; then submit"
+            ),
             "{text}"
         );
         let lines: Vec<&str> = text.lines().collect();
@@ -617,7 +636,7 @@ mod tests {
             .iter()
             .find(|l| l.trim_start().starts_with("submit"))
             .expect("row");
-        assert!(submit.contains("image,irsa,upload,manifest"), "{text}");
+        assert!(submit.contains("image,rbac,irsa,upload,manifest"), "{text}");
     }
 
     #[test]

@@ -431,6 +431,17 @@ impl Plan {
         !self.ops.iter().any(Op::writes)
     }
 
+    /// The plan with the service account's namespace created by an earlier step (the
+    /// deploy pipeline's rbac step, when it plans the namespace's creation): a missing
+    /// namespace no longer blocks it, and the account is created as planned. Nothing else
+    /// changes.
+    #[must_use]
+    pub fn with_namespace_created_first(mut self) -> Plan {
+        self.blockers
+            .retain(|b| !matches!(b, Blocker::NamespaceMissing { .. }));
+        self
+    }
+
     /// The role's ARN.
     pub fn role_arn(&self) -> &str {
         &self.role_arn
