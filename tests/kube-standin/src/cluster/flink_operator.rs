@@ -20,6 +20,7 @@ use super::flink_cluster::{
     ClusterSpec, create_taskmanager_pod, deploy_cluster_objects, flink_log_line,
     jobmanager_startup_log, remove_old_pods,
 };
+use super::job_access;
 use super::kubelet::{PodState, fetch_log, find_container, set_pod_state};
 use super::snapshots::{self, Next, Restore, restore_log};
 use super::{MAIN_CONTAINER, Stop, delete_quietly, emit_event, pause};
@@ -271,6 +272,7 @@ impl<'a> Reconcile<'a> {
             MAIN_CONTAINER,
             ContainerRun::Running,
         );
+        self.await_job_access(jm_pod).await?;
         set_pod_state(shared, jm_pod, PodState::Running { ready: false })?;
         set_deployment_status(shared, ns, name, false)?;
         let job_id = uuid::Uuid::new_v4().simple().to_string();
@@ -291,6 +293,69 @@ impl<'a> Reconcile<'a> {
             "Job status changed from RECONCILING to CREATED",
         );
         Ok(Some(job_id))
+    }
+
+    /// The JobManager's calls as the job's service account (HA ConfigMaps, the TaskManager
+    /// pods' watch and creation), through RBAC. While one is refused, the JobManager logs the
+    /// refusal and exits, and the kubelet restarts it: the operator reports the deployment
+    /// `DEPLOYING` (job `RECONCILING`), then, once the container waits in CrashLoopBackOff,
+    /// `ERROR`; the resource stays `DEPLOYED`. The attempt after RBAC allows the calls goes on.
+    async fn await_job_access(&self, jm_pod: &Value) -> Result<(), Stop> {
+        let shared = self.shared;
+        let (ns, name) = self.names();
+        let ha = job_access::kubernetes_ha(&self.fd);
+        let mut restarts = 0;
+        while let Some(denied) =
+            job_access::first_denied(&shared.api, ns, &self.cluster.service_account, ha)
+        {
+            let live = shared.api.get(&FLINK_DEPLOYMENTS, ns, name)?;
+            if meta::uid(&live) != self.target.uid
+                || meta::generation(&live) != self.target.generation
+                || meta::is_deleting(&live)
+            {
+                return Err(Stop::Superseded);
+            }
+            shared.logs.append(
+                ns,
+                meta::name(jm_pod),
+                MAIN_CONTAINER,
+                &job_access::denied_log(&denied),
+            );
+            restarts += 1;
+            let crashed = |backoff| PodState::Crashed {
+                restarts,
+                message: "Error",
+                backoff,
+            };
+            set_pod_state(shared, jm_pod, crashed(true))?;
+            if restarts == 1 {
+                let mut status = self.deployed_status();
+                merge_patch(
+                    &mut status,
+                    &json!({
+                        "jobManagerDeploymentStatus": "DEPLOYING",
+                        "jobStatus": {"state": "RECONCILING", "jobName": name, "updateTime": now_millis().to_string()},
+                    }),
+                );
+                write_status(shared, self.target, status)?;
+            } else if restarts == 2 {
+                let message = format!(
+                    "back-off 10s restarting failed container={MAIN_CONTAINER} pod={}",
+                    meta::name(jm_pod)
+                );
+                self.fail_deployment("CrashLoopBackOff", &message, self.first_deployment)?;
+            }
+            pause(self.delay * 2).await;
+            shared.logs.append(
+                ns,
+                meta::name(jm_pod),
+                MAIN_CONTAINER,
+                &jobmanager_startup_log(&self.cluster, name),
+            );
+            set_pod_state(shared, jm_pod, crashed(false))?;
+            pause(self.delay).await;
+        }
+        Ok(())
     }
 
     /// The status of a generation deployed: `DEPLOYED`, with `lastReconciledSpec` and
@@ -470,9 +535,12 @@ impl<'a> Reconcile<'a> {
         write_status(
             self.shared,
             self.target,
+            // The observer clears the errors of a healthy deployment
+            // (`clearErrorsIfDeploymentIsHealthy`).
             json!({
                 "lifecycleState": "STABLE",
                 "reconciliationStatus": {"lastStableSpec": stable},
+                "error": null,
             }),
         )
     }

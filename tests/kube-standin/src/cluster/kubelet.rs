@@ -85,6 +85,13 @@ pub(super) enum PodState<'a> {
     ImagePull { backoff: bool, message: &'a str },
     /// The main container runs.
     Running { ready: bool },
+    /// The main container exited 1 (`message`) `restarts` times; with `backoff` it waits in
+    /// CrashLoopBackOff, else it runs again.
+    Crashed {
+        restarts: i64,
+        message: &'a str,
+        backoff: bool,
+    },
 }
 
 pub(super) fn set_pod_state(shared: &Shared, pod: &Value, state: PodState<'_>) -> Result<(), Stop> {
@@ -175,6 +182,38 @@ pub(super) fn set_pod_state(shared: &Shared, pod: &Value, state: PodState<'_>) -
                         } else {
                             main_status(n, json!({"running": {"startedAt": now}}), true)
                         }
+                    })
+                    .collect(),
+            )
+        }
+        PodState::Crashed {
+            restarts,
+            message,
+            backoff,
+        } => {
+            let last = json!({"terminated": {"exitCode": 1, "reason": "Error", "message": message, "startedAt": now, "finishedAt": now}});
+            let state = if backoff {
+                json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off 10s restarting failed container={MAIN_CONTAINER} pod={}", meta::name(pod))}})
+            } else {
+                json!({"running": {"startedAt": now}})
+            };
+            (
+                "Running",
+                true,
+                false,
+                inits_completed(),
+                mains
+                    .iter()
+                    .map(|n| {
+                        let mut status =
+                            main_status(n, json!({"running": {"startedAt": now}}), false);
+                        if n == MAIN_CONTAINER {
+                            status["state"] = state.clone();
+                            status["started"] = json!(!backoff);
+                            status["restartCount"] = json!(restarts);
+                            status["lastState"] = last.clone();
+                        }
+                        status
                     })
                     .collect(),
             )

@@ -18,6 +18,7 @@
 mod controller_manager;
 mod flink_cluster;
 mod flink_operator;
+mod job_access;
 mod kubelet;
 mod pod_identity_webhook;
 mod snapshots;
