@@ -8,6 +8,7 @@
 mod render;
 mod render_doctor;
 mod render_image;
+mod run_local;
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -192,6 +193,26 @@ enum Command {
         /// Also delete the script from S3.
         #[arg(long)]
         delete_script: bool,
+    },
+    /// Run the job on this machine first: the same script, arguments, PyFlink version and
+    /// flinkConfiguration (minus the cluster's keys), in a local mini-cluster.
+    Run {
+        /// Run locally (the only mode; the cluster is `deploy`).
+        #[arg(long, required = true)]
+        local: bool,
+        /// An interpreter that has apache-flink, instead of the cached virtual environment.
+        #[arg(long, value_name = "PATH", conflicts_with = "image")]
+        python: Option<PathBuf>,
+        /// Stop an unbounded job after this many seconds (and exit 0 if it had not failed).
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        duration: u64,
+        /// Run inside the job's image with Docker: it has Flink's S3 plugin; the local AWS
+        /// credentials reach the job as environment variables.
+        #[arg(long)]
+        image: bool,
+        /// The virtual environments (one per Flink release, about 700 MB each) and run files.
+        #[arg(long, default_value = "target/flink-eks/local")]
+        cache_dir: PathBuf,
     },
     /// Run the workspace's tests against real services, which this command installs and starts
     /// (the `flink-eks-devtools` binary).
@@ -453,6 +474,21 @@ async fn run(cli: Cli) -> Result<u8> {
             let remote = connect(true).await?;
             flink_eks_deploy::teardown(&remote, &inputs, delete_script, &render).await?;
             Ok(0)
+        }
+        Command::Run {
+            local: _,
+            python,
+            duration,
+            image,
+            cache_dir,
+        } => {
+            let options = flink_eks_deploy::LocalOptions {
+                python,
+                duration: std::time::Duration::from_secs(duration),
+                image,
+                cache_dir,
+            };
+            run_local::run(&config, &inputs, &options, common.quiet).await
         }
         Command::Test { .. } | Command::Bench { .. } => Ok(0),
     }

@@ -72,6 +72,9 @@ fn crate_class(err: &(dyn StdError + 'static)) -> Option<FailureClass> {
     if let Some(e) = err.downcast_ref::<flink_eks_manifest::Error>() {
         return Some(e.class());
     }
+    if let Some(e) = err.downcast_ref::<flink_eks_local::Error>() {
+        return Some(e.class());
+    }
     if let Some(e) = err.downcast_ref::<flink_eks_plan::Stale>() {
         return Some(e.class());
     }

@@ -36,6 +36,7 @@ mod event;
 mod execute;
 mod graph;
 mod inputs;
+mod local;
 mod plan;
 
 pub use clients::Remote;
@@ -46,6 +47,7 @@ pub use event::Event;
 pub use execute::{dry_plan, execute, plan, write_artifacts};
 pub use graph::{GRAPH, Step, describe_order, waves};
 pub use inputs::{Inputs, Script, write_artifact};
+pub use local::{LocalOptions, local_job, run_local};
 pub use plan::{Blocker, DeployPlan, LocalAction, MANIFEST_KIND, Row, RowAction, StepPlan, Work};
 
 /// The README's example, compiled as a doctest so that it stays true.

@@ -4,8 +4,9 @@
 //!
 //! [`run_local`] uses PyFlink from PyPI in a virtual environment cached per Flink release (or
 //! an interpreter you name), checks Java, writes a configuration directory of its own
-//! (`FLINK_CONF_DIR`) and runs the script with its interpreter first on `PATH`, streaming its
-//! output as [`Event`]s. An unbounded job is stopped after [`RunOptions::duration`]; a failed
+//! (`FLINK_CONF_DIR`) and runs the script as the operator's JobManager does, through Flink's
+//! command line (`flink run --target local -py`, so the whole configuration applies), with its
+//! interpreter first on `PATH`, streaming its output as [`Event`]s. An unbounded job is stopped after [`RunOptions::duration`]; a failed
 //! one is an [`Error::JobFailed`] naming the exception and the traceback's last frames.
 //! [`run_in_image`] runs the same script inside the job's image with Docker, where Flink's S3
 //! plugin is installed, with the local AWS credentials in its environment.

@@ -53,12 +53,18 @@ fn tracebacks(lines: &[&str]) -> Vec<Traceback> {
     found
 }
 
-/// The last `Caused by:` of a Java stack trace: its root cause.
+/// Flink's command line reports the Python client's exit last; the job's own cause comes
+/// before it.
+const CLIENT_EXIT: &str = "Python process exits with code";
+
+/// The last `Caused by:` of a Java stack trace (its root cause), passing over the command
+/// line's report of the Python client's exit.
 fn java_root_cause(lines: &[&str]) -> Option<String> {
     lines
         .iter()
         .rev()
-        .find_map(|l| l.strip_prefix("Caused by: "))
+        .filter_map(|l| l.strip_prefix("Caused by: "))
+        .find(|cause| !cause.contains(CLIENT_EXIT))
         .map(|cause| {
             let cause = cause.trim();
             // Flink's messages can run to a paragraph: the first sentence names the problem.
@@ -90,14 +96,34 @@ pub fn failure_summary(output: &str) -> Option<String> {
     {
         summary.push_str(&format!("\n  caused by: {root}"));
     }
-    let skip = traceback.frames.len().saturating_sub(SUMMARY_FRAMES);
-    for (frame, source) in &traceback.frames[skip..] {
+    // The job's own frames say where to look; PyFlink's, Beam's and py4j's only how the
+    // error travelled. Without any of the job's, the innermost.
+    let own: Vec<&(String, Option<String>)> = traceback
+        .frames
+        .iter()
+        .filter(|(frame, _)| !is_library_frame(frame))
+        .collect();
+    let frames = match own.is_empty() {
+        true => traceback.frames.iter().collect(),
+        false => own,
+    };
+    let skip = frames.len().saturating_sub(SUMMARY_FRAMES);
+    for (frame, source) in &frames[skip..] {
         summary.push_str(&format!("\n  {frame}"));
         if let Some(source) = source {
             summary.push_str(&format!("\n    {source}"));
         }
     }
     Some(summary)
+}
+
+/// Whether a frame is in an installed package (or PyFlink's compiled modules) rather than in
+/// the job's own files.
+fn is_library_frame(frame: &str) -> bool {
+    frame.contains("/site-packages/")
+        || frame.contains("/dist-packages/")
+        || frame.starts_with("File \"pyflink/")
+        || frame.starts_with("File \"apache_beam/")
 }
 
 /// Whether the job failed for want of Flink's S3 file system plugin.
@@ -136,7 +162,8 @@ py4j.protocol.Py4JJavaError: An error occurred while calling o0.execute.
 Caused by: java.lang.RuntimeException: Error received from SDK harness for instruction 1: Traceback (most recent call last):
 "#;
 
-    /// A source reading `s3://` without the plugin (PyFlink 1.20.5, from PyPI).
+    /// A source reading `s3://` without the plugin (PyFlink 1.20.5 from PyPI, through `flink
+    /// run --target local`).
     const NO_PLUGIN: &str = r#"Traceback (most recent call last):
   File "/tmp/F/s3.py", line 7, in <module>
     env.execute("s3")
@@ -149,6 +176,13 @@ Caused by: org.apache.flink.util.FlinkRuntimeException: Could not enumerate file
 	at org.apache.flink.connector.file.src.FileSource.createEnumerator(FileSource.java:1)
 Caused by: org.apache.flink.core.fs.UnsupportedFileSystemSchemeException: Could not find a file system implementation for scheme 's3'. The scheme is directly supported by Flink through the following plugin(s): flink-s3-fs-hadoop, flink-s3-fs-presto. Please ensure that each plugin resides within its own subfolder within the plugins directory.
 	at org.apache.flink.core.fs.FileSystem.getUnguardedFileSystem(FileSystem.java:515)
+
+ The program finished with the following exception:
+
+org.apache.flink.client.program.ProgramAbortException: java.lang.RuntimeException: Python process exits with code: 1
+	at org.apache.flink.client.python.PythonDriver.main(PythonDriver.java:134)
+Caused by: java.lang.RuntimeException: Python process exits with code: 1
+	at org.apache.flink.client.python.PythonDriver.main(PythonDriver.java:124)
 "#;
 
     #[test]
@@ -175,7 +209,11 @@ Caused by: org.apache.flink.core.fs.UnsupportedFileSystemSchemeException: Could 
     fn a_java_failure_is_named_by_its_root_cause() {
         let summary = failure_summary(NO_PLUGIN).unwrap();
         assert!(summary.starts_with("py4j.protocol.Py4JJavaError: An error occurred while calling o0.execute.\n  caused by: org.apache.flink.core.fs.UnsupportedFileSystemSchemeException: Could not find a file system implementation for scheme 's3'."), "{summary}");
-        assert!(summary.contains("s3.py\", line 7"), "{summary}");
+        assert!(
+            summary
+                .ends_with("File \"/tmp/F/s3.py\", line 7, in <module>\n    env.execute(\"s3\")"),
+            "{summary}"
+        );
         assert!(s3_plugin_missing(NO_PLUGIN));
     }
 

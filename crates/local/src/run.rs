@@ -19,7 +19,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the script in a local mini-cluster with PyFlink from PyPI: creates or reuses the
 /// virtual environment (or uses the named interpreter), checks Java, writes the configuration
-/// directory, and runs the script with the job's arguments for at most `options.duration`.
+/// directory, and runs the script with the job's arguments through Flink's command line
+/// (`flink run --target local -py`) for at most `options.duration`.
 pub async fn run_local(
     job: &LocalJob,
     python: &Python,
@@ -56,10 +57,17 @@ pub async fn run_local(
         progress,
     )?;
 
-    let mut command = Command::new(&interpreter);
+    // Flink's own command line with a local mini-cluster, as the operator's JobManager runs
+    // the script (PythonDriver, the configuration directory loaded in full), not `python
+    // script.py`, whose local environment reads only the `python.*` keys of the configuration.
+    let flink = pyflink_dir.join("bin").join("flink");
+    let mut command = Command::new("bash");
     command
+        .arg(&flink)
+        .args(["run", "--target", "local", "-py"])
         .arg(&job.script)
         .args(&job.args)
+        .env("FLINK_HOME", &pyflink_dir)
         .env("FLINK_CONF_DIR", &conf_dir)
         .env(
             "PATH",
@@ -68,13 +76,13 @@ pub async fn run_local(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own process group: stopping the job stops the JVM and the Python workers it
+        // Its own process group: stopping the job stops the JVM and the Python processes it
         // started too.
         .process_group(0);
     progress.event(&Event::Started {
         command: format!(
-            "{} {}{}",
-            interpreter.display(),
+            "{} run --target local -py {}{}",
+            flink.display(),
             job.script.display(),
             job.args.iter().map(|a| format!(" {a}")).collect::<String>()
         ),
