@@ -167,3 +167,112 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
         "the tag is the context digest: {image}"
     );
 }
+
+/// The dry run of `examples/stateful.toml` and of the stateless example, side by side: the
+/// stateful job's manifest puts checkpoints and savepoints under its `[state]` prefix and its
+/// policy grants exactly that prefix; the stateless job has neither.
+#[tokio::test]
+async fn the_stateful_example_keeps_its_state_under_its_prefix_and_the_stateless_one_has_none() {
+    let root = workspace_root();
+    let home = tempfile::tempdir().expect("temp home");
+    let env = vec![
+        ("HOME".to_owned(), home.path().display().to_string()),
+        (
+            "DOCKER_HOST".to_owned(),
+            "unix:///nonexistent/docker.sock".to_owned(),
+        ),
+        (
+            "KUBECONFIG".to_owned(),
+            "/nonexistent/kubeconfig".to_owned(),
+        ),
+    ];
+    let render = |config: &'static str| {
+        let env = env.clone();
+        let root = root.clone();
+        async move {
+            let out = tempfile::tempdir().expect("temp dir");
+            let xtask = Xtask::new(&root.join(config), env).expect("the xtask binary");
+            let out_dir = out.path().display().to_string();
+            let run = xtask
+                .run(&["deploy", "--dry-run", "--out", &out_dir])
+                .await
+                .expect("run");
+            assert_eq!(run.code, Some(0), "{config}: {run}");
+            let read = |name: &str| {
+                std::fs::read_to_string(out.path().join(name))
+                    .unwrap_or_else(|e| panic!("{config} {name}: {e}\n{run}"))
+            };
+            let policy: serde_json::Value =
+                serde_json::from_str(&read("iam-policy.json")).expect("policy JSON");
+            let deployment = from_yaml(&read("flinkdeployment.yaml")).expect("a FlinkDeployment");
+            (policy, deployment)
+        }
+    };
+
+    let (policy, deployment) = render("examples/stateful.toml").await;
+    let state = "s3://flink-s3-test/flink-eks/default/stateful-example/state";
+    let conf = deployment
+        .spec
+        .flink_configuration
+        .clone()
+        .unwrap_or_default();
+    for (key, value) in [
+        ("state.checkpoints.dir", format!("{state}/checkpoints")),
+        (
+            "execution.checkpointing.dir",
+            format!("{state}/checkpoints"),
+        ),
+        ("state.savepoints.dir", format!("{state}/savepoints")),
+        (
+            "execution.checkpointing.savepoint-dir",
+            format!("{state}/savepoints"),
+        ),
+        ("execution.checkpointing.interval", "30s".to_owned()),
+    ] {
+        assert_eq!(conf.get(key), Some(&value), "{key}: {conf:?}");
+    }
+    assert!(
+        !conf.contains_key("high-availability.type"),
+        "savepoint mode needs no HA"
+    );
+    let statements = policy["Statement"].as_array().expect("statements");
+    let state_objects = statements
+        .iter()
+        .find(|s| s["Sid"] == "FlinkStateObjects")
+        .expect("a statement on the state's objects");
+    assert_eq!(
+        state_objects["Resource"],
+        "arn:aws:s3:::flink-s3-test/flink-eks/default/stateful-example/state/*"
+    );
+    assert_eq!(
+        state_objects["Action"],
+        serde_json::json!([
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload"
+        ])
+    );
+    let state_list = statements
+        .iter()
+        .find(|s| s["Sid"] == "FlinkStateList")
+        .expect("a ListBucket statement for the state");
+    assert_eq!(
+        state_list["Condition"]["StringLike"]["s3:prefix"],
+        "flink-eks/default/stateful-example/state/*"
+    );
+
+    // The stateless example: no state keys, and a policy that writes nothing.
+    let (policy, deployment) = render("examples/deploy.toml").await;
+    let conf = deployment.spec.flink_configuration.unwrap_or_default();
+    assert!(
+        conf.keys().all(|k| !k.contains("checkpoint")
+            && !k.contains("savepoint")
+            && !k.starts_with("high-availability")),
+        "{conf:?}"
+    );
+    let policy_text = policy.to_string();
+    for absent in ["s3:PutObject", "s3:DeleteObject", "FlinkState"] {
+        assert!(!policy_text.contains(absent), "{absent}: {policy_text}");
+    }
+}
