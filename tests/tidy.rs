@@ -13,6 +13,7 @@ const LIBRARY_CRATES: &[&str] = &[
     "crates/irsa",
     "crates/manifest",
     "crates/plan",
+    "crates/rbac",
     "crates/submit",
 ];
 
@@ -329,6 +330,7 @@ const STEP_PACKAGES: &[&str] = &[
     "flink-eks-manifest",
     "flink-eks-image-builder",
     "flink-eks-irsa",
+    "flink-eks-rbac",
     "flink-eks-submit",
 ];
 
