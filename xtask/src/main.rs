@@ -117,8 +117,8 @@ enum Output {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Every step along the step graph (image, irsa, upload and manifest together, then
-    /// submit), the plan first.
+    /// Every step along the step graph (image, rbac, upload and manifest together, then
+    /// irsa, then submit), the plan first.
     Deploy {
         /// Compute the plan and render every artifact, reading and writing nothing remote.
         #[arg(long, conflicts_with_all = ["plan", "confirm"])]
@@ -143,7 +143,26 @@ enum Command {
         /// (the same as `[irsa] adopt = true`).
         #[arg(long)]
         adopt: bool,
+        /// Start the job from this savepoint (`job.initialSavepointPath`): the operator uses
+        /// it for a job without state of its own (a first deployment, or after `delete`).
+        #[arg(long, value_name = "PATH")]
+        from_savepoint: Option<String>,
+        /// With --from-savepoint: let the job start though the savepoint holds state that no
+        /// operator of the new job claims.
+        #[arg(long, requires = "from_savepoint")]
+        allow_non_restored_state: bool,
     },
+    /// Take a savepoint of the running job, wait for it, and print its path.
+    Savepoint {
+        /// The path as a line, or the savepoint as JSON on stdout.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Stop the job (`job.state: suspended`; with a savepoint in savepoint mode) and wait
+    /// until the operator reports it suspended.
+    Suspend,
+    /// Start a suspended job again (`job.state: running`) and wait until it runs.
+    Resume,
     /// Build the Flink image and push it, unless the registry already holds it.
     Image,
     /// Give the job's service account its IAM role (or check it with `--verify`).
@@ -193,6 +212,9 @@ enum Command {
         /// Also delete the script from S3.
         #[arg(long)]
         delete_script: bool,
+        /// Take a final savepoint of the running job first (nothing is deleted if it fails).
+        #[arg(long)]
+        savepoint: bool,
     },
     /// Run the job on this machine first: the same script, arguments, PyFlink version and
     /// flinkConfiguration (minus the cluster's keys), in a local mini-cluster.
@@ -241,6 +263,9 @@ impl Command {
             | Command::Upload
             | Command::Submit
             | Command::Delete
+            | Command::Savepoint { .. }
+            | Command::Suspend
+            | Command::Resume
             | Command::Teardown { .. } => true,
             _ => false,
         }
@@ -374,8 +399,11 @@ async fn run(cli: Cli) -> Result<u8> {
             confirm,
             skip,
             output,
+            from_savepoint,
+            allow_non_restored_state,
             ..
         } => {
+            let inputs = inputs.starting_from(from_savepoint, allow_non_restored_state)?;
             let remote = connect(true).await?;
             let plan = flink_eks_deploy::plan(&remote, &inputs, &skip).await?;
             print_plan(&plan, output);
@@ -434,9 +462,19 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Status { output } => {
             let remote = connect(true).await?;
             let view = flink_eks_deploy::status(&remote, &inputs).await?;
+            let state = flink_eks_deploy::state_info(&remote, &inputs).await?;
             match output {
-                Output::Text => print!("{view}"),
-                Output::Json => println!("{}", serde_json::to_string_pretty(&view)?),
+                Output::Text => {
+                    print!("{view}");
+                    print!("{}", render::state_lines(&state));
+                }
+                Output::Json => {
+                    let mut json = serde_json::to_value(&view)?;
+                    if let Some(object) = json.as_object_mut() {
+                        object.insert("snapshots".to_owned(), serde_json::to_value(&state)?);
+                    }
+                    println!("{}", serde_json::to_string_pretty(&json)?);
+                }
             }
             Ok(0)
         }
@@ -470,9 +508,53 @@ async fn run(cli: Cli) -> Result<u8> {
             );
             Ok(0)
         }
-        Command::Teardown { delete_script } => {
+        Command::Teardown {
+            delete_script,
+            savepoint,
+        } => {
             let remote = connect(true).await?;
-            flink_eks_deploy::teardown(&remote, &inputs, delete_script, &render).await?;
+            flink_eks_deploy::teardown(&remote, &inputs, delete_script, savepoint, &render).await?;
+            Ok(0)
+        }
+        Command::Savepoint { output } => {
+            let remote = connect(true).await?;
+            let taken = flink_eks_deploy::savepoint(&remote, &inputs).await?;
+            match output {
+                Output::Text => println!("{}", taken.path),
+                Output::Json => println!("{}", serde_json::to_string_pretty(&taken)?),
+            }
+            Ok(0)
+        }
+        Command::Suspend => {
+            let remote = connect(true).await?;
+            let taken = flink_eks_deploy::suspend(&remote, &inputs).await?;
+            let how = taken.map_or_else(
+                || "without a savepoint".to_owned(),
+                |path| format!("with savepoint {path}"),
+            );
+            render.step_line(
+                Step::Submit,
+                &format!(
+                    "FlinkDeployment {}/{} suspended {how}",
+                    inputs.namespace, inputs.name
+                ),
+            );
+            Ok(0)
+        }
+        Command::Resume => {
+            let remote = connect(true).await?;
+            let restored = flink_eks_deploy::resume(&remote, &inputs, &render).await?;
+            let from = restored.map_or_else(
+                || "without a savepoint".to_owned(),
+                |path| format!("restored from savepoint {path}"),
+            );
+            render.step_line(
+                Step::Submit,
+                &format!(
+                    "FlinkDeployment {}/{} RUNNING, {from}",
+                    inputs.namespace, inputs.name
+                ),
+            );
             Ok(0)
         }
         Command::Run {

@@ -102,3 +102,33 @@ impl Renderer {
         }
     }
 }
+
+/// The last savepoint and checkpoint the operator knows of, as lines under `status`.
+pub(crate) fn state_lines(state: &flink_eks_submit::StateInfo) -> String {
+    let record = |r: Option<&flink_eks_submit::SnapshotRecord>| match r {
+        None => "none the operator knows of".to_owned(),
+        Some(r) => {
+            let mut line = r
+                .path
+                .clone()
+                .unwrap_or_else(|| "(no path recorded)".to_owned());
+            let about: Vec<&str> = [r.trigger.as_deref(), r.at.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if !about.is_empty() {
+                line.push_str(&format!(" ({})", about.join(", ")));
+            }
+            line
+        }
+    };
+    let mut text = format!(
+        "  last savepoint: {}\n  last checkpoint: {}\n",
+        record(state.last_savepoint.as_ref()),
+        record(state.last_checkpoint.as_ref())
+    );
+    if let Some(path) = &state.upgrade_savepoint_path {
+        text.push_str(&format!("  started from:   {path}\n"));
+    }
+    text
+}

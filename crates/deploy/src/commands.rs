@@ -66,6 +66,13 @@ pub(crate) async fn submit(
     if let Ok((pod, lines)) = log_tail(remote, inputs, 20).await {
         progress.event(&Event::LogTail { pod, lines });
     }
+    if inputs.is_stateful() && plan.operation().action == Action::Update {
+        if let Ok(info) = submitter.state_info(&inputs.namespace, &inputs.name).await
+            && let Some(path) = info.upgrade_savepoint_path
+        {
+            note(format!("restored from savepoint {path}"));
+        }
+    }
     let what = if running.finished {
         "finished"
     } else {
@@ -144,13 +151,19 @@ pub async fn verify_irsa(remote: &Remote, inputs: &Inputs) -> Result<flink_eks_i
 /// The script is deleted only when S3 holds the upload the cluster ran (the checksum on the
 /// FlinkDeployment, read before deleting it) or, with no deployment left, the local script:
 /// an object someone replaced since is kept.
+///
+/// With `final_savepoint`, a savepoint of the running job comes first (its failure deletes
+/// nothing); without it, a stateful job with no savepoint from the last hour gets a warning.
+/// The savepoints and checkpoints under the state prefix are never deleted.
 pub async fn teardown(
     remote: &Remote,
     inputs: &Inputs,
     delete_script: bool,
+    final_savepoint: bool,
     progress: &dyn Progress<Event>,
 ) -> Result<()> {
     let note = |step: Step, text: String| progress.event(&Event::Note { step, text });
+    crate::state::before_teardown(remote, inputs, final_savepoint, progress).await?;
     let submitter = remote.submitter()?;
     let deployed_sha256 = match submitter
         .status(&inputs.namespace, &inputs.name, None)

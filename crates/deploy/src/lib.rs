@@ -38,6 +38,7 @@ mod graph;
 mod inputs;
 mod local;
 mod plan;
+mod state;
 
 pub use clients::Remote;
 pub use commands::{delete, logs, status, teardown, verify_irsa};
@@ -49,6 +50,7 @@ pub use graph::{GRAPH, Step, describe_order, waves};
 pub use inputs::{Inputs, Script, write_artifact};
 pub use local::{LocalOptions, local_job, run_local};
 pub use plan::{Blocker, DeployPlan, LocalAction, MANIFEST_KIND, Row, RowAction, StepPlan, Work};
+pub use state::{RECENT_SAVEPOINT, lacks_recent_savepoint, resume, savepoint, state_info, suspend};
 
 /// The README's example, compiled as a doctest so that it stays true.
 #[cfg(doctest)]

@@ -179,7 +179,11 @@ impl ApplyPlan {
                 if more > 0 {
                     shown.push(&tail);
                 }
-                shown.join(", ")
+                let changes = shown.join(", ");
+                match crate::snapshot::upgrade_with(&self.object) {
+                    Some(how) => format!("{how}: {changes}"),
+                    None => changes,
+                }
             }
         };
         let operation = Operation::new(

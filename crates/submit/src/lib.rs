@@ -85,7 +85,7 @@ pub use remove::Removal;
 pub use snapshot::{
     JOB_REFERENCE_LABEL, JOB_STATE_MANAGER, SAVEPOINT_TRIGGER_MANAGER, Savepoint, SavepointTrigger,
     SnapshotProgress, SnapshotRecord, StateInfo, job_running, nonce_savepoint, snapshot_progress,
-    state_info, suspend_outcome,
+    state_info, suspend_outcome, upgrade_with,
 };
 pub use status::{
     ObservedState, OperatorError, Phase, ScriptSync, StatusView, WaitSettings,

@@ -159,7 +159,8 @@ pub fn state_info(status: &Value, snapshots: &[Value]) -> StateInfo {
                 }),
                 _ => None,
             })
-            .max_by(|a, b| a.at.cmp(&b.at))
+            // Timestamps have seconds; the operator's names end in milliseconds.
+            .max_by(|a, b| (&a.at, &a.source).cmp(&(&b.at, &b.source)))
     };
     let from_status = |info: &str, last: &str, path_key: &str| {
         let last = status.get("jobStatus")?.get(info)?.get(last)?;
@@ -233,6 +234,17 @@ pub fn suspend_outcome(
 /// Whether the job runs: `jobStatus.state` is `RUNNING`.
 pub fn job_running(object: &Value) -> bool {
     str_at(object, &["status", "jobStatus", "state"]) == Some("RUNNING")
+}
+
+/// How the operator carries the job's state over an update of `deployment`: "upgrade with
+/// savepoint" or "upgrade with last state"; `None` for a stateless job.
+pub fn upgrade_with(deployment: &FlinkDeployment) -> Option<&'static str> {
+    let mode = deployment.spec.job.as_ref()?.upgrade_mode?;
+    match mode {
+        flink_eks_manifest::UpgradeMode::Savepoint => Some("upgrade with savepoint"),
+        flink_eks_manifest::UpgradeMode::LastState => Some("upgrade with last state"),
+        flink_eks_manifest::UpgradeMode::Stateless => None,
+    }
 }
 
 fn snapshot_resource() -> ApiResource {
@@ -551,6 +563,26 @@ impl Submitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_says_how_state_is_carried() {
+        use flink_eks_manifest::{PyFlinkJob, S3Location, UpgradeMode};
+        let mut job = PyFlinkJob::new(
+            "job",
+            S3Location::new("bucket", "job.py").unwrap(),
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "image:1",
+            "1.20.0",
+        );
+        assert_eq!(upgrade_with(&job.build().unwrap()), None);
+        job.upgrade_mode = UpgradeMode::Savepoint;
+        job.savepoints_dir = Some("s3://bucket/sp".to_owned());
+        job.checkpoints_dir = Some("s3://bucket/cp".to_owned());
+        assert_eq!(
+            upgrade_with(&job.build().unwrap()),
+            Some("upgrade with savepoint")
+        );
+    }
 
     #[test]
     fn a_snapshot_is_pending_until_completed_or_failed() {

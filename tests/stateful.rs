@@ -1,0 +1,201 @@
+//! A stateful job end to end, through the real `xtask` binary, against the real Docker engine,
+//! the registry, moto and the Kubernetes stand-in (which serves the operator's
+//! FlinkStateSnapshot CRD and plays its savepoints, upgrades, suspend and resume).
+//!
+//! One sequence, each step starting from what the previous one left:
+//! 1. the first deploy (`upgrade_mode = "savepoint"`, a `[state]` prefix) reaches RUNNING;
+//! 2. `savepoint` prints a path under the prefix (and `--output json` the same savepoint);
+//! 3. a changed script is planned as "upgrade with savepoint" and the deploy names the
+//!    savepoint the job restored from;
+//! 4. `suspend` then `resume` return to RUNNING, restored from the suspend's savepoint;
+//! 5. a no-change rerun writes nothing;
+//! 6. an upgrade whose savepoint fails exits 5 with the operator's error, not a timeout;
+//! 7. teardown leaves the objects under the state prefix alone;
+//! 8. `deploy --from-savepoint` starts a new job from the path (the JobManager's log names it).
+
+use aws_sdk_s3::primitives::ByteStream;
+use kube_standin::Fault;
+
+mod world;
+use world::{NAMESPACE, World};
+
+/// The stateful configuration for this world: the world's own, in savepoint mode, with a
+/// state prefix in the world's bucket.
+fn stateful_config(world: &World) -> (std::path::PathBuf, String) {
+    let base = world.write_config("base.toml", &world.names.job);
+    let text = std::fs::read_to_string(&base).unwrap();
+    let prefix = format!("s3://{}/state/{}/", world.names.bucket, world.names.job);
+    let text = text.replacen(
+        "[job]\n",
+        // The operator retries a failed stop-with-savepoint: the tool fails once its error
+        // outlives the grace, kept short here.
+        "[job]\nupgrade_mode = \"savepoint\"\nstatus_error_grace_secs = 3\n",
+        1,
+    ) + &format!("\n[state]\nprefix = \"{prefix}\"\ncheckpoint_interval = \"30s\"\n");
+    let path = world.dir.path().join("stateful.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, prefix)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoint_upgrade_suspend_resume_and_start_from_a_savepoint() {
+    let world = World::start().await;
+    let (config, prefix) = stateful_config(&world);
+    let xtask = world.xtask(&config);
+
+    // 1. The first deploy.
+    let run = xtask.run(&["deploy"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "the first deploy succeeds\n{run}");
+    assert!(run.stderr.contains("RUNNING"), "{run}");
+
+    // 2. A savepoint under the prefix, as a line and as JSON.
+    let run = xtask.run(&["savepoint"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    let path = run.stdout.trim().to_owned();
+    assert!(
+        path.starts_with(&prefix),
+        "the savepoint {path:?} is under {prefix}\n{run}"
+    );
+    let run = xtask.run(&["savepoint", "--output", "json"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    let json = run.stdout_json().unwrap();
+    assert!(
+        json["path"].as_str().unwrap().starts_with(&prefix),
+        "{json}"
+    );
+    assert_eq!(json["trigger"], "snapshot", "{json}");
+    let run = xtask.run(&["status"]).await.unwrap();
+    assert!(
+        run.stdout.contains(&format!(
+            "last savepoint: {}",
+            json["path"].as_str().unwrap()
+        )),
+        "status shows the last savepoint\n{run}"
+    );
+
+    // 3. A changed script upgrades through a savepoint, and the tool names it.
+    world.change_script(b"# changed by the stateful test\n");
+    let run = xtask.run(&["deploy"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stderr.contains("upgrade with savepoint"),
+        "the plan says how state is carried\n{run}"
+    );
+    let restored = run
+        .stderr
+        .lines()
+        .find_map(|l| l.split("restored from savepoint ").nth(1))
+        .unwrap_or_else(|| panic!("the deploy names the savepoint it restored from\n{run}"))
+        .trim()
+        .to_owned();
+    assert!(restored.starts_with(&prefix), "{restored}");
+
+    // 4. Suspend, then resume from the suspend's savepoint.
+    let run = xtask.run(&["suspend"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    let suspend_path = run
+        .stderr
+        .split("with savepoint ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("suspend names its savepoint\n{run}"))
+        .trim()
+        .to_owned();
+    let status = world.status().await;
+    assert_eq!(status["state"]["lifecycle_state"], "SUSPENDED", "{status:#}");
+    assert_eq!(status["state"]["job_manager"], "MISSING", "{status:#}");
+    assert_eq!(status["snapshots"]["upgrade_savepoint_path"], suspend_path.as_str(), "{status:#}");
+    let run = xtask.run(&["resume"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stderr
+            .contains(&format!("restored from savepoint {suspend_path}")),
+        "{run}"
+    );
+    let status = world.status().await;
+    assert_eq!(status["state"]["job_state"], "RUNNING", "{status:#}");
+    assert_eq!(status["state"]["lifecycle_state"], "STABLE", "{status:#}");
+
+    // 5. Nothing changed: nothing written.
+    let (run, writes) = world.counted(xtask.run(&["deploy"])).await;
+    assert_eq!(run.code, Some(0), "{run}");
+    writes.assert_none("a no-change deploy of the stateful job");
+
+    // 6. An upgrade whose savepoint fails: exit 5 with the operator's error.
+    world.standin.set_fault(
+        NAMESPACE,
+        &world.names.job,
+        Fault::SavepointFailure {
+            message: "Savepoint coordinator failed: disk quota exceeded".into(),
+        },
+    );
+    world.change_script(b"# changed again\n");
+    let run = xtask.run(&["deploy"]).await.unwrap();
+    assert_eq!(
+        run.code,
+        Some(5),
+        "a failed upgrade savepoint is a job failure\n{run}"
+    );
+    assert!(run.stderr.contains("disk quota exceeded"), "{run}");
+    assert!(
+        !run.stderr.contains("did not finish within"),
+        "not a timeout\n{run}"
+    );
+    world.standin.clear_faults();
+
+    // 7. Teardown leaves the state prefix alone.
+    let state_key = format!(
+        "state/{}/savepoints/savepoint-kept/_metadata",
+        world.names.job
+    );
+    world
+        .aws
+        .s3
+        .put_object()
+        .bucket(&world.names.bucket)
+        .key(&state_key)
+        .body(ByteStream::from_static(b"state"))
+        .send()
+        .await
+        .unwrap();
+    let run = xtask.run(&["teardown", "--delete-script"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    let kept = world
+        .aws
+        .s3
+        .head_object()
+        .bucket(&world.names.bucket)
+        .key(&state_key)
+        .send()
+        .await;
+    assert!(kept.is_ok(), "teardown keeps {state_key}");
+
+    // 8. A new job from a given savepoint.
+    let run = xtask
+        .run(&[
+            "deploy",
+            "--from-savepoint",
+            &path,
+            "--allow-non-restored-state",
+        ])
+        .await
+        .unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    let run = xtask.run(&["logs", "--tail", "400"]).await.unwrap();
+    assert!(
+        run.stdout.contains(&format!("from savepoint {path}")),
+        "the JobManager's log names the savepoint\n{run}"
+    );
+    let run = xtask.run(&["teardown", "--delete-script"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    // The state object is the test's own: the world's clean-up removes an empty bucket.
+    world
+        .aws
+        .s3
+        .delete_object()
+        .bucket(&world.names.bucket)
+        .key(&state_key)
+        .send()
+        .await
+        .unwrap();
+    world.clean_up().await;
+}
