@@ -33,7 +33,7 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
         .await
         .expect("run");
     assert_eq!(run.code, Some(0), "{run}");
-    for step in ["image", "irsa", "upload", "submit"] {
+    for step in ["image", "rbac", "irsa", "upload", "submit"] {
         assert!(
             run.stderr.lines().any(|l| l.trim_start().starts_with(step)),
             "no {step} row\n{run}"
@@ -52,6 +52,17 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
         std::fs::read_to_string(out.path().join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}\n{run}"))
     };
+    // The job's Role, as `kubectl apply -f` takes it: the chart's job rules.
+    let role: serde_json::Value = serde_json::from_str(&read("role.json")).expect("role JSON");
+    assert_eq!(role["kind"], "Role", "{role:#}");
+    assert_eq!(
+        role["rules"][0]["resources"],
+        serde_json::json!(["pods", "configmaps"]),
+        "{role:#}"
+    );
+    let binding: serde_json::Value =
+        serde_json::from_str(&read("rolebinding.json")).expect("rolebinding JSON");
+    assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount", "{binding:#}");
     let dockerfile = read("Dockerfile");
     assert!(
         dockerfile.contains("/opt/flink/plugins/s3-fs-hadoop/"),

@@ -448,7 +448,8 @@ fn step_failed(step: Step) -> String {
 
 /// Writes what a deploy would send: the Dockerfile, the build context and its digest, the IAM
 /// documents (with placeholders for the account and the cluster's issuer, in `region`, the
-/// cluster's: `[irsa] region`, else `us-east-1`), the FlinkDeployment.
+/// cluster's: `[irsa] region`, else `us-east-1`), the job's Role and RoleBinding (which the
+/// rbac step creates unless the account is already allowed), the FlinkDeployment.
 pub fn write_artifacts(inputs: &Inputs, region: Option<&str>, out: &Path) -> Result<()> {
     write_artifact(
         out,
@@ -469,6 +470,18 @@ pub fn write_artifacts(inputs: &Inputs, region: Option<&str>, out: &Path) -> Res
         let trust = flink_eks_irsa::render_trust_policy(spec, partition, "ACCOUNT_ID", &issuer)?;
         write_artifact(out, "iam-policy.json", format!("{policy}\n").as_bytes())?;
         write_artifact(out, "trust-policy.json", format!("{trust}\n").as_bytes())?;
+    }
+    for (name, object) in [
+        (
+            "role.json",
+            serde_json::to_string_pretty(&inputs.rbac.role())?,
+        ),
+        (
+            "rolebinding.json",
+            serde_json::to_string_pretty(&inputs.rbac.role_binding())?,
+        ),
+    ] {
+        write_artifact(out, name, format!("{object}\n").as_bytes())?;
     }
     let yaml = flink_eks_manifest::to_yaml(&inputs.deployment()?)?;
     write_artifact(out, "flinkdeployment.yaml", yaml.as_bytes())
