@@ -803,6 +803,12 @@ mod tests {
         // The plan still says what it would do: create the account.
         let account = plan(&s, &seen).operations().pop().unwrap();
         assert_eq!(account.action, Action::Create);
+        // Told that an earlier step creates the namespace, it is not blocked, and creates
+        // the account all the same.
+        let after = plan(&s, &seen).with_namespace_created_first();
+        assert!(after.blockers.is_empty(), "{:?}", after.blockers);
+        assert_eq!(after.operations().pop().unwrap().action, Action::Create);
+        assert_eq!(after.ops, plan(&s, &seen).ops, "nothing else changes");
     }
 
     #[test]
