@@ -87,6 +87,7 @@ async fn all_green(world: &World) {
     for name in [
         "cluster",
         "crd",
+        "operator",
         "service-account",
         "pods",
         "oidc-provider",

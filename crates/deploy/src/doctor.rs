@@ -15,6 +15,7 @@ use std::fmt;
 use anyhow::Result;
 use flink_eks_irsa::{CheckKind, IdentityMode, StalePod, VerifyReport};
 use flink_eks_plan::Action;
+use flink_eks_submit::operator::{Fact, OperatorCheck};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
@@ -32,6 +33,8 @@ pub enum CheckName {
     Cluster,
     /// The API server serves `flinkdeployments.flink.apache.org/v1beta1`.
     Crd,
+    /// The operator's Deployment is found and watches the job's namespace.
+    Operator,
     /// The service account exists and carries the role annotation (IRSA), or the pod identity
     /// association maps it to the role (Pod Identity).
     ServiceAccount,
@@ -60,6 +63,7 @@ impl CheckName {
         match self {
             CheckName::Cluster => "cluster",
             CheckName::Crd => "crd",
+            CheckName::Operator => "operator",
             CheckName::ServiceAccount => "service-account",
             CheckName::Rbac => "rbac",
             CheckName::Pods => "pods",
@@ -77,6 +81,7 @@ impl CheckName {
         matches!(
             self,
             CheckName::Crd
+                | CheckName::Operator
                 | CheckName::ServiceAccount
                 | CheckName::Rbac
                 | CheckName::Pods
@@ -90,6 +95,7 @@ impl fmt::Display for CheckName {
         f.write_str(match self {
             CheckName::Cluster => "cluster reachable",
             CheckName::Crd => "FlinkDeployment CRD served",
+            CheckName::Operator => "operator watches the namespace",
             CheckName::ServiceAccount => "service account carries the role",
             CheckName::Rbac => "service account may create pods and configmaps",
             CheckName::Pods => "no pods predate the role",
@@ -248,7 +254,7 @@ impl fmt::Display for Report {
 /// What the one wave of reads returned; each read's error is kept for its check.
 struct Reads {
     version: Result<String>,
-    crd: Result<bool>,
+    operator: Result<OperatorCheck>,
     nodes: Result<Vec<Node>>,
     verify: Option<Result<VerifyReport>>,
     access: Result<flink_eks_rbac::Access>,
@@ -258,7 +264,8 @@ struct Reads {
 }
 
 const FLINK_GROUP_VERSION: &str = "flink.apache.org/v1beta1";
-const FLINK_DEPLOYMENTS: &str = "flinkdeployments";
+/// The kind of submit's blocker for a FlinkDeployment CRD that is not served.
+const CRD_BLOCKER: &str = "flink-deployment-crd";
 
 /// Runs every check: one concurrent wave of reads, then the pure decisions. Makes no write.
 /// A read that fails is that check's failure, not an error of the whole report.
@@ -275,12 +282,9 @@ pub async fn doctor(remote: &Remote, inputs: &Inputs) -> Result<Report> {
         let info = kube.apiserver_version().await?;
         Ok::<_, anyhow::Error>(info.git_version)
     };
-    let crd = async {
-        match kube.list_api_group_resources(FLINK_GROUP_VERSION).await {
-            Ok(list) => Ok(list.resources.iter().any(|r| r.name == FLINK_DEPLOYMENTS)),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-            Err(err) => Err(anyhow::Error::new(err)),
-        }
+    let operator = async {
+        let submitter = remote.submitter()?;
+        Ok::<_, anyhow::Error>(submitter.check_operator(&inputs.namespace).await)
     };
     let nodes = async {
         let api: Api<Node> = Api::all(kube.clone());
@@ -318,11 +322,12 @@ pub async fn doctor(remote: &Remote, inputs: &Inputs) -> Result<Report> {
             flink_eks_image_builder::plan(&inputs.image, &inputs.context, &credentials).await?,
         )
     };
-    let (version, crd, nodes, verify, access, pods, script, image) =
-        tokio::join!(version, crd, nodes, verify, access, pods, script, image);
+    let (version, operator, nodes, verify, access, pods, script, image) = tokio::join!(
+        version, operator, nodes, verify, access, pods, script, image
+    );
     let reads = Reads {
         version,
-        crd,
+        operator,
         nodes,
         verify,
         access,
@@ -336,15 +341,25 @@ pub async fn doctor(remote: &Remote, inputs: &Inputs) -> Result<Report> {
 /// Every check from what was read. Pure.
 fn decide(inputs: &Inputs, reads: Reads) -> Report {
     let mut checks = vec![cluster_check(reads.version)];
-    checks.push(match reads.crd {
-        Ok(served) => crd_check(served),
-        Err(err) => Check::unread(CheckName::Crd, err, "check the kubeconfig and the cluster"),
-    });
+    match reads.operator {
+        Ok(operator) => checks.extend(operator_checks(&operator)),
+        Err(err) => {
+            checks.push(Check::unread(
+                CheckName::Crd,
+                err,
+                "check the kubeconfig and the cluster",
+            ));
+            checks.push(Check::skipped(
+                CheckName::Operator,
+                "the CRD could not be read",
+            ));
+        }
+    }
     let mode = inputs.irsa.as_ref().map(|s| s.mode);
     checks.extend(identity_checks(mode, reads.verify));
     let account = format!("{}/{}", inputs.namespace, inputs.job.service_account);
     checks.insert(
-        3,
+        4,
         match reads.access {
             Ok(access) => rbac_check(&account, &access),
             Err(err) => Check::unread(
@@ -395,7 +410,7 @@ fn decide(inputs: &Inputs, reads: Reads) -> Report {
     // With the cluster silent, its checks say so once, on the cluster's line.
     if checks[0].failed() {
         for check in &mut checks[1..] {
-            if check.name.reads_cluster() && check.failed() {
+            if check.name.reads_cluster() && check.outcome != Outcome::Pass {
                 *check = Check::skipped(check.name, "the cluster did not answer");
             }
         }
@@ -422,17 +437,38 @@ fn cluster_check(version: Result<String>) -> Check {
     }
 }
 
-fn crd_check(served: bool) -> Check {
-    if served {
-        Check::pass(CheckName::Crd, FLINK_GROUP_VERSION)
-    } else {
-        Check::fail(
+/// submit's decision about the operator, as two lines: the CRD, and the operator watching
+/// the namespace. A fact submit could not read is a skipped line with its reason.
+fn operator_checks(operator: &OperatorCheck) -> Vec<Check> {
+    let blocker = |kind: &str| operator.blockers.iter().find(|b| b.kind == kind);
+    let crd = match (&operator.facts.crd_served, blocker(CRD_BLOCKER)) {
+        (_, Some(b)) => Check::fail(CheckName::Crd, b.reason.clone(), b.fix.clone()),
+        (Fact::Known(true), None) => Check::pass(CheckName::Crd, FLINK_GROUP_VERSION),
+        (Fact::Unknown(why), None) => Check::skipped(CheckName::Crd, why.clone()),
+        (Fact::Known(false), None) => Check::fail(
             CheckName::Crd,
-            format!("the API server does not serve {FLINK_DEPLOYMENTS}.{FLINK_GROUP_VERSION}"),
-            "install the Flink Kubernetes Operator (helm install flink-kubernetes-operator …), \
-             which installs its CRDs",
-        )
-    }
+            format!("the API server does not serve {FLINK_GROUP_VERSION}"),
+            flink_eks_submit::operator::INSTALL_OPERATOR,
+        ),
+    };
+    let watching = match blocker(flink_eks_submit::operator::OPERATOR_KIND) {
+        Some(b) => Check::fail(CheckName::Operator, b.reason.clone(), b.fix.clone()),
+        None => match (&operator.facts.deployment, &operator.facts.watched) {
+            (Fact::Known(Some(_)), Fact::Known(_)) => {
+                Check::pass(CheckName::Operator, operator.facts.summary())
+            }
+            _ if crd.failed() => Check::skipped(CheckName::Operator, "the CRD is not served"),
+            _ => Check::skipped(
+                CheckName::Operator,
+                operator
+                    .warnings
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| operator.facts.summary()),
+            ),
+        },
+    };
+    vec![crd, watching]
 }
 
 /// irsa's verify, one line per doctor check: the annotation or association, the OIDC
@@ -737,16 +773,36 @@ mod tests {
     }
 
     #[test]
-    fn the_crd_check_names_the_operator_to_install() {
-        assert_eq!(crd_check(true).outcome, Outcome::Pass);
-        let text = crd_check(false).to_string();
+    fn the_operators_blockers_become_the_crd_and_operator_lines() {
+        use flink_eks_submit::operator::{OperatorDeployment, OperatorFacts, Watched, check};
+        let facts = |crd: bool, watched: Watched| OperatorFacts {
+            crd_served: Fact::Known(crd),
+            deployment: Fact::Known(Some(OperatorDeployment {
+                namespace: "flink-operator".into(),
+                name: "flink-kubernetes-operator".into(),
+                version: Some("1.15.0".into()),
+            })),
+            watched: Fact::Known(watched),
+        };
+        let green = operator_checks(&check(facts(true, Watched::All), "default"));
         assert!(
-            text.starts_with("✗ FlinkDeployment CRD served — "),
+            green.iter().all(|c| c.outcome == Outcome::Pass),
+            "{green:?}"
+        );
+        let other = operator_checks(&check(
+            facts(true, Watched::Only(vec!["other".into()])),
+            "default",
+        ));
+        let text = other[1].to_string();
+        assert!(
+            text.starts_with("✗ operator watches the namespace — "),
             "{text}"
         );
+        assert!(text.contains("watchNamespaces"), "{text}");
+        let absent = operator_checks(&check(facts(false, Watched::All), "default"));
         assert!(
-            text.contains("install the Flink Kubernetes Operator"),
-            "{text}"
+            absent[0].failed() && absent[0].to_string().contains("helm install"),
+            "{absent:?}"
         );
     }
 
