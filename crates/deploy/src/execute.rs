@@ -416,10 +416,7 @@ pub(crate) fn rbac_event(event: &flink_eks_rbac::Event) -> Event {
         flink_eks_rbac::Event::Warning(text) => Event::Warning(text.clone()),
         other => Event::Note {
             step: Step::Rbac,
-            text: match other {
-                flink_eks_rbac::Event::Done(op) => op.to_string(),
-                _ => format!("{other:?}"),
-            },
+            text: other.to_string(),
         },
     }
 }

@@ -28,6 +28,16 @@ pub enum Event {
     Warning(String),
 }
 
+impl std::fmt::Display for Event {
+    /// The operation (`create role streaming/flink-eks-flink-runner (…)`), or the warning.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Done(operation) => write!(f, "{operation}"),
+            Event::Warning(text) => write!(f, "warning: {text}"),
+        }
+    }
+}
+
 /// The job's RBAC in one cluster.
 #[derive(Clone)]
 pub struct Rbac {
