@@ -984,6 +984,10 @@ fn validate_metadata(res: &ResourceDef, object: &Value) -> Vec<FieldError> {
     }
     let (ok, rule) = if res == &NAMESPACES {
         (is_dns1123_label(name), DNS1123_LABEL_RULE)
+    } else if res == &resources::EVENTS {
+        // core/v1 Event names are not checked (`legacyValidateEvent`): the operator's are
+        // `JobManagerDeployment.<hash>`.
+        (true, "")
     } else if res.group == resources::RBAC_GROUP {
         // RBAC names are path segments (`system:basic-user` is valid).
         let bad = match name {

@@ -51,6 +51,16 @@ pub enum Fault {
         /// The savepoint's failure, as Flink reports it.
         message: String,
     },
+    /// The operator's reconcile throws `message` this many times (one per status step):
+    /// `status.error` holds it as the operator's JSON (type `ReconciliationException`) and a
+    /// Warning Event `Error` is recorded (its `count` growing) while the job keeps
+    /// progressing; once the deployment is healthy (STABLE), `status.error` is cleared.
+    TransientError {
+        /// The exception's message.
+        message: String,
+        /// How many reconciles fail.
+        reconciles: u32,
+    },
     /// The delay between the operator's status steps for this deployment.
     SlowTransitions {
         /// Milliseconds between steps.

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::meta;
+use crate::resources::ResourceDef;
 
 /// One requirement of a label selector.
 #[derive(Clone, Debug, PartialEq)]
@@ -137,9 +138,8 @@ pub(crate) struct FieldSelector {
 }
 
 impl FieldSelector {
-    /// Parses the `fieldSelector` query parameter. Any dotted path is accepted (a real server
-    /// accepts only the fields each resource indexes: `metadata.name`, `metadata.namespace`,
-    /// and a few per resource, such as `involvedObject.name` for events).
+    /// Parses the `fieldSelector` query parameter; [`FieldSelector::check`] then refuses the
+    /// fields the resource cannot be selected by.
     pub(crate) fn parse(text: &str) -> Result<FieldSelector, ApiError> {
         let mut requirements = Vec::new();
         for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -161,10 +161,38 @@ impl FieldSelector {
         Ok(FieldSelector { requirements })
     }
 
+    /// Refuses a field the resource cannot be selected by, as the real server does: built-in
+    /// kinds with `field label not supported: <field>`, custom resources naming the fields
+    /// they have.
+    pub(crate) fn check(&self, res: &ResourceDef) -> Result<(), ApiError> {
+        let supported = selectable_fields(res);
+        for requirement in &self.requirements {
+            let field = requirement.path.join(".");
+            if supported.contains(&field.as_str()) {
+                continue;
+            }
+            let message = if res.custom {
+                let names: Vec<String> = supported.iter().map(|f| format!("{f:?}")).collect();
+                format!(
+                    "{field:?} is not a known field selector: only {}",
+                    names.join(", ")
+                )
+            } else {
+                format!("field label not supported: {field}")
+            };
+            return Err(ApiError::bad_request(message));
+        }
+        Ok(())
+    }
+
     /// Whether the object satisfies every requirement; a missing field counts as "".
     pub(crate) fn matches(&self, object: &Value) -> bool {
         self.requirements.iter().all(|r| {
-            let path: Vec<&str> = r.path.iter().map(String::as_str).collect();
+            let mut path: Vec<&str> = r.path.iter().map(String::as_str).collect();
+            // An event's `source` field is its source's component.
+            if path == ["source"] {
+                path.push("component");
+            }
             let actual = match meta::get_path(object, &path) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) | None => String::new(),
@@ -172,6 +200,45 @@ impl FieldSelector {
             };
             (actual == r.value) != r.negate
         })
+    }
+}
+
+/// The fields the real API server can select each resource by (its `GetAttrs` and field
+/// label conversions).
+pub(crate) fn selectable_fields(res: &ResourceDef) -> &'static [&'static str] {
+    match (res.group, res.plural) {
+        ("", "pods") => &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ("", "events") => &[
+            "metadata.name",
+            "metadata.namespace",
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("", "namespaces") => &["metadata.name", "status.phase"],
+        ("", "nodes") => &["metadata.name", "spec.unschedulable"],
+        _ if res.namespaced => &["metadata.name", "metadata.namespace"],
+        _ => &["metadata.name"],
     }
 }
 
@@ -199,6 +266,37 @@ mod tests {
         assert!(parse("app,!missing").matches(&jm));
         assert!(parse("app==job").matches(&tm));
         assert!(LabelSelector::parse("a b").is_err());
+    }
+
+    #[test]
+    fn field_selectors_name_only_the_fields_the_resource_has() {
+        use crate::resources::{EVENTS, FLINK_DEPLOYMENTS, PODS};
+        let parse = |s: &str| FieldSelector::parse(s).unwrap_or_default();
+        assert!(
+            parse("involvedObject.name=x,type=Warning,reason=Submit")
+                .check(&EVENTS)
+                .is_ok()
+        );
+        assert_eq!(
+            parse("involvedObject.nonsense=x")
+                .check(&EVENTS)
+                .err()
+                .map(|e| (e.code, e.message)),
+            Some((
+                400,
+                "field label not supported: involvedObject.nonsense".to_owned()
+            ))
+        );
+        assert!(parse("status.phase=Running").check(&PODS).is_ok());
+        assert_eq!(
+            parse("spec.job.state=running").check(&FLINK_DEPLOYMENTS).err().map(|e| e.message),
+            Some(
+                "\"spec.job.state\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    .to_owned()
+            )
+        );
+        let event = json!({"source": {"component": "Operator"}, "type": "Warning"});
+        assert!(parse("source=Operator,type=Warning").matches(&event));
     }
 
     #[test]

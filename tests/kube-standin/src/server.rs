@@ -485,7 +485,7 @@ fn list(
     namespace: Option<&str>,
     request: &Request,
 ) -> Result<Written, ApiError> {
-    let options = list_options(request)?;
+    let options = list_options(res, request)?;
     let page = shared.api.list(res, namespace, &options)?;
     if table::wanted(request.header(header::ACCEPT)) {
         let doc = table::build(
@@ -518,7 +518,7 @@ fn delete_collection(
     namespace: Option<&str>,
     request: &Request,
 ) -> Result<Written, ApiError> {
-    let options = list_options(request)?;
+    let options = list_options(res, request)?;
     let page = shared.api.list(res, namespace, &options)?;
     let delete = delete_options(&request.query, None);
     let mut deleted = Vec::new();
@@ -577,7 +577,7 @@ fn start_watch(
         res,
         namespace,
         labels: LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?,
-        fields: FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?,
+        fields: field_selector(res, request)?,
         resource_version,
         timeout,
         send_initial_events: request.flag("sendInitialEvents"),
@@ -694,7 +694,14 @@ fn serve_log(
     Ok(response)
 }
 
-fn list_options(request: &Request) -> Result<ListOptions, ApiError> {
+/// The `fieldSelector` parameter, refused when it names a field the resource has none of.
+fn field_selector(res: &ResourceDef, request: &Request) -> Result<FieldSelector, ApiError> {
+    let selector = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?;
+    selector.check(res)?;
+    Ok(selector)
+}
+
+fn list_options(res: &ResourceDef, request: &Request) -> Result<ListOptions, ApiError> {
     let limit = match request.param("limit") {
         Some(text) => Some(
             text.parse()
@@ -704,7 +711,7 @@ fn list_options(request: &Request) -> Result<ListOptions, ApiError> {
     };
     Ok(ListOptions {
         labels: LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?,
-        fields: FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?,
+        fields: field_selector(res, request)?,
         resource_version: request.param("resourceVersion").map(str::to_owned),
         resource_version_match: request.param("resourceVersionMatch").map(str::to_owned),
         limit,

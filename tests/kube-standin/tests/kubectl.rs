@@ -564,3 +564,40 @@ async fn kubectl_sees_the_operator_as_its_helm_chart_installs_it() {
         .await;
     assert_eq!(account.trim(), "Helm");
 }
+
+#[tokio::test]
+async fn kubectl_gets_events_by_field_selector() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let client = client(&standin).await;
+    let flink = flink_api(&client);
+    for name in ["first", "second"] {
+        apply(&flink, &flink_deployment(name))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    wait_for(&flink, "first", "STABLE", |o| {
+        status_of(o, &["lifecycleState"]).as_deref() == Some("STABLE")
+    })
+    .await;
+    let events = kubectl
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=first,involvedObject.kind=FlinkDeployment",
+            "-o",
+            "jsonpath={range .items[*]}{.reason} {.involvedObject.name}{\"\\n\"}{end}",
+        ])
+        .await;
+    assert!(events.contains("Submit first"), "{events}");
+    assert!(events.contains("JobStatusChanged first"), "{events}");
+    assert!(!events.contains("second"), "{events}");
+    let refused = kubectl
+        .fails(&["get", "events", "--field-selector", "spec.nonsense=x"])
+        .await;
+    assert!(
+        refused.contains("field label not supported: spec.nonsense"),
+        "{refused}"
+    );
+}

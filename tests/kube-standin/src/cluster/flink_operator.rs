@@ -106,16 +106,24 @@ pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), St
         Next::Deploy { restore } => run.restore = restore,
         Next::Done => return Ok(()),
     }
+    let mut failing = run.transient_errors();
     let Some(deployed) = run.deploy().await? else {
         return Ok(());
     };
+    run.fail_reconcile(&mut failing)?;
     pause(run.delay).await;
     let Some(job_id) = run.start_jobmanager(&deployed.jm_pod).await? else {
         return Ok(());
     };
+    run.fail_reconcile(&mut failing)?;
     pause(run.delay).await;
     run.run_job(&deployed, &job_id)?;
+    run.fail_reconcile(&mut failing)?;
     pause(run.delay).await;
+    while failing.as_ref().is_some_and(|(_, left)| *left > 0) {
+        run.fail_reconcile(&mut failing)?;
+        pause(run.delay).await;
+    }
     run.settle(&deployed.jm_pod, &job_id)
 }
 
@@ -355,6 +363,43 @@ impl<'a> Reconcile<'a> {
             set_pod_state(shared, jm_pod, crashed(false))?;
             pause(self.delay).await;
         }
+        Ok(())
+    }
+
+    /// The scripted transient reconcile error: its message and how many reconciles it fails.
+    fn transient_errors(&self) -> Option<(String, u32)> {
+        match self
+            .cluster
+            .fault(|f| matches!(f, Fault::TransientError { .. }))
+        {
+            Some(Fault::TransientError {
+                message,
+                reconciles,
+            }) => Some((message.clone(), *reconciles)),
+            _ => None,
+        }
+    }
+
+    /// One reconcile that throws, as the controller reports it: `status.error` the
+    /// `ReconciliationException` as JSON (`ReconciliationUtils.updateForReconciliationError`)
+    /// and a Warning Event `Error`; the status otherwise stays as it is.
+    fn fail_reconcile(&self, failing: &mut Option<(String, u32)>) -> Result<(), Stop> {
+        let Some((message, left)) = failing.as_mut().filter(|(_, left)| *left > 0) else {
+            return Ok(());
+        };
+        *left -= 1;
+        let error = json!({
+            "type": "org.apache.flink.kubernetes.operator.exception.ReconciliationException",
+            "message": format!("java.lang.RuntimeException: {message}"),
+            "additionalMetadata": {},
+            "throwableList": [{"type": "java.lang.RuntimeException", "message": message, "additionalMetadata": {}}],
+        });
+        write_status(
+            self.shared,
+            self.target,
+            json!({"error": error.to_string()}),
+        )?;
+        emit_event(self.shared, &self.fd, "Warning", "Error", message);
         Ok(())
     }
 

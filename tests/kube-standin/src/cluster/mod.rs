@@ -90,8 +90,19 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 uid: uid.clone(),
                 generation,
             };
+            let unsupported = unsupported_flink_version(&fd);
             let shared = Arc::clone(&shared);
-            let handle = if deleting {
+            let handle = if let Some(version) = unsupported.filter(|_| !deleting) {
+                // `ValidatorUtils.validateSupportedVersion`: a Warning Event, no status at all.
+                emit_event(
+                    &shared,
+                    &fd,
+                    "Warning",
+                    "UnsupportedFlinkVersion",
+                    &format!("Flink version {version} is not supported by this operator version"),
+                );
+                tokio::spawn(async {})
+            } else if deleting {
                 tokio::spawn(async move {
                     log_outcome(&target.clone(), cleanup(&shared, &target).await)
                 })
@@ -193,10 +204,84 @@ fn owner_reference(api_version: &str, kind: &str, name: &str, uid: &str) -> Valu
     json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})
 }
 
-/// Records a core/v1 Event about an object.
+/// The `spec.flinkVersion` the operator refuses to reconcile (`FlinkVersion.isSupported`:
+/// v1_15 and newer), if it is one of those.
+fn unsupported_flink_version(fd: &Value) -> Option<&str> {
+    meta::get_path(fd, &["spec", "flinkVersion"])
+        .and_then(Value::as_str)
+        .filter(|v| matches!(*v, "v1_13" | "v1_14"))
+}
+
+/// The operator's `EventRecorder.Component` that records an event of this reason.
+fn event_component(reason: &str) -> &'static str {
+    match reason {
+        "Submit"
+        | "SpecChanged"
+        | "Suspended"
+        | "Rollback"
+        | "RecoverDeployment"
+        | "RestartUnhealthyJob"
+        | "FailedCreate"
+        | "CrashLoopBackOff"
+        | "ImagePullBackOff"
+        | "ErrImagePull"
+        | "Error" => "JobManagerDeployment",
+        "JobStatusChanged" | "JobException" => "Job",
+        "SavepointError" | "CheckpointError" | "SnapshotError" | "SnapshotAbandoned" => "Snapshot",
+        _ => "Operator",
+    }
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units, wrapping), which the operator's event
+/// names are made from.
+fn java_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The operator's event name (`EventUtils.generateEventName`): `<Component>.<hash of reason,
+/// message, type, kind, name and uid>`, so that the same event again updates one object.
+fn operator_event_name(involved: &Value, event_type: &str, reason: &str, message: &str) -> String {
+    let kind = involved.get("kind").and_then(Value::as_str).unwrap_or("");
+    let key = format!(
+        "{reason}{message}{event_type}{kind}{}{}",
+        meta::name(involved),
+        meta::uid(involved)
+    );
+    format!(
+        "{}.{}",
+        event_component(reason),
+        java_hash(&key) & 0x7FFF_FFFF
+    )
+}
+
+/// Records a core/v1 Event about an object. About a FlinkDeployment, as the operator's
+/// `EventUtils.createOrUpdateEvent` does: one Event per reason, message and type, whose
+/// `count` and `lastTimestamp` grow when it recurs, `source.component` the operator's
+/// component, `reportingComponent` empty. About a pod, as the kubelet does.
 fn emit_event(shared: &Shared, involved: &Value, event_type: &str, reason: &str, message: &str) {
     let namespace = meta::namespace(involved).to_owned();
-    let name = format!("{}.{}", meta::name(involved), meta::random_suffix(16));
+    let kind = involved.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (name, source, reporting) = if kind == "Pod" {
+        (
+            format!("{}.{}", meta::name(involved), meta::random_suffix(16)),
+            json!({"component": "kubelet", "host": meta::get_path(involved, &["spec", "nodeName"]).cloned().unwrap_or(json!(""))}),
+            "kubelet",
+        )
+    } else if reason == "FailedScheduling" {
+        (
+            format!("{}.{}", meta::name(involved), meta::random_suffix(16)),
+            json!({"component": "default-scheduler"}),
+            "default-scheduler",
+        )
+    } else {
+        (
+            operator_event_name(involved, event_type, reason, message),
+            json!({"component": event_component(reason)}),
+            "",
+        )
+    };
     let now = meta::now_rfc3339();
     let event = json!({
         "apiVersion": "v1",
@@ -204,7 +289,7 @@ fn emit_event(shared: &Shared, involved: &Value, event_type: &str, reason: &str,
         "metadata": {"name": name, "namespace": namespace},
         "involvedObject": {
             "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
-            "kind": involved.get("kind").cloned().unwrap_or(Value::Null),
+            "kind": kind,
             "name": meta::name(involved),
             "namespace": namespace,
             "uid": meta::uid(involved),
@@ -213,17 +298,25 @@ fn emit_event(shared: &Shared, involved: &Value, event_type: &str, reason: &str,
         "reason": reason,
         "message": message,
         "type": event_type,
-        "source": {"component": "flink-kubernetes-operator"},
-        "reportingComponent": "flink-kubernetes-operator",
-        "reportingInstance": "kube-standin",
+        "source": source,
+        "reportingComponent": reporting,
+        "reportingInstance": "",
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,
     });
     if let Err(e) = shared
         .api
-        .upsert(&EVENTS, &namespace, &name, Part::Main, MANAGER, |_| {
-            Some(event)
+        .upsert(&EVENTS, &namespace, &name, Part::Main, MANAGER, |live| {
+            let Some(live) = live else {
+                return Some(event);
+            };
+            let mut again = live.clone();
+            let count = live.get("count").and_then(Value::as_i64).unwrap_or(1);
+            again["count"] = json!(count + 1);
+            again["lastTimestamp"] = json!(now);
+            again["message"] = json!(message);
+            Some(again)
         })
     {
         tracing::debug!("event not recorded: {}", e.message);
@@ -285,4 +378,37 @@ fn delete_quietly(
 
 async fn pause(delay: Duration) {
     tokio::time::sleep(delay).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_hash_like_java() {
+        assert_eq!(java_hash("hello"), 99_162_322);
+        assert_eq!(java_hash(""), 0);
+        let fd = json!({"kind": "FlinkDeployment", "metadata": {"name": "job", "uid": "u"}});
+        let name = operator_event_name(&fd, "Normal", "Submit", "Starting deployment");
+        assert!(name.starts_with("JobManagerDeployment."), "{name}");
+        assert_eq!(
+            name,
+            operator_event_name(&fd, "Normal", "Submit", "Starting deployment"),
+            "the same event has the same name"
+        );
+        assert_ne!(
+            name,
+            operator_event_name(&fd, "Warning", "Submit", "Starting deployment")
+        );
+        assert!(operator_event_name(&fd, "Normal", "JobStatusChanged", "x").starts_with("Job."));
+    }
+
+    #[test]
+    fn flink_1_13_and_1_14_are_unsupported() {
+        let fd = |v: &str| json!({"spec": {"flinkVersion": v}});
+        assert_eq!(unsupported_flink_version(&fd("v1_14")), Some("v1_14"));
+        assert_eq!(unsupported_flink_version(&fd("v1_13")), Some("v1_13"));
+        assert_eq!(unsupported_flink_version(&fd("v1_15")), None);
+        assert_eq!(unsupported_flink_version(&fd("v1_20")), None);
+    }
 }
