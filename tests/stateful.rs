@@ -10,7 +10,8 @@
 //! 4. `suspend` then `resume` return to RUNNING, restored from the suspend's savepoint;
 //! 5. a no-change rerun writes nothing;
 //! 6. an upgrade whose savepoint fails exits 5 with the operator's error, not a timeout;
-//! 7. teardown leaves the objects under the state prefix alone;
+//! 7. `teardown --savepoint` takes a final savepoint, and leaves the objects under the state
+//!    prefix alone;
 //! 8. `deploy --from-savepoint` starts a new job from the path (the JobManager's log names it).
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -101,9 +102,16 @@ async fn savepoint_upgrade_suspend_resume_and_start_from_a_savepoint() {
         .trim()
         .to_owned();
     let status = world.status().await;
-    assert_eq!(status["state"]["lifecycle_state"], "SUSPENDED", "{status:#}");
+    assert_eq!(
+        status["state"]["lifecycle_state"], "SUSPENDED",
+        "{status:#}"
+    );
     assert_eq!(status["state"]["job_manager"], "MISSING", "{status:#}");
-    assert_eq!(status["snapshots"]["upgrade_savepoint_path"], suspend_path.as_str(), "{status:#}");
+    assert_eq!(
+        status["snapshots"]["upgrade_savepoint_path"],
+        suspend_path.as_str(),
+        "{status:#}"
+    );
     let run = xtask.run(&["resume"]).await.unwrap();
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
@@ -157,8 +165,15 @@ async fn savepoint_upgrade_suspend_resume_and_start_from_a_savepoint() {
         .send()
         .await
         .unwrap();
-    let run = xtask.run(&["teardown", "--delete-script"]).await.unwrap();
+    let run = xtask
+        .run(&["teardown", "--delete-script", "--savepoint"])
+        .await
+        .unwrap();
     assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stderr.contains(&format!("final savepoint {prefix}")),
+        "teardown --savepoint names the final savepoint\n{run}"
+    );
     let kept = world
         .aws
         .s3
