@@ -101,6 +101,9 @@ pub struct Config {
     /// The operator's `watchNamespaces` (rendered into `kubernetes.operator.watched.namespaces`
     /// of `flink-operator-config`); empty watches all namespaces. Default: empty.
     pub watched_namespaces: Vec<String>,
+    /// The platforms (`os/arch`) of the cluster's nodes, one node each, labelled
+    /// `kubernetes.io/os` and `kubernetes.io/arch`. Default: two `linux/amd64` nodes.
+    pub nodes: Vec<String>,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             operator_installed: true,
             operator_namespace: "default".to_owned(),
             watched_namespaces: Vec::new(),
+            nodes: cluster::scheduler::default_platforms(),
         }
     }
 }
@@ -170,6 +174,8 @@ impl StandIn {
         };
         chart::populate(&api, config.operator_installed.then_some(&install))
             .map_err(|e| anyhow::anyhow!("cannot install the operator's chart: {}", e.message))?;
+        cluster::scheduler::create_nodes(&api, &config.nodes)
+            .map_err(|e| anyhow::anyhow!("cannot register the nodes: {}", e.message))?;
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;

@@ -36,6 +36,10 @@ struct Args {
     /// A namespace the operator watches (repeat, or comma-separated); none: all namespaces.
     #[arg(long = "watch-namespace", value_delimiter = ',')]
     watch_namespaces: Vec<String>,
+    /// A node's platform, `os/arch` (repeat, or comma-separated, one node each; default: two
+    /// linux/amd64 nodes).
+    #[arg(long = "node", value_delimiter = ',')]
+    nodes: Vec<String>,
 }
 
 #[tokio::main]
@@ -53,6 +57,9 @@ async fn main() -> anyhow::Result<()> {
     config.operator_installed = !args.no_operator;
     config.operator_namespace = args.operator_namespace;
     config.watched_namespaces = args.watch_namespaces;
+    if !args.nodes.is_empty() {
+        config.nodes = args.nodes;
+    }
     let standin = StandIn::start_on(config, args.port).await?;
     std::fs::write(&args.kubeconfig, standin.kubeconfig_yaml()).with_context(|| {
         format!(

@@ -181,6 +181,15 @@ fn column_definitions(res: &ResourceDef, schema: &CrdSchema) -> Vec<Value> {
             age_column(),
         ];
     }
+    if res == &resources::NODES {
+        return vec![
+            name_column(),
+            string("Status", "The status of the node"),
+            string("Roles", "The roles of the node"),
+            age_column(),
+            string("Version", "Kubelet Version reported by the node."),
+        ];
+    }
     if res == &resources::CONFIG_MAPS {
         return vec![
             name_column(),
@@ -274,6 +283,23 @@ fn cells(
             json!("<none>"),
             json!(ports.join(",")),
             age,
+        ];
+    }
+    if res == &resources::NODES {
+        let ready = at(&["status", "conditions"]).as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        let mut status = if ready { "Ready" } else { "NotReady" }.to_owned();
+        if at(&["spec", "unschedulable"]) == json!(true) {
+            status.push_str(",SchedulingDisabled");
+        }
+        return vec![
+            name,
+            json!(status),
+            json!("<none>"),
+            age,
+            at(&["status", "nodeInfo", "kubeletVersion"]),
         ];
     }
     if res == &resources::CONFIG_MAPS {

@@ -601,3 +601,20 @@ async fn kubectl_gets_events_by_field_selector() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn kubectl_lists_nodes_with_their_architecture() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let nodes = kubectl
+        .ok(&["get", "nodes", "-L", "kubernetes.io/arch", "--no-headers"])
+        .await;
+    let lines: Vec<&str> = nodes.lines().collect();
+    assert_eq!(lines.len(), 2, "{nodes}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" Ready ") && l.trim_end().ends_with("amd64")),
+        "{nodes}"
+    );
+}

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::flink_operator::{MANAGER, Target};
 use super::kubelet::{PodState, set_pod_state};
 use super::pod_identity_webhook::inject_irsa;
+use super::scheduler;
 use super::{MAIN_CONTAINER, Stop, delete_quietly, owner_reference, put};
 use crate::Shared;
 use crate::apply::Part;
@@ -18,7 +19,7 @@ use crate::faults::{Fault, JOB_OUTPUT_ANNOTATION};
 use crate::logs::ContainerRun;
 use crate::meta;
 use crate::patch::merge_patch;
-use crate::resources::{CONFIG_MAPS, DEPLOYMENTS, PODS, SERVICES};
+use crate::resources::{CONFIG_MAPS, DEPLOYMENTS, NODES, PODS, SERVICES};
 
 /// What the operator derives from a FlinkDeployment's spec.
 pub(super) struct ClusterSpec {
@@ -398,7 +399,6 @@ fn pod_spec(
     spec["serviceAccountName"] = json!(cluster.service_account);
     spec["serviceAccount"] = json!(cluster.service_account);
     spec["restartPolicy"] = json!("Always");
-    spec["nodeName"] = json!("kube-standin-node");
     inject_irsa(shared, ns, &cluster.service_account, &mut spec);
     spec
 }
@@ -411,7 +411,7 @@ pub(super) fn create_taskmanager_pod(
 ) -> Result<(), Stop> {
     let (ns, name) = (meta::namespace(fd), meta::name(fd));
     let pod_name = format!("{name}-taskmanager-1-1");
-    let spec = pod_spec(
+    let mut spec = pod_spec(
         shared,
         ns,
         name,
@@ -420,6 +420,17 @@ pub(super) fn create_taskmanager_pod(
         &cluster.tm_resources,
         "kubernetes-taskmanager.sh",
     );
+    let nodes: Vec<Value> = shared
+        .api
+        .store
+        .tx()
+        .list(&NODES, None)
+        .iter()
+        .map(|n| (**n).clone())
+        .collect();
+    if let Ok(node) = scheduler::choose_node(&nodes, &json!({"spec": spec})) {
+        spec["nodeName"] = json!(node);
+    }
     let owner = owner_reference("apps/v1", "Deployment", name, meta::uid(deployment));
     put(
         shared,

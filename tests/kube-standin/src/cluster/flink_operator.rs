@@ -22,15 +22,16 @@ use super::flink_cluster::{
 };
 use super::job_access;
 use super::kubelet::{PodState, fetch_log, find_container, set_pod_state};
+use super::scheduler;
 use super::snapshots::{self, Next, Restore, restore_log};
-use super::{MAIN_CONTAINER, Stop, delete_quietly, emit_event, pause};
+use super::{MAIN_CONTAINER, Stop, delete_quietly, emit_event, pause, put};
 use crate::Shared;
 use crate::apply::Part;
 use crate::faults::Fault;
 use crate::logs::ContainerRun;
 use crate::meta;
 use crate::patch::merge_patch;
-use crate::resources::{DEPLOYMENTS, FLINK_DEPLOYMENTS, PODS};
+use crate::resources::{DEPLOYMENTS, FLINK_DEPLOYMENTS, NODES, PODS};
 
 /// The operator's field manager.
 pub(super) const MANAGER: &str = "flink-kubernetes-operator";
@@ -110,6 +111,7 @@ pub(super) async fn reconcile(shared: &Shared, target: &Target) -> Result<(), St
     let Some(deployed) = run.deploy().await? else {
         return Ok(());
     };
+    run.await_scheduling(&deployed.jm_pod).await?;
     run.fail_reconcile(&mut failing)?;
     pause(run.delay).await;
     let Some(job_id) = run.start_jobmanager(&deployed.jm_pod).await? else {
@@ -364,6 +366,68 @@ impl<'a> Reconcile<'a> {
             pause(self.delay).await;
         }
         Ok(())
+    }
+
+    /// kube-scheduler's part for the JobManager pod: it is bound to a node matching its
+    /// `nodeSelector`; while none does, it stays Pending (`Unschedulable`, a
+    /// `FailedScheduling` Event) and the deployment `DEPLOYING`, as the operator sees it.
+    async fn await_scheduling(&self, jm_pod: &Value) -> Result<(), Stop> {
+        let shared = self.shared;
+        let (ns, name) = self.names();
+        let mut reported = false;
+        loop {
+            let nodes: Vec<Value> = shared
+                .api
+                .store
+                .tx()
+                .list(&NODES, None)
+                .iter()
+                .map(|n| (**n).clone())
+                .collect();
+            let pod = shared.api.get(&PODS, ns, meta::name(jm_pod))?;
+            match scheduler::choose_node(&nodes, &pod) {
+                Ok(node) => {
+                    let mut spec = pod.get("spec").cloned().unwrap_or_else(|| json!({}));
+                    spec["nodeName"] = json!(node);
+                    put(
+                        shared,
+                        &PODS,
+                        ns,
+                        meta::name(jm_pod),
+                        Part::Main,
+                        "default-scheduler",
+                        json!({"spec": spec}),
+                    )?;
+                    return Ok(());
+                }
+                Err(message) => {
+                    if !reported {
+                        let now = meta::now_rfc3339();
+                        put(
+                            shared,
+                            &PODS,
+                            ns,
+                            meta::name(jm_pod),
+                            Part::Status,
+                            "default-scheduler",
+                            json!({"status": {"phase": "Pending", "qosClass": "Guaranteed", "conditions": [
+                                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                    "message": message, "lastTransitionTime": now}]}}),
+                        )?;
+                        emit_event(shared, &pod, "Warning", "FailedScheduling", &message);
+                        reported = true;
+                    }
+                }
+            }
+            pause(self.delay * 4).await;
+            let live = shared.api.get(&FLINK_DEPLOYMENTS, ns, name)?;
+            if meta::uid(&live) != self.target.uid
+                || meta::generation(&live) != self.target.generation
+                || meta::is_deleting(&live)
+            {
+                return Err(Stop::Superseded);
+            }
+        }
     }
 
     /// The scripted transient reconcile error: its message and how many reconciles it fails.

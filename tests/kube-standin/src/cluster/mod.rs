@@ -21,6 +21,7 @@ mod flink_operator;
 mod job_access;
 mod kubelet;
 mod pod_identity_webhook;
+pub(crate) mod scheduler;
 mod snapshots;
 
 use std::collections::{HashMap, HashSet};
@@ -263,17 +264,17 @@ fn operator_event_name(involved: &Value, event_type: &str, reason: &str, message
 fn emit_event(shared: &Shared, involved: &Value, event_type: &str, reason: &str, message: &str) {
     let namespace = meta::namespace(involved).to_owned();
     let kind = involved.get("kind").and_then(Value::as_str).unwrap_or("");
-    let (name, source, reporting) = if kind == "Pod" {
-        (
-            format!("{}.{}", meta::name(involved), meta::random_suffix(16)),
-            json!({"component": "kubelet", "host": meta::get_path(involved, &["spec", "nodeName"]).cloned().unwrap_or(json!(""))}),
-            "kubelet",
-        )
-    } else if reason == "FailedScheduling" {
+    let (name, source, reporting) = if reason == "FailedScheduling" {
         (
             format!("{}.{}", meta::name(involved), meta::random_suffix(16)),
             json!({"component": "default-scheduler"}),
             "default-scheduler",
+        )
+    } else if kind == "Pod" {
+        (
+            format!("{}.{}", meta::name(involved), meta::random_suffix(16)),
+            json!({"component": "kubelet", "host": meta::get_path(involved, &["spec", "nodeName"]).cloned().unwrap_or(json!(""))}),
+            "kubelet",
         )
     } else {
         (
