@@ -4,7 +4,6 @@
 //! through the environment.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -18,7 +17,10 @@ use futures::StreamExt as _;
 
 use crate::conf::Runtime;
 use crate::error::{Error, io};
-use crate::{Event, LocalJob, Outcome, OutputLog, RunOptions, Stream};
+use crate::{Clock, Event, LocalJob, Outcome, OutputLog, RunOptions, Stream};
+
+/// Flink's command line in Flink's images.
+const FLINK_CLI: &str = "/opt/flink/bin/flink";
 
 /// Where the run's configuration directory is mounted in the container (`FLINK_CONF_DIR`).
 pub const CONF_MOUNT: &str = "/opt/flink-eks/conf";
@@ -78,7 +80,7 @@ pub async fn run_in_image(
         .map_err(io(format!("cannot resolve {}", options.work_dir.display())))?;
 
     let base_dir = work_dir.join("image-conf");
-    copy_image_conf(&docker, &image.image, &base_dir).await?;
+    let has_cli = copy_image_conf(&docker, &image.image, &base_dir).await?;
     let conf_dir = work_dir.join("conf");
     let runtime = Runtime::Image {
         python: image.python.clone(),
@@ -92,11 +94,30 @@ pub async fn run_in_image(
     env.extend(credentials(image.region.clone(), progress).await);
 
     let script_in_image = format!("{}/{file_name}", flink_eks_manifest::USRLIB_DIR);
-    let mut cmd = vec![script_in_image.clone()];
-    cmd.extend(job.args.iter().cloned());
+    // Flink's command line with a local mini-cluster, as in `run_local`; an image without it
+    // (not built from Flink's) runs the script with its Python, where only the `python.*`
+    // keys of the configuration apply.
+    let (mut entrypoint, clock) = match has_cli {
+        true => (
+            vec![
+                FLINK_CLI.to_owned(),
+                "run".to_owned(),
+                "--target".to_owned(),
+                "local".to_owned(),
+                "-py".to_owned(),
+            ],
+            Clock::from_submission(options.duration),
+        ),
+        false => (
+            vec![image.python.clone()],
+            Clock::from_start(options.duration),
+        ),
+    };
+    entrypoint.push(script_in_image.clone());
+    let cmd = job.args.clone();
     let body = ContainerCreateBody {
         image: Some(image.image.clone()),
-        entrypoint: Some(vec![image.python.clone()]),
+        entrypoint: Some(entrypoint.clone()),
         cmd: Some(cmd),
         env: Some(env),
         attach_stdout: Some(true),
@@ -120,14 +141,14 @@ pub async fn run_in_image(
     };
     progress.event(&Event::Started {
         command: format!(
-            "{} {script_in_image}{} in {} (container {})",
-            image.python,
+            "{}{} in {} (container {})",
+            entrypoint.join(" "),
             job.args.iter().map(|a| format!(" {a}")).collect::<String>(),
             image.image,
             &container.id[..12.min(container.id.len())]
         ),
     });
-    let result = container.run(options.duration, progress).await;
+    let result = container.run(clock, progress).await;
     container.remove().await;
     result
 }
@@ -140,7 +161,7 @@ struct Container<'a> {
 impl Container<'_> {
     async fn run(
         &self,
-        duration: Duration,
+        mut clock: Clock,
         progress: &dyn Progress<Event>,
     ) -> Result<Outcome, Error> {
         let attach = AttachContainerOptionsBuilder::default()
@@ -154,33 +175,42 @@ impl Container<'_> {
             .attach_container(&self.id, Some(attach))
             .await
             .map_err(docker_error("attaching to the container"))?;
-        let started = Instant::now();
         self.docker
             .start_container(&self.id, None)
             .await
             .map_err(docker_error("starting the container"))?;
         let mut log = OutputLog::default();
         let mut partial = [String::new(), String::new()];
-        let read = async {
-            while let Some(Ok(chunk)) = attached.output.next().await {
-                let (stream, message) = match chunk {
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        (Stream::Stdout, message)
-                    }
-                    LogOutput::StdErr { message } => (Stream::Stderr, message),
-                    LogOutput::StdIn { .. } => continue,
-                };
-                let buffer = &mut partial[stream as usize];
-                buffer.push_str(&String::from_utf8_lossy(&message));
-                while let Some(end) = buffer.find('\n') {
-                    let line: String = buffer.drain(..=end).collect();
-                    let line = line.trim_end_matches(['\n', '\r']).to_owned();
-                    log.push(stream, &line);
-                    progress.event(&Event::Output { stream, line });
+        let mut stopped = false;
+        loop {
+            let chunk = tokio::select! {
+                chunk = attached.output.next() => match chunk {
+                    Some(Ok(chunk)) => chunk,
+                    _ => break,
+                },
+                _ = tokio::time::sleep_until(clock.deadline().into()) => {
+                    stopped = true;
+                    break;
                 }
+            };
+            let (stream, message) = match chunk {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    (Stream::Stdout, message)
+                }
+                LogOutput::StdErr { message } => (Stream::Stderr, message),
+                LogOutput::StdIn { .. } => continue,
+            };
+            let buffer = &mut partial[stream as usize];
+            buffer.push_str(&String::from_utf8_lossy(&message));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                let line = line.trim_end_matches(['\n', '\r']).to_owned();
+                clock.saw(&line);
+                log.push(stream, &line);
+                progress.event(&Event::Output { stream, line });
             }
-        };
-        let stopped = tokio::time::timeout(duration, read).await.is_err();
+        }
+        clock.end();
         if stopped {
             let stop = StopContainerOptionsBuilder::default().t(10).build();
             self.docker
@@ -202,11 +232,7 @@ impl Container<'_> {
             .state;
         let code = state.and_then(|s| s.exit_code).unwrap_or(0);
         if stopped || code == 0 {
-            return Ok(Outcome {
-                elapsed: started.elapsed(),
-                stdout_lines: log.stdout_lines,
-                stopped,
-            });
+            return Ok(log.outcome(&clock, stopped));
         }
         Err(log.failure(i32::try_from(code).unwrap_or(1)))
     }
@@ -218,14 +244,17 @@ impl Container<'_> {
     }
 }
 
-/// Copies the image's `/opt/flink/conf` files into `into` (nothing when the image has none).
-async fn copy_image_conf(docker: &Docker, image: &str, into: &Path) -> Result<(), Error> {
+/// Copies the image's `/opt/flink/conf` files into `into` (nothing when the image has none);
+/// whether the image has Flink's command line.
+async fn copy_image_conf(docker: &Docker, image: &str, into: &Path) -> Result<bool, Error> {
     if into.exists() {
         std::fs::remove_dir_all(into).map_err(io(format!("cannot clear {}", into.display())))?;
     }
     std::fs::create_dir_all(into).map_err(io(format!("cannot create {}", into.display())))?;
+    // Never started: the command only satisfies an image that names none.
     let body = ContainerCreateBody {
         image: Some(image.to_owned()),
+        cmd: Some(vec!["true".to_owned()]),
         ..ContainerCreateBody::default()
     };
     let created = docker
@@ -238,31 +267,13 @@ async fn copy_image_conf(docker: &Docker, image: &str, into: &Path) -> Result<()
         docker,
         id: created.id,
     };
-    let options = DownloadFromContainerOptionsBuilder::default()
-        .path(IMAGE_CONF_DIR)
-        .build();
-    let mut archive = Vec::new();
-    let mut stream = docker.download_from_container(&container.id, Some(options));
-    let mut missing = false;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => archive.extend_from_slice(&bytes),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                missing = true;
-                break;
-            }
-            Err(err) => {
-                container.remove().await;
-                return Err(docker_error("reading the image's configuration")(err));
-            }
-        }
-    }
+    let archive = download(docker, &container.id, IMAGE_CONF_DIR).await;
+    let cli = download(docker, &container.id, FLINK_CLI).await;
     container.remove().await;
-    if missing {
-        return Ok(());
-    }
+    let has_cli = cli?.is_some();
+    let Some(archive) = archive? else {
+        return Ok(has_cli);
+    };
     let mut tar = tar::Archive::new(archive.as_slice());
     let entries = tar
         .entries()
@@ -287,7 +298,26 @@ async fn copy_image_conf(docker: &Docker, image: &str, into: &Path) -> Result<()
                 .map_err(io(format!("cannot write {}", to.display())))?;
         }
     }
-    Ok(())
+    Ok(has_cli)
+}
+
+/// A path of a container as a tar archive; `None` when it does not exist.
+async fn download(docker: &Docker, container: &str, path: &str) -> Result<Option<Vec<u8>>, Error> {
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let mut archive = Vec::new();
+    let mut stream = docker.download_from_container(container, Some(options));
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => archive.extend_from_slice(&bytes),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(err) => return Err(docker_error("reading the image's files")(err)),
+        }
+    }
+    Ok(Some(archive))
 }
 
 /// The local AWS credentials (the SDK's default chain) as environment variables for the

@@ -6,7 +6,7 @@
 //! an interpreter you name), checks Java, writes a configuration directory of its own
 //! (`FLINK_CONF_DIR`) and runs the script as the operator's JobManager does, through Flink's
 //! command line (`flink run --target local -py`, so the whole configuration applies), with its
-//! interpreter first on `PATH`, streaming its output as [`Event`]s. An unbounded job is stopped after [`RunOptions::duration`]; a failed
+//! interpreter first on `PATH`, streaming its output as [`Event`]s. An unbounded job is stopped [`RunOptions::duration`] after Flink reports it submitted; a failed
 //! one is an [`Error::JobFailed`] naming the exception and the traceback's last frames.
 //! [`run_in_image`] runs the same script inside the job's image with Docker, where Flink's S3
 //! plugin is installed, with the local AWS credentials in its environment.
@@ -88,7 +88,8 @@ pub enum Python {
 /// How long, and where the run writes its files.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// An unbounded job is stopped after this long (a bounded one usually ends sooner).
+    /// An unbounded job is stopped this long after Flink reports it submitted (a bounded one
+    /// usually ends sooner).
     pub duration: Duration,
     /// The run's own folder: its configuration directory is `<work_dir>/conf`.
     pub work_dir: PathBuf,
@@ -173,12 +174,77 @@ pub enum Event {
 /// How a run ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
-    /// How long the job ran.
+    /// How long the job ran: since Flink reported it submitted, when it did.
     pub elapsed: Duration,
     /// Lines on standard output: the records of `print()` sinks and the script's own prints.
     pub stdout_lines: u64,
     /// Whether the job was stopped after the duration (an unbounded job), rather than ending.
     pub stopped: bool,
+}
+
+/// The line Flink's command line prints once the job is submitted: a run's duration counts
+/// from there, so that the JVM's start does not eat into it.
+pub(crate) const SUBMITTED: &str = "Job has been submitted with JobID";
+
+/// How long a job may take to be submitted (the JVM's and the mini-cluster's start) before
+/// its duration starts anyway.
+pub(crate) const STARTUP_LIMIT: Duration = Duration::from_secs(120);
+
+/// When a run is stopped: `duration` after the job's submission (or after the start, for a
+/// launcher that does not report it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    started: std::time::Instant,
+    submitted: Option<std::time::Instant>,
+    ended: Option<std::time::Instant>,
+    from_submission: bool,
+    duration: Duration,
+}
+
+impl Clock {
+    pub(crate) fn from_submission(duration: Duration) -> Clock {
+        Clock {
+            started: std::time::Instant::now(),
+            submitted: None,
+            ended: None,
+            from_submission: true,
+            duration,
+        }
+    }
+
+    pub(crate) fn from_start(duration: Duration) -> Clock {
+        Clock {
+            from_submission: false,
+            ..Clock::from_submission(duration)
+        }
+    }
+
+    /// Notes the submission line.
+    pub(crate) fn saw(&mut self, line: &str) {
+        if self.from_submission && self.submitted.is_none() && line.contains(SUBMITTED) {
+            self.submitted = Some(std::time::Instant::now());
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> std::time::Instant {
+        match (self.from_submission, self.submitted) {
+            (true, Some(submitted)) => submitted + self.duration,
+            (true, None) => self.started + STARTUP_LIMIT + self.duration,
+            (false, _) => self.started + self.duration,
+        }
+    }
+
+    /// Notes the end of the run (the output's end, or the deadline): what follows is the
+    /// shutdown.
+    pub(crate) fn end(&mut self) {
+        self.ended.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// How long the job ran: since its submission when that was seen, until its end.
+    pub(crate) fn ran(&self) -> Duration {
+        let end = self.ended.unwrap_or_else(std::time::Instant::now);
+        end.saturating_duration_since(self.submitted.unwrap_or(self.started))
+    }
 }
 
 /// The output kept for the failure summary: everything up to a bound, then the end.
@@ -201,6 +267,14 @@ impl OutputLog {
             self.lines.pop_front();
         }
         self.lines.push_back(line.to_owned());
+    }
+
+    pub(crate) fn outcome(&self, clock: &Clock, stopped: bool) -> Outcome {
+        Outcome {
+            elapsed: clock.ran(),
+            stdout_lines: self.stdout_lines,
+            stopped,
+        }
     }
 
     pub(crate) fn failure(&self, code: i32) -> Error {

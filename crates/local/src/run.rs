@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flink_eks_plan::Progress;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -12,7 +12,7 @@ use tokio::process::Command;
 use crate::conf::Runtime;
 use crate::env::{self, STAMP_FILE};
 use crate::error::{Error, io};
-use crate::{Event, LocalJob, Outcome, OutputLog, Python, RunOptions, Stream};
+use crate::{Clock, Event, LocalJob, Outcome, OutputLog, Python, RunOptions, Stream};
 
 /// How long a stopped job gets to exit after SIGTERM before its process group is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -87,17 +87,16 @@ pub async fn run_local(
             job.args.iter().map(|a| format!(" {a}")).collect::<String>()
         ),
     });
-    run_streaming(command, options.duration, progress).await
+    run_streaming(command, Clock::from_submission(options.duration), progress).await
 }
 
-/// Runs `command` (in its own process group), streaming its output as events, for at most
-/// `duration`: then the group gets SIGTERM, and SIGKILL after a grace period.
+/// Runs `command` (in its own process group), streaming its output as events, until `clock`
+/// runs out: then the group gets SIGTERM, and SIGKILL after a grace period.
 async fn run_streaming(
     mut command: Command,
-    duration: Duration,
+    mut clock: Clock,
     progress: &dyn Progress<Event>,
 ) -> Result<Outcome, Error> {
-    let started = Instant::now();
     let mut child = command.spawn().map_err(io("cannot start the script"))?;
     let group = child
         .id()
@@ -105,57 +104,49 @@ async fn run_streaming(
     let guard = GroupGuard(group);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let log = std::sync::Mutex::new(OutputLog::default());
-    let read = async {
-        let mut out = BufReader::new(stdout).lines();
-        let mut err = BufReader::new(stderr).lines();
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open {
-            tokio::select! {
-                line = out.next_line(), if out_open => match line {
-                    Ok(Some(line)) => emit(&log, progress, Stream::Stdout, line),
-                    _ => out_open = false,
-                },
-                line = err.next_line(), if err_open => match line {
-                    Ok(Some(line)) => emit(&log, progress, Stream::Stderr, line),
-                    _ => err_open = false,
-                },
+    let mut log = OutputLog::default();
+    let mut out = BufReader::new(stdout).lines();
+    let mut err = BufReader::new(stderr).lines();
+    let (mut out_open, mut err_open) = (true, true);
+    let mut timed_out = false;
+    while out_open || err_open {
+        let (stream, line) = tokio::select! {
+            line = out.next_line(), if out_open => match line {
+                Ok(Some(line)) => (Stream::Stdout, line),
+                _ => { out_open = false; continue }
+            },
+            line = err.next_line(), if err_open => match line {
+                Ok(Some(line)) => (Stream::Stderr, line),
+                _ => { err_open = false; continue }
+            },
+            _ = tokio::time::sleep_until(clock.deadline().into()) => {
+                timed_out = true;
+                break;
             }
+        };
+        clock.saw(&line);
+        log.push(stream, &line);
+        progress.event(&Event::Output { stream, line });
+    }
+    clock.end();
+    let status = if timed_out {
+        guard.signal(rustix::process::Signal::TERM);
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            guard.signal(rustix::process::Signal::KILL);
+            let _ = child.wait().await;
         }
+        None
+    } else {
+        Some(child.wait().await.map_err(io("waiting for the script"))?)
     };
-    let finished = tokio::time::timeout(duration, async {
-        read.await;
-        child.wait().await
-    })
-    .await;
-    let status = match finished {
-        Ok(status) => Some(status.map_err(io("waiting for the script"))?),
-        Err(_) => {
-            guard.signal(rustix::process::Signal::TERM);
-            if tokio::time::timeout(STOP_GRACE, child.wait())
-                .await
-                .is_err()
-            {
-                guard.signal(rustix::process::Signal::KILL);
-                let _ = child.wait().await;
-            }
-            None
-        }
-    };
-    guard.signal(rustix::process::Signal::KILL);
-    std::mem::forget(guard);
-    let log = log.into_inner().unwrap_or_default();
+    // Whatever the job left running in its group (a worker, the JVM) ends with it.
+    drop(guard);
     match status {
-        None => Ok(Outcome {
-            elapsed: started.elapsed(),
-            stdout_lines: log.stdout_lines,
-            stopped: true,
-        }),
-        Some(status) if status.success() => Ok(Outcome {
-            elapsed: started.elapsed(),
-            stdout_lines: log.stdout_lines,
-            stopped: false,
-        }),
+        None => Ok(log.outcome(&clock, true)),
+        Some(status) if status.success() => Ok(log.outcome(&clock, false)),
         Some(status) => {
             use std::os::unix::process::ExitStatusExt as _;
             let code = status
@@ -164,18 +155,6 @@ async fn run_streaming(
             Err(log.failure(code))
         }
     }
-}
-
-fn emit(
-    log: &std::sync::Mutex<OutputLog>,
-    progress: &dyn Progress<Event>,
-    stream: Stream,
-    line: String,
-) {
-    if let Ok(mut log) = log.lock() {
-        log.push(stream, &line);
-    }
-    progress.event(&Event::Output { stream, line });
 }
 
 /// Stops the script's process group when the run is dropped (Ctrl-C ends the command line's
@@ -366,10 +345,14 @@ mod tests {
             .process_group(0);
         let events = std::sync::Mutex::new(Vec::new());
         let progress = |e: &Event| events.lock().unwrap().push(format!("{e:?}"));
-        let started = Instant::now();
-        let outcome = run_streaming(command, Duration::from_millis(500), &progress)
-            .await
-            .unwrap();
+        let started = std::time::Instant::now();
+        let outcome = run_streaming(
+            command,
+            Clock::from_start(Duration::from_millis(500)),
+            &progress,
+        )
+        .await
+        .unwrap();
         assert!(outcome.stopped);
         assert_eq!(outcome.stdout_lines, 2);
         assert!(
@@ -389,9 +372,13 @@ mod tests {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let err = run_streaming(command, Duration::from_secs(30), &|_: &Event| {})
-            .await
-            .unwrap_err();
+        let err = run_streaming(
+            command,
+            Clock::from_start(Duration::from_secs(30)),
+            &|_: &Event| {},
+        )
+        .await
+        .unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with("the job failed (exit 3): KeyError: 1\n  File \"/job.py\", line 2"),

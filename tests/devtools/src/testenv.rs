@@ -60,6 +60,15 @@ pub(crate) fn run(root: &Path, args: TestArgs) -> Result<()> {
     };
 
     let mut services = Services::start(root, "xtask test", &[])?;
+    // PyFlink (about 400 MB to download once per machine) only for runs that include the
+    // end-to-end tests, which run `cargo xtask run --local`.
+    if args.services_only || runs_end_to_end_tests(&args.cargo_args) {
+        let python = ensure_pyflink(root, "xtask test")?;
+        services.env.push((
+            "FLINK_EKS_TEST_PYFLINK_PYTHON".to_owned(),
+            python.display().to_string(),
+        ));
+    }
     let result = (|| -> Result<ExitStatus> {
         let env = services.env.clone();
         if args.services_only {
@@ -183,6 +192,46 @@ fn ensure_debian_packages(label: &str, extra: &[(&str, &str)]) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
         "apt-get install",
     )
+}
+
+/// The PyFlink release `cargo xtask run --local` is tested with, pinned exactly.
+const PYFLINK_REQUIREMENT: &str = "apache-flink==1.20.5";
+
+/// PyFlink and a Java runtime for the tests of `cargo xtask run --local`: Java from Debian when
+/// `java` is missing, and PyFlink in its own virtual environment under
+/// `target/test-services/`, reused once its stamp names [`PYFLINK_REQUIREMENT`]. Returns the
+/// environment's interpreter.
+fn ensure_pyflink(root: &Path, label: &str) -> Result<PathBuf> {
+    if std::env::var_os("JAVA_HOME").is_none() {
+        ensure_debian_packages(label, &[("java", "openjdk-17-jre-headless")])?;
+    }
+    let version = PYFLINK_REQUIREMENT.trim_start_matches("apache-flink==");
+    let venv = root.join(format!("target/test-services/pyflink-{version}"));
+    let python = venv.join("bin/python");
+    // The stamp file of flink-eks-local's own cached environments.
+    let stamp = venv.join(".flink-eks-requirement");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(PYFLINK_REQUIREMENT) {
+        return Ok(python);
+    }
+    eprintln!(
+        "[{label}] installing {PYFLINK_REQUIREMENT} into {} (about 400 MB, once)",
+        venv.display()
+    );
+    let python3 = which("python3").context("python3 is needed for PyFlink: install python3")?;
+    if !python.exists() {
+        run_quiet(
+            Command::new(python3).args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        )?;
+    }
+    run_quiet(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .arg(PYFLINK_REQUIREMENT),
+        &format!("pip install {PYFLINK_REQUIREMENT}"),
+    )?;
+    std::fs::write(&stamp, PYFLINK_REQUIREMENT)?;
+    Ok(python)
 }
 
 /// moto (the AWS emulator), the aws CLI (for benchmarks) and actionlint, in a virtual
