@@ -62,7 +62,10 @@ async fn the_example_dry_run_needs_nothing_and_renders_every_artifact() {
     );
     let binding: serde_json::Value =
         serde_json::from_str(&read("rolebinding.json")).expect("rolebinding JSON");
-    assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount", "{binding:#}");
+    assert_eq!(
+        binding["subjects"][0]["kind"], "ServiceAccount",
+        "{binding:#}"
+    );
     let dockerfile = read("Dockerfile");
     assert!(
         dockerfile.contains("/opt/flink/plugins/s3-fs-hadoop/"),
