@@ -130,7 +130,17 @@ async fn dispatch(
             let address = shared.address.clone();
             return json_response(StatusCode::OK, &discovery::api_versions(&address), &[]);
         }
-        "/apis" => return json_response(StatusCode::OK, &discovery::api_group_list(), &[]),
+        "/apis" => {
+            let mut doc = discovery::api_group_list();
+            if let Some(groups) = doc.get_mut("groups").and_then(Value::as_array_mut) {
+                groups.retain(|g| {
+                    g.get("name")
+                        .and_then(Value::as_str)
+                        .is_none_or(|name| group_served(&shared, name))
+                });
+            }
+            return json_response(StatusCode::OK, &doc, &[]);
+        }
         _ => {}
     }
     // A minimal OpenAPI v3 (see `openapi`); no OpenAPI v2.
@@ -157,19 +167,58 @@ async fn route(shared: &Arc<Shared>, path: &str, request: Request) -> Result<Res
     let (group, version, rest) = match segments.as_slice() {
         ["api", "v1", rest @ ..] => ("", "v1", rest),
         ["apis", group] => {
-            let doc = discovery::api_group(group).ok_or_else(ApiError::path_not_found)?;
+            let doc = discovery::api_group(group)
+                .filter(|_| group_served(shared, group))
+                .ok_or_else(ApiError::path_not_found)?;
             return Ok(json_response(StatusCode::OK, &doc, &[]));
         }
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(ApiError::path_not_found()),
     };
     if rest.is_empty() {
-        let doc =
-            discovery::api_resource_list(group, version).ok_or_else(ApiError::path_not_found)?;
+        let mut doc = discovery::api_resource_list(group, version)
+            .filter(|_| group_served(shared, group))
+            .ok_or_else(ApiError::path_not_found)?;
+        if let Some(entries) = doc.get_mut("resources").and_then(Value::as_array_mut) {
+            entries.retain(|e| {
+                let plural = e
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .and_then(|n| n.split('/').next())
+                    .unwrap_or("");
+                resources::find(group, version, plural).is_none_or(|r| crd_installed(shared, r))
+            });
+        }
         return Ok(json_response(StatusCode::OK, &doc, &[]));
     }
-    let target = parse_target(group, version, rest).ok_or_else(ApiError::path_not_found)?;
+    let target = parse_target(group, version, rest)
+        .filter(|t| crd_installed(shared, t.res))
+        .ok_or_else(ApiError::path_not_found)?;
     serve(shared, target, request).await
+}
+
+/// Whether a custom resource's CRD is installed (`<plural>.<group>` among the
+/// customresourcedefinitions): without it the API server serves no such resource.
+fn crd_installed(shared: &Shared, res: &ResourceDef) -> bool {
+    !res.custom
+        || shared
+            .api
+            .get(
+                &resources::CUSTOM_RESOURCE_DEFINITIONS,
+                "",
+                &format!("{}.{}", res.plural, res.group),
+            )
+            .is_ok()
+}
+
+/// Whether discovery lists an API group: a group of custom resources only while one of its
+/// CRDs is installed.
+fn group_served(shared: &Shared, group: &str) -> bool {
+    let mut in_group = resources::ALL
+        .iter()
+        .filter(|r| r.group == group)
+        .peekable();
+    in_group.peek().is_none() || in_group.any(|r| crd_installed(shared, r))
 }
 
 fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {

@@ -12,6 +12,7 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube_standin::{Config, StandIn};
 use serde_json::json;
@@ -349,7 +350,7 @@ async fn the_operator_acts_only_in_the_namespaces_its_configmap_lists() {
 }
 
 #[tokio::test]
-async fn without_the_operator_nothing_reconciles() {
+async fn without_the_chart_the_crd_is_not_served_and_nothing_reconciles() {
     let standin = start_with(Config {
         operator_installed: false,
         ..Config::default()
@@ -362,10 +363,71 @@ async fn without_the_operator_nothing_reconciles() {
         "no chart, no job account"
     );
     let flink = flink_api(&client);
+    let refused = api_error(apply(&flink, &flink_deployment("orphan")).await);
+    assert_eq!(refused.code, 404, "{refused:?}");
+    let groups = client
+        .list_api_groups()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        groups.groups.iter().all(|g| g.name != "flink.apache.org"),
+        "discovery has no flink.apache.org"
+    );
+
+    // The CRD alone (no operator Deployment): the resource is served, nothing reconciles it.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let text =
+        std::fs::read_to_string(Config::default().crd_path).unwrap_or_else(|e| panic!("{e}"));
+    let crd: CustomResourceDefinition =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("the CRD is not YAML: {e}"));
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     apply(&flink, &flink_deployment("orphan"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let orphan = flink.get("orphan").await.unwrap_or_else(|e| panic!("{e}"));
     assert!(orphan.data.get("status").is_none());
+}
+
+#[tokio::test]
+async fn an_operator_scaled_to_zero_reconciles_nothing() {
+    let standin = start().await;
+    let client = client(&standin).await;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "default");
+    deployments
+        .patch(
+            "flink-kubernetes-operator",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let flink = flink_api(&client);
+    apply(&flink, &flink_deployment("unattended"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let object = flink
+        .get("unattended")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(object.data.get("status").is_none());
+    deployments
+        .patch(
+            "flink-kubernetes-operator",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(
+        &flink,
+        "unattended",
+        "reconciled once the operator runs",
+        |o| o.data.get("status").is_some(),
+    )
+    .await;
 }
