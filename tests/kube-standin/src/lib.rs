@@ -3,8 +3,10 @@
 //! Flink Kubernetes Operator's real CRD, and plays the operator's part.
 //!
 //! It serves core/v1 namespaces, serviceaccounts, pods (with `log`, following included),
-//! events, services and configmaps, apps/v1 deployments and flink.apache.org/v1beta1
-//! flinkdeployments (with `status`), with the real API's semantics: resourceVersion,
+//! events, services, configmaps and nodes, apps/v1 deployments, flink.apache.org/v1beta1
+//! flinkdeployments (with `status`), RBAC (enforced, impersonation included) and access
+//! reviews, and starts with what the operator's Helm chart installs, with the real API's
+//! semantics: resourceVersion,
 //! generation, uid, watches resumable from a revision (410 Gone when too old), label and
 //! field selectors, JSON merge patch, server-side apply with field ownership, finalizers,
 //! owner references, `Status` errors with the real codes, discovery and `Table` responses
