@@ -45,7 +45,7 @@ fn render(event: &Event, quiet: bool) {
         _ if quiet => {}
         Event::Java { version } => eprintln!("[local] java: {version}"),
         Event::Installing { venv, requirement } => eprintln!(
-            "[local] installing {requirement} into {} (once per Flink release: about 400 MB to download)",
+            "[local] installing {requirement} into {} (once per Flink release: about 500 MB to download, 700 MB on disk)",
             venv.display()
         ),
         Event::Reusing { venv } => eprintln!("[local] using {}", venv.display()),

@@ -153,6 +153,8 @@ pub async fn run_in_image(
     result
 }
 
+/// A container of the run, removed (forced) when the run is done, and also when the run is
+/// dropped halfway (Ctrl-C ends the command line's future): no job keeps running unseen.
 struct Container<'a> {
     docker: &'a Docker,
     id: String,
@@ -237,10 +239,34 @@ impl Container<'_> {
         Err(log.failure(i32::try_from(code).unwrap_or(1)))
     }
 
-    async fn remove(&self) {
+    async fn remove(mut self) {
+        let id = std::mem::take(&mut self.id);
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
-        // A container left behind is visible in `docker ps -a` and harms nothing.
-        let _ = self.docker.remove_container(&self.id, Some(options)).await;
+        // A container left behind is visible in `docker ps -a`; the run's result stands.
+        let _ = self.docker.remove_container(&id, Some(options)).await;
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        if self.id.is_empty() {
+            return;
+        }
+        // No await in a destructor, and no runtime may start inside the caller's: a thread
+        // of its own removes the container.
+        let docker = self.docker.clone();
+        let id = std::mem::take(&mut self.id);
+        let removal = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let options = RemoveContainerOptionsBuilder::default().force(true).build();
+            let _ = runtime.block_on(docker.remove_container(&id, Some(options)));
+        });
+        let _ = removal.join();
     }
 }
 
