@@ -198,14 +198,14 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
     };
     let rbac = async {
         if skipped(Step::Rbac) {
-            return Ok(Work::Skipped(unread_operations(inputs, Step::Rbac)));
+            return Ok(None);
         }
-        let plan = remote
+        let reading = remote
             .rbac()?
-            .plan(&inputs.rbac)
+            .read(&inputs.rbac)
             .await
             .context("rbac: cannot read the namespace's RBAC")?;
-        Ok::<_, anyhow::Error>(Work::Rbac(Box::new(plan)))
+        Ok::<_, anyhow::Error>(Some(reading))
     };
     let irsa = async {
         let Some(spec) = &inputs.irsa else {
@@ -236,15 +236,12 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         if skipped(Step::Submit) {
             return Ok(Work::Skipped(unread_operations(inputs, Step::Submit)));
         }
-        let submitter = remote.submitter()?;
         let deployment = inputs.deployment()?;
-        let (plan, operator) = tokio::join!(
-            submitter.plan(&deployment),
-            submitter.check_operator(&inputs.namespace)
-        );
-        let plan = plan
-            .context("submit: cannot read the FlinkDeployment")?
-            .with_operator(operator);
+        let plan = remote
+            .submitter()?
+            .plan(&deployment)
+            .await
+            .context("submit: cannot read the FlinkDeployment")?;
         Ok::<_, anyhow::Error>(Work::Submit(Box::new(plan)))
     };
     let manifest = if skipped(Step::Manifest) {
@@ -258,6 +255,9 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         irsa.map_err(classify)?,
         submit.map_err(classify)?,
     );
+    let (rbac, submit) = checks_of_a_change(remote, inputs, rbac, submit)
+        .await
+        .map_err(classify)?;
     let (irsa, submit) = namespace_created_first(&rbac, irsa, submit);
     let mut works = vec![image.map_err(classify)?];
     for (step, work) in [
@@ -281,6 +281,62 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         live: true,
         steps,
     })
+}
+
+/// The second wave, of what only a change needs: the operator's facts (is its CRD served,
+/// does it watch the namespace?) and the SubjectAccessReviews of the job's service account.
+/// Both are read when the FlinkDeployment will be written or waited for. A job that already
+/// runs unchanged and stable at its generation needs neither: the operator reconciled it, and
+/// its account had every grant the JobManager used (the rows say so). A no-change redeploy
+/// thus stays one wave deep.
+async fn checks_of_a_change(
+    remote: &Remote,
+    inputs: &Inputs,
+    rbac: Option<flink_eks_rbac::Reading>,
+    submit: Work,
+) -> Result<(Work, Work)> {
+    let running = match &submit {
+        Work::Submit(plan) if plan.already_running() => Some(format!(
+            "FlinkDeployment {}/{}",
+            plan.namespace(),
+            plan.name()
+        )),
+        _ => None,
+    };
+    let operator = async {
+        match (&submit, &running) {
+            (Work::Submit(_), None) => Ok::<_, anyhow::Error>(Some(
+                remote.submitter()?.check_operator(&inputs.namespace).await,
+            )),
+            _ => Ok(None),
+        }
+    };
+    let access = async {
+        match (&rbac, &running) {
+            (Some(reading), None) if reading.needs_review() => Ok::<_, anyhow::Error>(Some(
+                remote
+                    .rbac()?
+                    .review(&inputs.rbac)
+                    .await
+                    .context("rbac: cannot ask what the job's service account may do")?,
+            )),
+            (Some(reading), Some(job)) if reading.needs_review() => {
+                Ok(Some(flink_eks_rbac::Access::InUse(job.clone())))
+            }
+            _ => Ok(None),
+        }
+    };
+    let (operator, access) = tokio::join!(operator, access);
+    let (operator, access) = (operator?, access?);
+    let rbac = match rbac {
+        Some(reading) => Work::Rbac(Box::new(reading.plan(access))),
+        None => Work::Skipped(unread_operations(inputs, Step::Rbac)),
+    };
+    let submit = match (submit, operator) {
+        (Work::Submit(plan), Some(check)) => Work::Submit(Box::new(plan.with_operator(check))),
+        (submit, _) => submit,
+    };
+    Ok((rbac, submit))
 }
 
 /// When rbac plans the namespace's creation, irsa (whose service account goes into it) and

@@ -50,6 +50,46 @@ impl std::fmt::Debug for Rbac {
     }
 }
 
+/// What [`Rbac::read`] found: the namespace, the Role and the RoleBinding, before any
+/// SubjectAccessReview.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    spec: RbacSpec,
+    seen: Seen,
+}
+
+impl Reading {
+    /// Whether the plan depends on what the account may already do: neither object is
+    /// flink-eks's and the namespace exists (a new namespace holds no grant; our own objects
+    /// are compared instead).
+    pub fn needs_review(&self) -> bool {
+        decide::needs_review(&self.spec, &self.seen)
+    }
+
+    /// The plan, given what the account may do: [`Rbac::review`]'s answer, or
+    /// [`Access::InUse`] when the caller knows the job already runs as the account, or `None`
+    /// when no review was needed. Pure.
+    pub fn plan(mut self, access: Option<Access>) -> Plan {
+        let mut warnings = Vec::new();
+        if let Some(Access::Unknown(reason)) = &access {
+            warnings.push(format!(
+                "cannot ask whether {} may already run Flink's TaskManagers ({reason}): \
+                 the Role {} is planned to be sure",
+                self.spec.user(),
+                self.spec.qualified_name()
+            ));
+        }
+        self.seen.access = access;
+        let (ops, blockers) = decide::plan_ops(&self.spec, &self.seen);
+        Plan {
+            spec: self.spec,
+            ops,
+            blockers,
+            warnings,
+        }
+    }
+}
+
 fn status_code(err: &kube::Error) -> Option<u16> {
     match err {
         kube::Error::Api(status) => Some(status.code),
@@ -67,7 +107,20 @@ impl Rbac {
     /// object is flink-eks's and the namespace exists, asks the API server with
     /// SubjectAccessReviews whether the account may already do what the rules grant.
     /// Returns what [`Rbac::apply`] will do. Writes nothing.
+    ///
+    /// [`Rbac::read`] and [`Reading::plan`] are the same in two steps, for a caller that
+    /// knows more than the API server's reviews would tell (a job that runs as the account).
     pub async fn plan(&self, spec: &RbacSpec) -> Result<Plan> {
+        let reading = self.read(spec).await?;
+        let access = match reading.needs_review() {
+            true => Some(self.review(spec).await?),
+            false => None,
+        };
+        Ok(reading.plan(access))
+    }
+
+    /// Reads the namespace, the Role and the RoleBinding, at once. Writes nothing.
+    pub async fn read(&self, spec: &RbacSpec) -> Result<Reading> {
         spec.validate()?;
         let name = spec.object_name();
         let qualified = spec.qualified_name();
@@ -97,31 +150,15 @@ impl Rbac {
         if let Some(message) = binding_forbidden {
             forbidden.push((kind::ROLE_BINDING, message));
         }
-        let mut seen = Seen {
-            namespace,
-            role,
-            binding,
-            access: None,
-            forbidden,
-        };
-        let mut warnings = Vec::new();
-        if decide::needs_review(spec, &seen) {
-            let access = self.review(spec).await?;
-            if let Access::Unknown(reason) = &access {
-                warnings.push(format!(
-                    "cannot ask whether {} may already run Flink's TaskManagers ({reason}): \
-                     the Role {qualified} is planned to be sure",
-                    spec.user()
-                ));
-            }
-            seen.access = Some(access);
-        }
-        let (ops, blockers) = decide::plan_ops(spec, &seen);
-        Ok(Plan {
+        Ok(Reading {
             spec: spec.clone(),
-            ops,
-            blockers,
-            warnings,
+            seen: Seen {
+                namespace,
+                role,
+                binding,
+                access: None,
+                forbidden,
+            },
         })
     }
 

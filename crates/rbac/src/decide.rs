@@ -21,12 +21,15 @@ pub enum Access {
     Missing(Vec<String>),
     /// The reviews could not be made (the caller may not create SubjectAccessReviews).
     Unknown(String),
+    /// Not reviewed: a job already runs, unchanged and stable, as the account (named here),
+    /// which it could not without every grant it needs.
+    InUse(String),
 }
 
 impl Access {
     /// Whether every verb is allowed.
     pub fn is_allowed(&self) -> bool {
-        matches!(self, Access::Allowed)
+        matches!(self, Access::Allowed | Access::InUse(_))
     }
 }
 
@@ -178,6 +181,7 @@ fn access_why(access: Option<&Access>) -> String {
         Some(Access::Unknown(_)) => {
             "not known whether the account is allowed (no SubjectAccessReview)".to_owned()
         }
+        Some(Access::InUse(job)) => format!("{job} runs as the account"),
     }
 }
 
@@ -230,10 +234,16 @@ fn plan_writes(spec: &RbacSpec, seen: &Seen) -> (Vec<Op>, Vec<Blocker>) {
         .as_ref()
         .is_some_and(|b| is_ours(&b.metadata, spec));
     if !role_ours && !binding_ours && seen.access.as_ref().is_some_and(Access::is_allowed) {
-        let detail = format!(
-            "not needed: SubjectAccessReviews allow {} every verb of the job's rules",
-            spec.user()
-        );
+        let detail = match &seen.access {
+            Some(Access::InUse(job)) => format!(
+                "not needed: {job} runs unchanged as {}, so its grants suffice",
+                spec.user()
+            ),
+            _ => format!(
+                "not needed: SubjectAccessReviews allow {} every verb of the job's rules",
+                spec.user()
+            ),
+        };
         for kind in [kind::ROLE, kind::ROLE_BINDING] {
             ops.push(Op::Keep {
                 kind,
@@ -476,6 +486,26 @@ mod tests {
         assert!(ops.iter().all(|op| !op.writes()));
         let role = ops[1].operation(&spec());
         assert!(role.detail.contains("not needed: SubjectAccessReviews allow system:serviceaccount:streaming:flink-runner"), "{role}");
+    }
+
+    #[test]
+    fn a_job_running_unchanged_as_the_account_needs_no_role_and_no_review() {
+        let seen = Seen {
+            namespace: existing_namespace(),
+            access: Some(Access::InUse("FlinkDeployment streaming/wordcount".into())),
+            ..Seen::default()
+        };
+        let (ops, blockers) = plan_ops(&spec(), &seen);
+        assert!(blockers.is_empty());
+        assert!(ops.iter().all(|op| !op.writes()));
+        let role = ops[1].operation(&spec());
+        assert!(
+            role.detail.contains(
+                "not needed: FlinkDeployment streaming/wordcount runs unchanged as \
+                 system:serviceaccount:streaming:flink-runner"
+            ),
+            "{role}"
+        );
     }
 
     #[test]

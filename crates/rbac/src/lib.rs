@@ -41,7 +41,7 @@ mod error;
 mod plan;
 mod spec;
 
-pub use client::{Event, Rbac};
+pub use client::{Event, Rbac, Reading};
 pub use decide::{Access, describe_attributes, is_ours, judge};
 pub use error::{Error, Result};
 pub use plan::{Blocker, Guard, Op, Plan, TeardownOp, TeardownPlan, kind, resources};
