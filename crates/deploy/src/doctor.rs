@@ -458,6 +458,16 @@ fn operator_checks(operator: &OperatorCheck) -> Vec<Check> {
                 Check::pass(CheckName::Operator, operator.facts.summary())
             }
             _ if crd.failed() => Check::skipped(CheckName::Operator, "the CRD is not served"),
+            // Deploy only warns (the operator may run under other labels); doctor names it.
+            (Fact::Known(None), _) => Check::fail(
+                CheckName::Operator,
+                format!(
+                    "no operator Deployment labelled {} in any namespace: nothing reconciles a \
+                     FlinkDeployment",
+                    flink_eks_submit::operator::OPERATOR_SELECTOR
+                ),
+                flink_eks_submit::operator::INSTALL_OPERATOR,
+            ),
             _ => Check::skipped(
                 CheckName::Operator,
                 operator
@@ -781,6 +791,7 @@ mod tests {
                 namespace: "flink-operator".into(),
                 name: "flink-kubernetes-operator".into(),
                 version: Some("1.15.0".into()),
+                replicas: 1,
             })),
             watched: Fact::Known(watched),
         };
@@ -804,6 +815,25 @@ mod tests {
             absent[0].failed() && absent[0].to_string().contains("helm install"),
             "{absent:?}"
         );
+        let mut stopped = facts(true, Watched::All);
+        if let Fact::Known(Some(d)) = &mut stopped.deployment {
+            d.replicas = 0;
+        }
+        let stopped = operator_checks(&check(stopped, "default"));
+        assert!(stopped[0].outcome == Outcome::Pass, "{stopped:?}");
+        let text = stopped[1].to_string();
+        assert!(text.contains("scaled to 0 replicas"), "{text}");
+        assert!(text.contains("kubectl scale deployment"), "{text}");
+        let mut missing = facts(true, Watched::All);
+        missing.deployment = Fact::Known(None);
+        missing.watched = Fact::Unknown("no operator Deployment found".into());
+        let missing = operator_checks(&check(missing, "default"));
+        let text = missing[1].to_string();
+        assert!(
+            text.starts_with("✗ operator watches the namespace — no operator Deployment labelled app.kubernetes.io/name=flink-kubernetes-operator"),
+            "{text}"
+        );
+        assert!(text.contains("helm install"), "{text}");
     }
 
     #[test]

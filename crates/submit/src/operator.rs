@@ -74,6 +74,9 @@ pub struct OperatorDeployment {
     pub name: String,
     /// The operator's version: the chart's version label, else the image tag (not `latest`).
     pub version: Option<String>,
+    /// The replicas its spec asks for (`kubectl scale --replicas`): at 0 no operator runs and
+    /// nothing reconciles a FlinkDeployment.
+    pub replicas: i32,
 }
 
 impl fmt::Display for OperatorDeployment {
@@ -209,6 +212,20 @@ pub fn check(facts: OperatorFacts, namespace: &str) -> OperatorCheck {
             d.namespace
         )),
         _ => {}
+    }
+    if let Some(operator) = operator.as_ref().filter(|d| d.replicas == 0) {
+        blockers.push(OperatorBlocker {
+            kind: OPERATOR_KIND,
+            name: operator.to_string(),
+            reason: format!(
+                "the Flink Kubernetes Operator's Deployment {operator} is scaled to 0 replicas: \
+                 nothing reconciles a FlinkDeployment, which would never get a status"
+            ),
+            fix: format!(
+                "kubectl scale deployment {} -n {} --replicas=1",
+                operator.name, operator.namespace
+            ),
+        });
     }
     if let (Some(operator), Fact::Known(Watched::Only(list))) = (&operator, &facts.watched)
         && !list.iter().any(|n| n == namespace)
@@ -351,6 +368,12 @@ impl Submitter {
                 namespace: deployment.metadata.namespace.clone().unwrap_or_default(),
                 name: deployment.metadata.name.clone().unwrap_or_default(),
                 version: version_of(deployment),
+                // The API server defaults an absent `spec.replicas` to 1.
+                replicas: deployment
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.replicas)
+                    .unwrap_or(1),
             };
             let maps: Api<ConfigMap> = Api::namespaced(self.client().clone(), &operator.namespace);
             let watched = match maps.get_opt(OPERATOR_CONFIG_MAP).await {
@@ -404,6 +427,7 @@ mod tests {
             namespace: "flink-operator".into(),
             name: "flink-kubernetes-operator".into(),
             version: Some("1.15.0".into()),
+            replicas: 1,
         }))
     }
 
@@ -482,6 +506,29 @@ mod tests {
             "streaming",
         );
         assert!(inside.blockers.is_empty());
+    }
+
+    #[test]
+    fn an_operator_scaled_to_zero_blocks_naming_the_deployment_and_the_scale_command() {
+        let mut facts = facts(Fact::Known(true), Fact::Known(Watched::All));
+        if let Fact::Known(Some(d)) = &mut facts.deployment {
+            d.replicas = 0;
+        }
+        let stopped = check(facts, "default");
+        assert_eq!(stopped.blockers.len(), 1, "{stopped:?}");
+        let blocker = &stopped.blockers[0];
+        assert_eq!(blocker.kind, OPERATOR_KIND);
+        assert!(
+            blocker
+                .reason
+                .contains("flink-operator/flink-kubernetes-operator is scaled to 0 replicas"),
+            "{}",
+            blocker.reason
+        );
+        assert_eq!(
+            blocker.fix,
+            "kubectl scale deployment flink-kubernetes-operator -n flink-operator --replicas=1"
+        );
     }
 
     #[test]
