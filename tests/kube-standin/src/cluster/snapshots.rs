@@ -14,7 +14,14 @@
 //!   (lifecycle `SUSPENDED`, job `FINISHED`, JobManager `MISSING`); back to `running`, the
 //!   job restores from `upgradeSavepointPath`; a first deployment restores from
 //!   `job.initialSavepointPath`; a change of `job.savepointTriggerNonce` alone triggers a
-//!   `MANUAL` savepoint resource and no upgrade.
+//!   `MANUAL` savepoint resource and no upgrade;
+//! - without the FlinkStateSnapshot CRD (`FlinkStateSnapshotUtils.isSnapshotResourceEnabled`
+//!   is false when the operator finds no CRD; the stand-in asks on every pass, as an operator
+//!   started without it), the legacy way: a manual trigger writes
+//!   `status.jobStatus.savepointInfo` (`triggerId`, `triggerTimestamp`, `triggerType`,
+//!   `formatType`), and the completed savepoint becomes `savepointInfo.lastSavepoint` (with
+//!   the spec's `triggerNonce` for a manual one) and joins `savepointHistory`; an upgrade
+//!   savepoint is recorded there too, with no resource.
 //!
 //! A savepoint's path is `<savepoint dir>/savepoint-<job id prefix>-<random>`, the dir from
 //! the deployment's `execution.checkpointing.savepoint-dir` (Flink 2) or
@@ -30,7 +37,9 @@ use crate::apply::Part;
 use crate::faults::Fault;
 use crate::meta;
 use crate::patch::merge_patch;
-use crate::resources::{DEPLOYMENTS, FLINK_DEPLOYMENTS, FLINK_STATE_SNAPSHOTS, PODS};
+use crate::resources::{
+    CUSTOM_RESOURCE_DEFINITIONS, DEPLOYMENTS, FLINK_DEPLOYMENTS, FLINK_STATE_SNAPSHOTS, PODS,
+};
 
 /// The savepoint directory keys, Flink 2's first.
 const SAVEPOINT_DIR_KEYS: [&str; 2] = [
@@ -181,7 +190,11 @@ pub(super) async fn before_deploy(
         return Ok(Next::Deploy { restore });
     };
     if running && without_trigger(&spec) == without_trigger(&last) {
-        trigger_manual_savepoint(shared, target, fd, &spec)?;
+        if snapshot_resources_enabled(shared) {
+            trigger_manual_savepoint(shared, target, fd, &spec)?;
+        } else {
+            legacy_manual_savepoint(shared, target, fd, &spec, delay).await?;
+        }
         return Ok(Next::Done);
     }
     let was_suspended = job_text(&last, "state", "running") == "suspended";
@@ -258,22 +271,31 @@ async fn take_upgrade_savepoint(
     log(&format!(
         "Savepoint stored in {path}. Now cancelling {job_id}."
     ));
-    let snapshot = format!("{name}-savepoint-upgrade-{}", now_millis());
-    put(
-        shared,
-        &FLINK_STATE_SNAPSHOTS,
-        ns,
-        &snapshot,
-        Part::Main,
-        MANAGER,
-        json!({
-            "metadata": {"name": snapshot, "namespace": ns, "labels": {TRIGGER_TYPE_LABEL: "UPGRADE"}},
-            "spec": {
-                "jobReference": {"kind": "FlinkDeployment", "name": name},
-                "savepoint": {"path": path, "formatType": "CANONICAL", "disposeOnDelete": true, "alreadyExists": true},
-            },
-        }),
-    )?;
+    if snapshot_resources_enabled(shared) {
+        let snapshot = format!("{name}-savepoint-upgrade-{}", now_millis());
+        put(
+            shared,
+            &FLINK_STATE_SNAPSHOTS,
+            ns,
+            &snapshot,
+            Part::Main,
+            MANAGER,
+            json!({
+                "metadata": {"name": snapshot, "namespace": ns, "labels": {TRIGGER_TYPE_LABEL: "UPGRADE"}},
+                "spec": {
+                    "jobReference": {"kind": "FlinkDeployment", "name": name},
+                    "savepoint": {"path": path, "formatType": "CANONICAL", "disposeOnDelete": true, "alreadyExists": true},
+                },
+            }),
+        )?;
+    } else {
+        let savepoint = legacy_savepoint(&path, now_millis(), "UPGRADE", None);
+        write_status(
+            shared,
+            target,
+            json!({"jobStatus": {"savepointInfo": last_savepoint_info(fd, savepoint)}}),
+        )?;
+    }
     write_status(
         shared,
         target,
@@ -372,6 +394,106 @@ fn jobmanager_pods(shared: &Shared, ns: &str, name: &str) -> Vec<String> {
         })
         .map(|p| meta::name(p).to_owned())
         .collect()
+}
+
+/// Whether the operator makes FlinkStateSnapshot resources: only while their CRD is
+/// installed.
+fn snapshot_resources_enabled(shared: &Shared) -> bool {
+    shared
+        .api
+        .get(
+            &CUSTOM_RESOURCE_DEFINITIONS,
+            "",
+            &format!(
+                "{}.{}",
+                FLINK_STATE_SNAPSHOTS.plural, FLINK_STATE_SNAPSHOTS.group
+            ),
+        )
+        .is_ok()
+}
+
+/// A completed savepoint as `savepointInfo` records it (`Savepoint`: `timeStamp` is the
+/// trigger's time; `triggerNonce` only for a manual one).
+fn legacy_savepoint(path: &str, at: i64, trigger: &str, nonce: Option<i64>) -> Value {
+    let mut savepoint = json!({
+        "timeStamp": at, "location": path, "triggerType": trigger, "formatType": "CANONICAL",
+    });
+    if let Some(nonce) = nonce {
+        savepoint["triggerNonce"] = json!(nonce);
+    }
+    savepoint
+}
+
+/// `savepointInfo` after `SavepointInfo.updateLastSavepoint`: the savepoint is the last one
+/// and joins the history, and the trigger fields are reset.
+fn last_savepoint_info(fd: &Value, savepoint: Value) -> Value {
+    let mut history = meta::get_path(
+        fd,
+        &["status", "jobStatus", "savepointInfo", "savepointHistory"],
+    )
+    .and_then(Value::as_array)
+    .cloned()
+    .unwrap_or_default();
+    history.push(savepoint.clone());
+    json!({
+        "lastSavepoint": savepoint, "savepointHistory": history,
+        "triggerId": null, "triggerTimestamp": null, "triggerType": null, "formatType": null,
+    })
+}
+
+/// A new `savepointTriggerNonce` alone, without snapshot resources: the trigger recorded in
+/// `savepointInfo`, then the savepoint as its `lastSavepoint` with the nonce, and the new
+/// spec recorded as reconciled; the job keeps running. A failing savepoint is a
+/// `SavepointError` Event and a reset trigger.
+async fn legacy_manual_savepoint(
+    shared: &Shared,
+    target: &Target,
+    fd: &Value,
+    spec: &Value,
+    delay: std::time::Duration,
+) -> Result<(), Stop> {
+    let (ns, name) = (target.namespace.as_str(), target.name.as_str());
+    let nonce = job_field(spec, "savepointTriggerNonce").and_then(Value::as_i64);
+    let at = now_millis();
+    write_status(
+        shared,
+        target,
+        json!({"jobStatus": {"savepointInfo": {
+            "triggerId": meta::random_suffix(32), "triggerTimestamp": at,
+            "triggerType": "MANUAL", "formatType": "CANONICAL",
+        }}}),
+    )?;
+    pause(delay).await;
+    let job_id = meta::get_path(fd, &["status", "jobStatus", "jobId"])
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let outcome = match savepoint_failure(shared, ns, name, fd) {
+        Some(message) => Err(message),
+        None => savepoint_dir(spec)
+            .map(|dir| savepoint_path(dir, job_id))
+            .ok_or_else(|| format!("{} is not set", SAVEPOINT_DIR_KEYS[1])),
+    };
+    let reconciled = last_reconciled_spec(spec, target.generation, false);
+    let mut status = json!({
+        "observedGeneration": target.generation,
+        "reconciliationStatus": {"lastReconciledSpec": reconciled, "reconciliationTimestamp": now_millis()},
+    });
+    if meta::get_path(fd, &["status", "lifecycleState"]).and_then(Value::as_str) == Some("STABLE") {
+        status["reconciliationStatus"]["lastStableSpec"] = json!(reconciled);
+    }
+    match outcome {
+        Ok(path) => {
+            let savepoint = legacy_savepoint(&path, at, "MANUAL", nonce);
+            status["jobStatus"] = json!({"savepointInfo": last_savepoint_info(fd, savepoint)});
+        }
+        Err(message) => {
+            emit_event(shared, fd, "Warning", "SavepointError", &message);
+            status["jobStatus"] = json!({"savepointInfo": {
+                "triggerId": null, "triggerTimestamp": null, "triggerType": null, "formatType": null,
+            }});
+        }
+    }
+    write_status(shared, target, status)
 }
 
 /// A new `savepointTriggerNonce` alone: a `MANUAL` snapshot resource for the job's savepoint
@@ -660,6 +782,23 @@ mod tests {
         let c = json!({"job": {"jarURI": "y", "savepointTriggerNonce": 2}});
         assert_eq!(without_trigger(&a), without_trigger(&b));
         assert_ne!(without_trigger(&a), without_trigger(&c));
+    }
+
+    #[test]
+    fn a_legacy_savepoint_becomes_the_last_and_joins_the_history_and_the_trigger_resets() {
+        let fd = json!({"status": {"jobStatus": {"savepointInfo": {
+            "triggerId": "t", "triggerType": "MANUAL",
+            "savepointHistory": [{"location": "s3://b/sp/savepoint-old"}],
+        }}}});
+        let savepoint = legacy_savepoint("s3://b/sp/savepoint-new", 7, "MANUAL", Some(3));
+        assert_eq!(savepoint["triggerNonce"], 3);
+        let info = last_savepoint_info(&fd, savepoint);
+        assert_eq!(info["lastSavepoint"]["location"], "s3://b/sp/savepoint-new");
+        assert_eq!(info["lastSavepoint"]["timeStamp"], 7);
+        assert_eq!(info["savepointHistory"].as_array().unwrap().len(), 2);
+        assert!(info["triggerId"].is_null() && info["triggerType"].is_null());
+        let upgrade = legacy_savepoint("s3://b/sp/savepoint-u", 8, "UPGRADE", None);
+        assert!(upgrade.get("triggerNonce").is_none());
     }
 
     #[test]
