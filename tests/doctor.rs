@@ -5,9 +5,11 @@
 //! `✗` line, its fix, the exit code and that doctor wrote nothing, and puts it back.
 
 use aws_sdk_iam::types::PolicyScopeType;
-use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 mod world;
@@ -29,6 +31,10 @@ async fn doctor_passes_after_a_deploy_and_names_each_broken_precondition() {
     image_missing_from_the_registry(&world).await;
     nodes_of_another_arch(&world).await;
     rbac_missing(&world).await;
+    namespace_not_watched(&world).await;
+    operator_scaled_to_zero(&world).await;
+    operator_absent(&world).await;
+    crd_absent(&world).await;
     cluster_unreachable(&world).await;
     all_green(&world).await;
 
@@ -494,4 +500,166 @@ async fn rbac_missing(world: &World) {
             .await
             .expect("kubectl create rolebinding");
     }
+}
+
+/// The operator's Deployment, found as `kubectl get deploy -A -l
+/// app.kubernetes.io/name=flink-kubernetes-operator` finds it.
+async fn operator_deployment(world: &World) -> Deployment {
+    let all: Api<Deployment> = Api::all(world.kube.clone());
+    let mut found = all
+        .list(&ListParams::default().labels("app.kubernetes.io/name=flink-kubernetes-operator"))
+        .await
+        .expect("kubectl get deploy -A -l app.kubernetes.io/name=flink-kubernetes-operator")
+        .items;
+    assert_eq!(found.len(), 1, "the chart installed one operator");
+    found.remove(0)
+}
+
+/// An object as `kubectl get -o yaml` then `kubectl create -f` would re-create it: without
+/// what the server set.
+fn recreatable(meta: &mut kube::api::ObjectMeta) {
+    meta.resource_version = None;
+    meta.uid = None;
+    meta.managed_fields = None;
+    meta.creation_timestamp = None;
+    meta.generation = None;
+}
+
+/// The operator's ConfigMap edited to watch another namespace only, as `helm upgrade --set
+/// watchNamespaces={other-team}` renders it (the key appended to both files); the operator
+/// reads it on every pass.
+async fn namespace_not_watched(world: &World) {
+    let operator = operator_deployment(world).await;
+    let namespace = operator.metadata.namespace.clone().unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(world.kube.clone(), &namespace);
+    let original = maps
+        .get("flink-operator-config")
+        .await
+        .expect("kubectl get configmap flink-operator-config");
+    let data = original.data.clone().unwrap_or_default();
+    let mut edited = serde_json::Map::new();
+    for file in ["config.yaml", "flink-conf.yaml"] {
+        let text = data.get(file).cloned().unwrap_or_default();
+        edited.insert(
+            file.to_owned(),
+            json!(format!(
+                "{text}kubernetes.operator.watched.namespaces: other-team\n"
+            )),
+        );
+    }
+    let set = |data: Value| {
+        let maps = maps.clone();
+        async move {
+            maps.patch(
+                "flink-operator-config",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"data": data})),
+            )
+            .await
+            .expect("kubectl edit configmap flink-operator-config");
+        }
+    };
+    set(Value::Object(edited)).await;
+
+    let (run, report) = doctor(world, &world.xtask).await;
+    assert_eq!(run.code, Some(2), "{run}");
+    only_failure(&report, "operator");
+    failed_line(
+        &run,
+        "operator watches the namespace",
+        &format!("watches only namespaces other-team, not {NAMESPACE}"),
+        &format!("watchNamespaces={{other-team,{NAMESPACE}}}"),
+    );
+    set(serde_json::to_value(&data).unwrap()).await;
+}
+
+/// `kubectl scale deployment flink-kubernetes-operator --replicas=0`: the operator stops,
+/// and nothing reconciles a FlinkDeployment.
+async fn operator_scaled_to_zero(world: &World) {
+    let operator = operator_deployment(world).await;
+    let (name, namespace) = (
+        operator.metadata.name.clone().unwrap(),
+        operator.metadata.namespace.clone().unwrap(),
+    );
+    let api: Api<Deployment> = Api::namespaced(world.kube.clone(), &namespace);
+    let scale = |replicas: i32| {
+        let (api, name) = (api.clone(), name.clone());
+        async move {
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .expect("kubectl scale deployment");
+        }
+    };
+    scale(0).await;
+
+    let (run, report) = doctor(world, &world.xtask).await;
+    assert_eq!(run.code, Some(2), "{run}");
+    only_failure(&report, "operator");
+    failed_line(
+        &run,
+        "operator watches the namespace",
+        &format!("{namespace}/{name} is scaled to 0 replicas"),
+        &format!("kubectl scale deployment {name} -n {namespace} --replicas=1"),
+    );
+    scale(1).await;
+}
+
+/// `kubectl delete deployment flink-kubernetes-operator` (`helm uninstall` keeps the CRDs):
+/// no operator is found.
+async fn operator_absent(world: &World) {
+    let mut operator = operator_deployment(world).await;
+    let namespace = operator.metadata.namespace.clone().unwrap();
+    let api: Api<Deployment> = Api::namespaced(world.kube.clone(), &namespace);
+    api.delete(
+        operator.metadata.name.as_deref().unwrap(),
+        &DeleteParams::default(),
+    )
+    .await
+    .expect("kubectl delete deployment");
+
+    let (run, report) = doctor(world, &world.xtask).await;
+    assert_eq!(run.code, Some(2), "{run}");
+    only_failure(&report, "operator");
+    failed_line(
+        &run,
+        "operator watches the namespace",
+        "no operator Deployment labelled app.kubernetes.io/name=flink-kubernetes-operator",
+        "helm install flink-kubernetes-operator",
+    );
+    recreatable(&mut operator.metadata);
+    operator.status = None;
+    api.create(&PostParams::default(), &operator)
+        .await
+        .expect("kubectl create deployment");
+}
+
+/// `kubectl delete crd flinkdeployments.flink.apache.org`: the API server stops serving
+/// FlinkDeployment. (A real API server also deletes every FlinkDeployment with it; the
+/// stand-in keeps them stored, unserved, and serves them again once the CRD is back.)
+async fn crd_absent(world: &World) {
+    let crds: Api<CustomResourceDefinition> = Api::all(world.kube.clone());
+    let name = "flinkdeployments.flink.apache.org";
+    let mut crd = crds.get(name).await.expect("kubectl get crd");
+    crds.delete(name, &DeleteParams::default())
+        .await
+        .expect("kubectl delete crd");
+
+    let (run, report) = doctor(world, &world.xtask).await;
+    assert_eq!(run.code, Some(2), "{run}");
+    only_failure(&report, "crd");
+    failed_line(
+        &run,
+        "FlinkDeployment CRD served",
+        "does not serve FlinkDeployment (flink.apache.org/v1beta1)",
+        "helm install flink-kubernetes-operator",
+    );
+    recreatable(&mut crd.metadata);
+    crd.status = None;
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("kubectl create -f the CRD");
 }

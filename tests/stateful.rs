@@ -13,8 +13,13 @@
 //! 7. `teardown --savepoint` takes a final savepoint, and leaves the objects under the state
 //!    prefix alone;
 //! 8. `deploy --from-savepoint` starts a new job from the path (the JobManager's log names it).
+//!
+//! And, on a cluster without the FlinkStateSnapshot CRD, `savepoint` through
+//! `job.savepointTriggerNonce`.
 
 use aws_sdk_s3::primitives::ByteStream;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube_standin::Fault;
 
 mod world;
@@ -212,5 +217,104 @@ async fn savepoint_upgrade_suspend_resume_and_start_from_a_savepoint() {
         .send()
         .await
         .unwrap();
+    world.clean_up().await;
+}
+
+/// The FlinkStateSnapshots in the world's namespace, as `kubectl get flinkstatesnapshots`
+/// lists them.
+async fn snapshots(world: &World) -> Vec<String> {
+    let resource = ApiResource {
+        group: "flink.apache.org".into(),
+        version: "v1beta1".into(),
+        api_version: "flink.apache.org/v1beta1".into(),
+        kind: "FlinkStateSnapshot".into(),
+        plural: "flinkstatesnapshots".into(),
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(world.kube.clone(), NAMESPACE, &resource);
+    api.list(&ListParams::default())
+        .await
+        .expect("kubectl get flinkstatesnapshots")
+        .items
+        .into_iter()
+        .filter_map(|o| o.metadata.name)
+        .collect()
+}
+
+/// An operator without the FlinkStateSnapshot CRD (`helm upgrade` installs no new CRDs, or
+/// someone deleted it) keeps savepoints in the FlinkDeployment's status: `savepoint` asks
+/// through `job.savepointTriggerNonce`, prints the path under the state prefix, and no
+/// FlinkStateSnapshot is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoint_without_the_snapshot_crd_goes_through_the_trigger_nonce() {
+    let world = World::start().await;
+    let (config, prefix) = stateful_config(&world);
+    let xtask = world.xtask(&config);
+    let run = xtask.run(&["deploy"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "the first deploy succeeds\n{run}");
+    assert!(
+        snapshots(&world).await.is_empty(),
+        "a first deploy takes none"
+    );
+
+    let crds: Api<CustomResourceDefinition> = Api::all(world.kube.clone());
+    let name = "flinkstatesnapshots.flink.apache.org";
+    let mut crd = crds.get(name).await.expect("kubectl get crd");
+    crds.delete(name, &DeleteParams::default())
+        .await
+        .expect("kubectl delete crd flinkstatesnapshots.flink.apache.org");
+
+    let run = xtask.run(&["savepoint"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    let first = run.stdout.trim().to_owned();
+    assert!(
+        first.starts_with(&prefix),
+        "the savepoint {first:?} is under {prefix}\n{run}"
+    );
+    let run = xtask.run(&["savepoint", "--output", "json"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
+    let json = run.stdout_json().unwrap();
+    assert_eq!(json["trigger"], "nonce", "{json}");
+    let second = json["path"].as_str().unwrap().to_owned();
+    assert!(second.starts_with(&prefix) && second != first, "{json}");
+
+    // The operator recorded both in the FlinkDeployment's status, the last with the nonce
+    // the tool set.
+    let fd = world.flink_deployment().await.expect("the FlinkDeployment");
+    assert_eq!(fd.data["spec"]["job"]["savepointTriggerNonce"], 2, "{fd:?}");
+    let info = &fd.data["status"]["jobStatus"]["savepointInfo"];
+    assert_eq!(
+        info["lastSavepoint"]["location"],
+        second.as_str(),
+        "{info:#}"
+    );
+    assert_eq!(info["lastSavepoint"]["triggerNonce"], 2, "{info:#}");
+    assert_eq!(info["lastSavepoint"]["triggerType"], "MANUAL", "{info:#}");
+    let history: Vec<&str> = info["savepointHistory"]
+        .as_array()
+        .expect("a savepoint history")
+        .iter()
+        .filter_map(|s| s["location"].as_str())
+        .collect();
+    assert_eq!(history, [first.as_str(), second.as_str()], "{info:#}");
+    let run = xtask.run(&["status"]).await.unwrap();
+    assert!(
+        run.stdout.contains(&format!("last savepoint: {second}")),
+        "status shows the last savepoint from the status\n{run}"
+    );
+
+    // With the CRD back, the API lists what exists: no FlinkStateSnapshot was made.
+    crd.metadata.resource_version = None;
+    crd.metadata.uid = None;
+    crd.metadata.managed_fields = None;
+    crd.metadata.creation_timestamp = None;
+    crd.metadata.generation = None;
+    crd.status = None;
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("kubectl create -f the CRD");
+    assert_eq!(snapshots(&world).await, Vec::<String>::new());
+
+    let run = xtask.run(&["teardown", "--delete-script"]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run}");
     world.clean_up().await;
 }
