@@ -61,6 +61,57 @@ pub(crate) fn same_document(found: Option<&PolicyDocument>, wanted: &PolicyDocum
     found.is_some_and(|d| d.same_meaning(wanted))
 }
 
+/// Tag key on the permission policy naming the version flink-eks made and its document:
+/// `v3 sha256:<hex>`, the version id and the [`PolicyDocument::digest`] of the document that
+/// version holds. An IAM policy version is immutable, and a new one is numbered after every
+/// version the policy has had, so while the policy's default version is the one named, its
+/// document is the one named: the plan of a policy whose default version and tag agree with
+/// the wanted document needs no `iam:GetPolicyVersion`. Only someone who changes the default
+/// version and rewrites this tag to match can mislead it; the ownership tags are trusted the
+/// same way. It is written only with a version flink-eks creates (or finds holding the wanted
+/// document when adopting the policy), never by a run that changes nothing.
+pub const DOCUMENT_TAG_KEY: &str = "flink-eks.io/document";
+
+/// The value of [`DOCUMENT_TAG_KEY`] for version `version_id` holding `document`.
+pub(crate) fn document_tag_value(version_id: &str, document: &PolicyDocument) -> String {
+    format!("{version_id} sha256:{}", document.digest())
+}
+
+/// Whether the policy's `tags` say that its default version, `default_version`, holds a
+/// document meaning `wanted`. Any other default version (someone made one, or set an older
+/// one as default), a missing tag or another digest: not known, and the document is read.
+pub(crate) fn document_known(
+    tags: &[(String, String)],
+    default_version: &str,
+    wanted: &PolicyDocument,
+) -> bool {
+    let expected = document_tag_value(default_version, wanted);
+    tags.iter()
+        .any(|(key, value)| key == DOCUMENT_TAG_KEY && *value == expected)
+}
+
+/// The account id of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`), when it is
+/// one (12 digits).
+pub(crate) fn arn_account(arn: &str) -> Option<&str> {
+    let mut fields = arn.splitn(6, ':');
+    let account = match (fields.next(), fields.nth(3), fields.next()) {
+        (Some("arn"), Some(account), Some(_)) => account,
+        _ => return None,
+    };
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}
+
+/// The caller's account from the ARNs the first reads returned (the cluster's from
+/// `eks:DescribeCluster`, the role's from `iam:GetRole`): both name a resource the caller's
+/// own account holds (EKS and IAM resolve a name in the caller's account), so its account is
+/// the caller's. `None` when neither is there to read: then `sts:GetCallerIdentity` is asked.
+pub(crate) fn account_from_arns(arns: &[Option<&str>]) -> Option<String> {
+    arns.iter()
+        .flatten()
+        .find_map(|arn| arn_account(arn))
+        .map(str::to_owned)
+}
+
 /// What was read of the OIDC provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ProviderSeen {
@@ -233,6 +284,10 @@ fn policy_op(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Op> {
             Op::keep(kind::POLICY, arn).observed(format!("default version {default_version}"))
         );
     }
+    // Adopting a policy whose default version already holds the wanted document: the tags
+    // written with the ownership tags name that version, so later plans need not read it.
+    let document_tag =
+        (same && !ours).then(|| document_tag_value(default_version, &desired.permission));
     let version = (!same).then(|| {
         let (removed, added) = statement_changes(document.as_deref(), &desired.permission);
         NewPolicyVersion {
@@ -247,6 +302,7 @@ fn policy_op(spec: &IrsaSpec, seen: &Seen, desired: &Desired) -> Result<Op> {
         arn: arn.clone(),
         tag: !ours,
         version,
+        document_tag,
     })
 }
 
@@ -1123,6 +1179,119 @@ mod tests {
         let err = plan_ops(&s, &seen, &desired(&s)).unwrap_err();
         assert!(matches!(err, Error::PolicyNotOurs { .. }), "{err}");
         assert!(err.to_string().contains("tags found: none"), "{err}");
+    }
+
+    #[test]
+    fn the_account_comes_from_the_cluster_or_role_arn_and_sts_only_without_either() {
+        let cluster = "arn:aws:eks:us-east-1:123456789012:cluster/demo";
+        let role = "arn:aws-cn:iam::210987654321:role/path/flink-s3-reader";
+        assert_eq!(arn_account(cluster), Some("123456789012"));
+        assert_eq!(arn_account(role), Some("210987654321"));
+        // The first ARN that names an account wins; a missing one is skipped.
+        assert_eq!(
+            account_from_arns(&[None, Some(role)]).as_deref(),
+            Some("210987654321")
+        );
+        assert_eq!(
+            account_from_arns(&[Some(cluster), Some(role)]).as_deref(),
+            Some("123456789012")
+        );
+        // Nothing usable (first deploy's missing role and a response without an ARN, or
+        // something that is not an account): STS is asked.
+        for arn in [
+            "",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "arn:aws:s3:::bucket/key",
+            "arn:aws:iam::12345678901:role/r",
+            "arn:aws:iam::1234567890123:role/r",
+            "arn:aws:iam::12345678901x:role/r",
+            "not-an-arn:aws:iam::123456789012:role/r",
+            "arn:aws:iam::123456789012",
+        ] {
+            assert_eq!(arn_account(arn), None, "{arn}");
+            assert_eq!(account_from_arns(&[Some(arn), None]), None, "{arn}");
+        }
+        assert_eq!(account_from_arns(&[None, None]), None);
+    }
+
+    #[test]
+    fn the_document_tag_names_the_default_version_and_what_it_holds() {
+        let s = spec();
+        let wanted = desired(&s).permission;
+        let value = document_tag_value("v3", &wanted);
+        assert_eq!(value, format!("v3 sha256:{}", wanted.digest()));
+        // IAM's tag value limit and characters: 256, letters, digits, space and _.:/=+-@.
+        assert!(value.len() <= 256, "{value}");
+        assert!(
+            value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c)),
+            "{value}"
+        );
+        let mut tags = ownership_tags(&s);
+        tags.push((DOCUMENT_TAG_KEY.to_owned(), value));
+        assert!(document_known(&tags, "v3", &wanted));
+        // Another default version (someone made one, or set an older one as default).
+        assert!(!document_known(&tags, "v4", &wanted));
+        assert!(!document_known(&tags, "v2", &wanted));
+        // Another document wanted (a changed grant, a state prefix added).
+        let mut other = s.clone();
+        other.grant = S3Grant::Object(S3Location::parse("s3://flink-s3-test/v2.py").unwrap());
+        assert!(!document_known(&tags, "v3", &desired(&other).permission));
+        // No tag (a policy made before the tag, or by hand), or the value under another key.
+        assert!(!document_known(&ownership_tags(&s), "v3", &wanted));
+        let elsewhere = vec![(MANAGED_BY_KEY.to_owned(), document_tag_value("v3", &wanted))];
+        assert!(!document_known(&elsewhere, "v3", &wanted));
+    }
+
+    #[test]
+    fn adopting_a_policy_that_holds_the_wanted_document_tags_its_version() {
+        let mut s = spec();
+        s.adopt = true;
+        let mut seen = everything(&s);
+        seen.policy = PolicySeen::Present {
+            tags: vec![],
+            default_version: "v2".into(),
+            document: Some(Box::new(desired(&s).permission)),
+            versions: versions(&["v1", "v2"], "v2"),
+        };
+        let ops = plan_ops(&s, &seen, &desired(&s)).unwrap();
+        let Op::UpdatePolicy {
+            tag: true,
+            version: None,
+            document_tag: Some(value),
+            ..
+        } = &ops[1]
+        else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(*value, document_tag_value("v2", &desired(&s).permission));
+
+        // Its document differs: the tag is made from the new version IAM numbers, not here.
+        seen.policy = PolicySeen::Present {
+            tags: vec![],
+            default_version: "v2".into(),
+            document: None,
+            versions: versions(&["v1", "v2"], "v2"),
+        };
+        let ops = plan_ops(&s, &seen, &desired(&s)).unwrap();
+        assert!(
+            matches!(
+                &ops[1],
+                Op::UpdatePolicy {
+                    tag: true,
+                    version: Some(_),
+                    document_tag: None,
+                    ..
+                }
+            ),
+            "{ops:?}"
+        );
+
+        // Ours with the same document: nothing, and no tag written (a run that changes
+        // nothing writes nothing, even when the document tag is missing).
+        let ops = plan_ops(&spec(), &everything(&spec()), &desired(&spec())).unwrap();
+        assert!(!ops[1].writes(), "{ops:?}");
     }
 
     #[test]

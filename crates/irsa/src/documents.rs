@@ -399,6 +399,19 @@ impl PolicyDocument {
         self.canonical() == other.canonical()
     }
 
+    /// The SHA-256 (lowercase hex) of the document's meaning: its canonical form (the one
+    /// [`same_meaning`](Self::same_meaning) compares) as JSON, so that two documents of the
+    /// same meaning have the same digest whatever their form.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        // Serialising the canonical form cannot fail: every map key is a string.
+        let json = serde_json::to_vec(&self.canonical()).unwrap_or_default();
+        Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     fn canonical(&self) -> CanonicalDocument {
         let mut statements: Vec<CanonicalStatement> = self
             .statement
@@ -448,7 +461,7 @@ pub fn statement_changes(
     (only(&found, &wanted), only(&wanted, &found))
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Serialize)]
 struct CanonicalDocument {
     version: String,
     statements: Vec<CanonicalStatement>,
@@ -456,7 +469,7 @@ struct CanonicalDocument {
 
 type CanonicalPrincipal = Option<BTreeMap<String, BTreeSet<String>>>;
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 struct CanonicalStatement {
     effect: Effect,
     principal: CanonicalPrincipal,
@@ -1082,6 +1095,8 @@ mod tests {
         }));
         assert!(ours.document().same_meaning(&theirs));
         assert!(theirs.same_meaning(ours.document()));
+        assert_eq!(ours.document().digest(), theirs.digest());
+        assert_eq!(ours.document().digest().len(), 64);
     }
 
     #[test]
@@ -1114,6 +1129,7 @@ mod tests {
         changes.push(extra);
         for change in changes {
             assert!(!a.same_meaning(&doc(change.clone())), "{change}");
+            assert_ne!(a.digest(), doc(change.clone()).digest(), "{change}");
         }
     }
 

@@ -71,13 +71,13 @@ mod write;
 
 pub use client::{Irsa, WaitPolicy};
 pub use decide::{
-    CLUSTER_TAG_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, NAMESPACE_TAG_KEY, ROLE_ARN_ANNOTATION,
-    SERVICE_ACCOUNT_TAG_KEY, is_ours, ownership_tags,
+    CLUSTER_TAG_KEY, DOCUMENT_TAG_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, NAMESPACE_TAG_KEY,
+    ROLE_ARN_ANNOTATION, SERVICE_ACCOUNT_TAG_KEY, is_ours, ownership_tags,
 };
 pub use error::{Error, Result};
 pub use flink_eks_plan::{Action, Operation, Stale};
-pub use pods::{AccountPods, ROLE_ARN_ENV, StalePod, WEB_IDENTITY_TOKEN_ENV, stale_pods};
 pub use plan::{Blocker, NewPolicyVersion, Op, Plan, TeardownOp, TeardownPlan, kind, resources};
+pub use pods::{AccountPods, ROLE_ARN_ENV, StalePod, WEB_IDENTITY_TOKEN_ENV, stale_pods};
 pub use report::{
     ApplyReport, Check, CheckKind, Event, Outcome, TeardownReport, TeardownRow, VerifyReport,
 };

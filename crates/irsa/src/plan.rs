@@ -195,6 +195,10 @@ pub enum Op {
         tag: bool,
         /// The new default version, when the document differs.
         version: Option<NewPolicyVersion>,
+        /// When adopting a policy whose default version already holds the wanted document:
+        /// the value of [`crate::DOCUMENT_TAG_KEY`] naming that version, written with the
+        /// ownership tags. (A new version's tag is made from the id IAM gives it.)
+        document_tag: Option<String>,
     },
     /// `iam:CreateRole` with the trust policy, tagged as ours.
     CreateRole {
@@ -297,7 +301,9 @@ impl Op {
             Op::CreatePolicy { arn, .. } => {
                 Operation::new(kind::POLICY, arn, Action::Create).detail("tagged as flink-eks")
             }
-            Op::UpdatePolicy { arn, tag, version } => {
+            Op::UpdatePolicy {
+                arn, tag, version, ..
+            } => {
                 let mut parts = Vec::new();
                 if *tag {
                     parts.push("adopt: tag as flink-eks".to_owned());
@@ -409,7 +415,7 @@ impl Op {
 pub struct Plan {
     /// The spec it was planned for.
     pub spec: IrsaSpec,
-    /// The AWS account (from STS).
+    /// The AWS account: the one the cluster's or role's ARN names, else STS's caller.
     pub account: String,
     /// The partition of the region.
     pub partition: Partition,

@@ -94,10 +94,8 @@ impl Irsa {
         let pods: Api<Pod> = Api::namespaced(self.kube.clone(), &spec.namespace);
         let selector = format!("spec.serviceAccountName={}", spec.service_account);
         let params = ListParams::default().fields(&selector);
-        let (account, pods) = tokio::join!(
-            accounts.get_opt(&spec.service_account),
-            pods.list(&params),
-        );
+        let (account, pods) =
+            tokio::join!(accounts.get_opt(&spec.service_account), pods.list(&params),);
         let account = account.map_err(|e| kube_error("get", &spec.account_name(), e))?;
         let pods = pods
             .map_err(|e| kube_error("list pods", &format!("{}/{selector}", spec.namespace), e))?;

@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use crate::Irsa;
 use crate::decide::{
     AccountSeen, AssociationSeen, Desired, PolicySeen, ProviderSeen, ROLE_ARN_ANNOTATION, RoleSeen,
-    Seen, VersionSeen, same_document,
+    Seen, VersionSeen, account_from_arns, document_known, same_document,
 };
 use crate::documents::{OidcIssuer, Partition, PolicyDocument, TrustPolicy};
 use crate::error::{Error, Result, aws_error, is_not_found, kube_error};
@@ -47,16 +47,18 @@ pub(crate) enum Purpose {
 }
 
 impl Irsa {
-    /// Reads everything `purpose` needs, in three waves: (1) the caller, the cluster, the
-    /// role with its attachments, the service account or the association's id; (2) what
-    /// needs the account or the issuer: the policy (and, for teardown, its versions and
-    /// users), the OIDC provider, the association's role, and the pods of a service account
-    /// whose annotation will change; (3) the policy's default version document.
+    /// Reads everything `purpose` needs, in two waves: (1) the cluster, the role with its
+    /// attachments, the service account or the association's id; (2) what needs the account
+    /// or the issuer: the policy (then, when needed, its default version's document; for
+    /// teardown, its versions and users), the OIDC provider, the association's role, and the
+    /// pods of a service account whose annotation will change.
     ///
-    /// What only a change needs is not read when nothing changes: the pods (apply warns about
-    /// them only when it re-annotates the account) and the policy's versions (only a new
-    /// version may need the oldest deleted first; they are read after the document, when it
-    /// differs).
+    /// The account is the one the cluster's and the role's ARNs name, so STS is asked only
+    /// when neither answer carries one. What only a change needs is not read when nothing
+    /// changes: the pods (apply warns about them only when it re-annotates the account), the
+    /// default version's document when the policy's tags say which document it holds (see
+    /// [`crate::DOCUMENT_TAG_KEY`]), and the policy's versions (only a new version may need
+    /// the oldest deleted first).
     pub(crate) async fn observe(
         &self,
         spec: &IrsaSpec,
@@ -65,10 +67,9 @@ impl Irsa {
         spec.validate()?;
         let (region, partition) = self.region()?;
         let irsa = spec.mode == IdentityMode::Irsa;
-        let (account, issuer, role, service_account, association_id) = tokio::try_join!(
-            self.account(),
+        let ((issuer, cluster_arn), (role, role_arn_read), service_account, association_id) = tokio::try_join!(
             self.describe_cluster(spec, &region),
-            self.read_role(&spec.role_name, purpose == Purpose::Teardown),
+            self.role_and_arn(&spec.role_name, purpose == Purpose::Teardown),
             async {
                 match irsa {
                     true => self.read_service_account(spec).await.map(Some),
@@ -82,6 +83,10 @@ impl Irsa {
                 }
             },
         )?;
+        let account = match account_from_arns(&[cluster_arn.as_deref(), role_arn_read.as_deref()]) {
+            Some(account) => account,
+            None => self.account().await?,
+        };
         // Pod Identity needs the cluster, not its issuer.
         let issuer = match (spec.mode, issuer) {
             (IdentityMode::Irsa, None) => {
@@ -102,10 +107,7 @@ impl Irsa {
             Some(AccountSeen::Present { role_arn_annotation: Some(arn), .. }) if *arn == role_arn
         );
         let (policy, provider, association, policy_users, pods) = tokio::try_join!(
-            self.read_policy(
-                &policy_arn,
-                (purpose != Purpose::Teardown).then(|| permission.document())
-            ),
+            self.read_policy(&policy_arn, purpose, permission.document()),
             async {
                 match &provider_arn {
                     Some(arn) => self.read_provider(arn).await.map(Some),
@@ -181,8 +183,12 @@ impl Irsa {
         Ok(identity.account().unwrap_or_default().to_owned())
     }
 
-    /// The cluster's OIDC issuer; `None` when it has none.
-    async fn describe_cluster(&self, spec: &IrsaSpec, region: &str) -> Result<Option<OidcIssuer>> {
+    /// The cluster's OIDC issuer (`None` when it has none) and its ARN.
+    async fn describe_cluster(
+        &self,
+        spec: &IrsaSpec,
+        region: &str,
+    ) -> Result<(Option<OidcIssuer>, Option<String>)> {
         let out = self
             .eks
             .describe_cluster()
@@ -199,16 +205,18 @@ impl Irsa {
                     aws_error("eks:DescribeCluster", &spec.cluster, e)
                 }
             })?;
+        let arn = out.cluster().and_then(|c| c.arn()).map(str::to_owned);
         let issuer = out
             .cluster()
             .and_then(|c| c.identity())
             .and_then(|i| i.oidc())
             .and_then(|o| o.issuer())
             .filter(|i| !i.is_empty());
-        Ok(match issuer {
+        let issuer = match issuer {
             Some(issuer) => Some(OidcIssuer::parse(issuer)?),
             None => None,
-        })
+        };
+        Ok((issuer, arn))
     }
 
     async fn read_provider(&self, arn: &str) -> Result<ProviderSeen> {
@@ -227,10 +235,16 @@ impl Irsa {
         }
     }
 
-    /// The policy, then its default version's document, and its versions: with the policy
-    /// when `wanted` is `None`, otherwise only when the document is not `wanted` (a new
-    /// version will be made; none is listed when nothing changes).
-    async fn read_policy(&self, arn: &str, wanted: Option<&PolicyDocument>) -> Result<PolicySeen> {
+    /// The policy, and what `purpose` needs of it besides: for apply, the default version's
+    /// document unless the policy's tags say it is `wanted`, and the versions only when it is
+    /// not (a new version will be made); for verify, the document as IAM has it; for
+    /// teardown, the versions (read with the policy) and no document.
+    async fn read_policy(
+        &self,
+        arn: &str,
+        purpose: Purpose,
+        wanted: &PolicyDocument,
+    ) -> Result<PolicySeen> {
         let (policy, versions) = tokio::try_join!(
             async {
                 match self.iam.get_policy().policy_arn(arn).send().await {
@@ -240,40 +254,59 @@ impl Irsa {
                 }
             },
             async {
-                match wanted {
-                    None => self.policy_versions(arn).await.map(Some),
-                    Some(_) => Ok(None),
+                match purpose {
+                    Purpose::Teardown => self.policy_versions(arn).await.map(Some),
+                    Purpose::Apply | Purpose::Verify => Ok(None),
                 }
             },
         )?;
         let Some(policy) = policy else {
             return Ok(PolicySeen::Missing);
         };
+        let tags = tag_pairs(policy.tags());
         let default_version = policy.default_version_id().unwrap_or("v1").to_owned();
-        let version = self
-            .iam
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(&default_version)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:GetPolicyVersion", arn, e))?;
-        let document = version
-            .policy_version()
-            .and_then(|v| v.document())
-            .and_then(|d| PolicyDocument::parse_iam(d).ok())
-            .map(Box::new);
-        let versions = match (versions, wanted) {
+        let document = match purpose {
+            Purpose::Teardown => None,
+            Purpose::Apply if document_known(&tags, &default_version, wanted) => {
+                Some(Box::new(wanted.clone()))
+            }
+            Purpose::Apply | Purpose::Verify => self.policy_document(arn, &default_version).await?,
+        };
+        let versions = match (versions, purpose) {
             (Some(versions), _) => versions,
-            (None, Some(wanted)) if same_document(document.as_deref(), wanted) => Vec::new(),
-            (None, _) => self.policy_versions(arn).await?,
+            (None, Purpose::Apply) if !same_document(document.as_deref(), wanted) => {
+                self.policy_versions(arn).await?
+            }
+            (None, _) => Vec::new(),
         };
         Ok(PolicySeen::Present {
-            tags: tag_pairs(policy.tags()),
+            tags,
             default_version,
             document,
             versions,
         })
+    }
+
+    /// The document of the policy's version `version_id`; `None` when it is not readable
+    /// policy JSON.
+    async fn policy_document(
+        &self,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<Option<Box<PolicyDocument>>> {
+        let version = self
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:GetPolicyVersion", arn, e))?;
+        Ok(version
+            .policy_version()
+            .and_then(|v| v.document())
+            .and_then(|d| PolicyDocument::parse_iam(d).ok())
+            .map(Box::new))
     }
 
     /// The policy's versions; none when the policy does not exist.
@@ -297,6 +330,11 @@ impl Irsa {
 
     /// The role, its attached policies and (for teardown) its inline policies, read at once.
     pub(crate) async fn read_role(&self, name: &str, inline: bool) -> Result<RoleSeen> {
+        Ok(self.role_and_arn(name, inline).await?.0)
+    }
+
+    /// [`Irsa::read_role`], and the role's ARN when it exists.
+    async fn role_and_arn(&self, name: &str, inline: bool) -> Result<(RoleSeen, Option<String>)> {
         let (role, attached, inline) = tokio::try_join!(
             async {
                 match self.iam.get_role().role_name(name).send().await {
@@ -314,18 +352,19 @@ impl Irsa {
             },
         )?;
         let Some(role) = role else {
-            return Ok(RoleSeen::Missing);
+            return Ok((RoleSeen::Missing, None));
         };
         let trust = role
             .assume_role_policy_document()
             .and_then(|d| PolicyDocument::parse_iam(d).ok())
             .map(Box::new);
-        Ok(RoleSeen::Present {
+        let seen = RoleSeen::Present {
             tags: tag_pairs(role.tags()),
             trust,
             attached,
             inline,
-        })
+        };
+        Ok((seen, Some(role.arn().to_owned())))
     }
 
     /// The ARNs of the role's attached policies; none when the role does not exist.

@@ -13,8 +13,8 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use crate::Irsa;
 use crate::client::retry;
 use crate::decide::{
-    CLUSTER_TAG_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, ROLE_ARN_ANNOTATION, association_warning,
-    ownership_tags, pods_warning,
+    CLUSTER_TAG_KEY, DOCUMENT_TAG_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, ROLE_ARN_ANNOTATION,
+    association_warning, document_tag_value, ownership_tags, pods_warning,
 };
 use crate::documents::STS_AUDIENCE;
 use crate::error::{Error, Result, aws_error, error_code, is_not_found, kube_error, kube_status};
@@ -122,7 +122,11 @@ impl Irsa {
                     .policy_name(&spec.policy_name)
                     .policy_document(document.to_json())
                     .description(iam_description(spec, "read the Flink job's script for"))
-                    .set_tags(Some(ownership_iam_tags(spec)?))
+                    .set_tags(Some(policy_iam_tags(
+                        spec,
+                        // IAM names a new policy's first version v1.
+                        Some(document_tag_value("v1", document)),
+                    )?))
                     .send()
                     .await
                     .map_err(|e| {
@@ -135,21 +139,39 @@ impl Irsa {
                         )
                     })?;
             }
-            Op::UpdatePolicy { arn, tag, version } => {
-                if let Some(version) = version {
-                    self.check_default_version(arn, version, operation).await?;
-                }
-                if *tag {
+            Op::UpdatePolicy {
+                arn,
+                tag,
+                version,
+                document_tag,
+            } => {
+                // The tag naming the default version's document goes with the ownership tags
+                // (adopt) in one call: after the new version when there is one, since its id
+                // is IAM's to give.
+                let document_tag = match version {
+                    Some(version) => {
+                        self.check_default_version(arn, version, operation).await?;
+                        let id = self.new_default_version(arn, version, operation).await?;
+                        id.map(|id| document_tag_value(&id, &version.document))
+                    }
+                    None => document_tag.clone(),
+                };
+                let tags = match tag {
+                    true => policy_iam_tags(spec, document_tag)?,
+                    false => document_tag
+                        .map(|value| iam_tag(DOCUMENT_TAG_KEY, &value))
+                        .transpose()?
+                        .into_iter()
+                        .collect(),
+                };
+                if !tags.is_empty() {
                     self.iam
                         .tag_policy()
                         .policy_arn(arn)
-                        .set_tags(Some(ownership_iam_tags(spec)?))
+                        .set_tags(Some(tags))
                         .send()
                         .await
                         .map_err(|e| aws_error("iam:TagPolicy", arn, e))?;
-                }
-                if let Some(version) = version {
-                    self.new_default_version(arn, version, operation).await?;
                 }
             }
             Op::CreateRole { name, trust } => {
@@ -284,12 +306,14 @@ impl Irsa {
         Err(Error::Stale(Stale::of(operation, found)))
     }
 
+    /// Deletes the oldest version when planned, then creates the new default version;
+    /// returns its id (`None` when IAM's answer names none).
     async fn new_default_version(
         &self,
         arn: &str,
         version: &NewPolicyVersion,
         operation: &Operation,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         if let Some(oldest) = &version.delete_first {
             tracing::info!(policy = %arn, version = %oldest, "IAM keeps 5 versions: deleting the oldest");
             self.iam
@@ -306,7 +330,8 @@ impl Irsa {
                     }
                 })?;
         }
-        self.iam
+        let created = self
+            .iam
             .create_policy_version()
             .policy_arn(arn)
             .policy_document(version.document.to_json())
@@ -314,7 +339,10 @@ impl Irsa {
             .send()
             .await
             .map_err(|e| aws_error("iam:CreatePolicyVersion", arn, e))?;
-        Ok(())
+        Ok(created
+            .policy_version()
+            .and_then(|v| v.version_id())
+            .map(str::to_owned))
     }
 
     /// Sets the annotation. An existing account (`planned`: its resourceVersion and uid when
@@ -570,6 +598,15 @@ fn ownership_iam_tags(spec: &IrsaSpec) -> Result<Vec<Tag>> {
         .iter()
         .map(|(k, v)| iam_tag(k, v))
         .collect()
+}
+
+/// The ownership tags, and the tag naming the default version's document when given.
+fn policy_iam_tags(spec: &IrsaSpec, document_tag: Option<String>) -> Result<Vec<Tag>> {
+    let mut tags = ownership_iam_tags(spec)?;
+    if let Some(value) = document_tag {
+        tags.push(iam_tag(DOCUMENT_TAG_KEY, &value)?);
+    }
+    Ok(tags)
 }
 
 /// The description IAM shows for a role or policy flink-eks creates: `what` the service

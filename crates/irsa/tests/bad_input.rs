@@ -84,7 +84,7 @@ async fn no_credentials_is_a_clear_error_and_nothing_is_created() {
     ));
     // The first wave of reads was attempted (none left the machine); nothing was written.
     assert!(
-        log.calls().contains(&"STS:GetCallerIdentity".to_owned()),
+        log.calls().contains(&"EKS:DescribeCluster".to_owned()),
         "{:?}",
         log.calls()
     );

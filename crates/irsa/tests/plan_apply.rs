@@ -309,3 +309,125 @@ async fn a_service_account_created_since_the_plan_is_stale_and_left_as_created()
         "{annotations:?}"
     );
 }
+
+/// The AWS reads a plan made, sorted.
+fn reads(world: &World) -> Vec<String> {
+    let mut calls = world.log.calls();
+    calls.sort();
+    calls
+}
+
+#[tokio::test]
+async fn a_no_change_plan_reads_no_caller_identity_and_no_policy_document() {
+    let (world, cluster) = World::with_cluster().await;
+    let spec = spec(&cluster, "flink-reads", "jobs/reads.py");
+
+    // First deploy: the account comes from the cluster's ARN, not from STS.
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    assert!(
+        !reads(&world).contains(&"STS:GetCallerIdentity".to_owned()),
+        "{:?}",
+        reads(&world)
+    );
+    assert!(plan.role_arn.contains(&world.account), "{}", plan.role_arn);
+    let report = world.irsa.apply(&plan, &Silent).await.unwrap();
+    let policy = world
+        .iam
+        .get_policy()
+        .policy_arn(&report.policy_arn)
+        .send()
+        .await
+        .unwrap();
+    let tag = policy
+        .policy()
+        .unwrap()
+        .tags()
+        .iter()
+        .find(|t| t.key() == flink_eks_irsa::DOCUMENT_TAG_KEY)
+        .map(|t| t.value().to_owned());
+    assert!(
+        tag.as_deref().is_some_and(|v| v.starts_with("v1 sha256:")),
+        "{tag:?}"
+    );
+
+    // No change: six reads, none of them the caller, the policy's document or its versions.
+    world.log.clear();
+    let second = world.irsa.plan(&spec).await.unwrap();
+    assert!(second.is_noop(), "{second}");
+    assert_eq!(
+        reads(&world),
+        [
+            "EKS:DescribeCluster",
+            "IAM:GetOpenIDConnectProvider",
+            "IAM:GetPolicy",
+            "IAM:GetRole",
+            "IAM:ListAttachedRolePolicies",
+        ],
+        "{second}"
+    );
+    // verify still reads the document as IAM has it.
+    world.log.clear();
+    assert!(world.irsa.verify(&spec).await.unwrap().is_ok());
+    assert!(reads(&world).contains(&"IAM:GetPolicyVersion".to_owned()));
+}
+
+#[tokio::test]
+async fn a_default_version_set_by_hand_is_read_not_trusted_by_the_tag() {
+    let (world, cluster) = World::with_cluster().await;
+    let mut spec = spec(&cluster, "flink", "jobs/v1.py");
+    let first = common::apply(&world.irsa, &spec).await.unwrap();
+
+    // A changed grant: a new version v2, tagged as the one holding the new document.
+    spec.grant = S3Grant::Object(S3Location::new("flink-s3-test", "jobs/v2.py").unwrap());
+    common::apply(&world.irsa, &spec).await.unwrap();
+    world.log.clear();
+    assert!(world.irsa.plan(&spec).await.unwrap().is_noop());
+    assert!(!reads(&world).contains(&"IAM:GetPolicyVersion".to_owned()));
+
+    // Someone rolls the policy back to v1 (an older document): the tag names v2, so the
+    // document is read, and the plan puts the wanted one back.
+    world
+        .iam
+        .set_default_policy_version()
+        .policy_arn(&first.policy_arn)
+        .version_id("v1")
+        .send()
+        .await
+        .unwrap();
+    world.log.clear();
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    assert!(reads(&world).contains(&"IAM:GetPolicyVersion".to_owned()));
+    let policy = plan.operations()[1].clone();
+    assert_eq!((policy.kind, policy.action), (kind::POLICY, Action::Update));
+    assert_eq!(policy.observed.as_deref(), Some("default version v1"));
+    world.irsa.apply(&plan, &Silent).await.unwrap();
+    assert!(world.irsa.verify(&spec).await.unwrap().is_ok());
+
+    // Someone makes a version of the same meaning the default: read, the same, no change.
+    let same = world
+        .iam
+        .get_policy_version()
+        .policy_arn(&first.policy_arn)
+        .version_id("v3")
+        .send()
+        .await
+        .unwrap();
+    let document = same.policy_version().and_then(|v| v.document()).unwrap();
+    let document = percent_encoding::percent_decode_str(document)
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    world
+        .iam
+        .create_policy_version()
+        .policy_arn(&first.policy_arn)
+        .policy_document(document)
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    world.log.clear();
+    let plan = world.irsa.plan(&spec).await.unwrap();
+    assert!(reads(&world).contains(&"IAM:GetPolicyVersion".to_owned()));
+    assert!(plan.is_noop(), "{plan}");
+}
