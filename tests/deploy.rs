@@ -270,8 +270,32 @@ async fn first_deploy_reaches_running(world: &World) {
     );
     assert_eq!(
         writes.kube_writes(),
-        u64::try_from(planned(&["service-account", "flink-deployment"])).unwrap(),
+        u64::try_from(planned(&[
+            "namespace",
+            "role",
+            "role-binding",
+            "service-account",
+            "flink-deployment"
+        ]))
+        .unwrap(),
         "one Kubernetes write per planned Kubernetes operation\n{plan:#}\n{writes}"
+    );
+    // Before a change, the plan reads where the JobManager's pods can run: the image's
+    // platform on a schedulable node (the stand-in's nodes are linux/amd64).
+    let nodes = rows
+        .iter()
+        .find(|r| r["kind"] == "nodes")
+        .unwrap_or_else(|| panic!("the plan checks the nodes\n{plan:#}"));
+    assert_eq!(nodes["action"], "checked", "{nodes:#}");
+    assert_eq!(
+        nodes["name"], "kubernetes.io/arch=amd64,kubernetes.io/os=linux",
+        "{nodes:#}"
+    );
+    assert!(
+        nodes["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("schedulable nodes") && !d.contains("warning")),
+        "{nodes:#}"
     );
     let tag_writes = writes
         .registry_writes()
@@ -365,8 +389,9 @@ async fn second_deploy_changes_nothing(world: &World) {
         run.stderr.contains("RUNNING") && run.stderr.contains("STABLE"),
         "{run}"
     );
-    // The run did read everywhere (so the counters were on), and wrote nowhere.
-    for service in ["sts", "iam", "eks", "s3"] {
+    // The run did read everywhere (so the counters were on), and wrote nowhere. (STS is not
+    // asked: the role's ARN names the account.)
+    for service in ["iam", "eks", "s3"] {
         assert!(
             writes
                 .aws
@@ -508,8 +533,13 @@ async fn changed_script_redeploys_without_a_new_image(world: &World, script: &[u
         "{actions:#?}"
     );
     assert_eq!(action_of("upload"), ["update"], "{actions:#?}");
-    // The FlinkDeployment's update, and the operator checked before it (read, not written).
-    assert_eq!(action_of("submit"), ["update", "checked"], "{actions:#?}");
+    // The FlinkDeployment's update, and what is checked before it (read, not written): the
+    // operator, the nodes.
+    assert_eq!(
+        action_of("submit"),
+        ["update", "checked", "checked"],
+        "{actions:#?}"
+    );
     assert!(
         !run.stderr.lines().any(|l| l.starts_with("[image"))
             && !run.stderr.contains("Successfully built"),

@@ -394,11 +394,7 @@ fn decide(inputs: &Inputs, reads: Reads) -> Report {
             "check image.repository and the registry credentials (docker login)",
         ),
     });
-    let selector = inputs
-        .deployment()
-        .ok()
-        .and_then(|d| d.spec.job_manager?.pod_template?.spec?.node_selector)
-        .unwrap_or_default();
+    let selector = node_selector(inputs);
     checks.push(match reads.nodes {
         Ok(nodes) => nodes_check(&selector, &nodes, &inputs.image.platform),
         Err(err) => Check::unread(
@@ -661,7 +657,22 @@ fn schedulable(node: &Node) -> bool {
         .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
 }
 
-fn nodes_check(selector: &BTreeMap<String, String>, nodes: &[Node], platform: &str) -> Check {
+/// The `nodeSelector` of the JobManager's pod template, as manifest renders it (the image's
+/// platform).
+pub(crate) fn node_selector(inputs: &Inputs) -> BTreeMap<String, String> {
+    inputs
+        .deployment()
+        .ok()
+        .and_then(|d| d.spec.job_manager?.pod_template?.spec?.node_selector)
+        .unwrap_or_default()
+}
+
+/// Whether a schedulable node matches `selector`; when none does, what was found and the fix.
+pub(crate) fn nodes_check(
+    selector: &BTreeMap<String, String>,
+    nodes: &[Node],
+    platform: &str,
+) -> Check {
     let schedulable: Vec<&Node> = nodes.iter().filter(|n| schedulable(n)).collect();
     let matches = |node: &&&Node| {
         let labels = node.metadata.labels.as_ref();

@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use flink_eks_image_builder::ImageBuilder;
 use flink_eks_irsa::documents::Partition;
 use flink_eks_plan::{Action, Operation, Progress};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
 
 use crate::clients::Remote;
 use crate::error::{Failure, classify};
@@ -255,7 +257,7 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         irsa.map_err(classify)?,
         submit.map_err(classify)?,
     );
-    let (rbac, submit) = checks_of_a_change(remote, inputs, rbac, submit)
+    let (rbac, submit, nodes) = checks_of_a_change(remote, inputs, rbac, submit)
         .await
         .map_err(classify)?;
     let (irsa, submit) = namespace_created_first(&rbac, irsa, submit);
@@ -266,7 +268,11 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         (Step::Upload, upload),
         (Step::Submit, Ok(submit)),
     ] {
-        works.push(StepPlan::new(step, work.map_err(classify)?));
+        let mut step_plan = StepPlan::new(step, work.map_err(classify)?);
+        if let (Step::Submit, Some(nodes)) = (step, &nodes) {
+            step_plan = nodes_row(step_plan, inputs, nodes);
+        }
+        works.push(step_plan);
     }
     works.push(StepPlan::new(Step::Manifest, manifest));
     let steps = Step::ALL
@@ -284,17 +290,17 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
 }
 
 /// The second wave, of what only a change needs: the operator's facts (is its CRD served,
-/// does it watch the namespace?) and the SubjectAccessReviews of the job's service account.
-/// Both are read when the FlinkDeployment will be written or waited for. A job that already
-/// runs unchanged and stable at its generation needs neither: the operator reconciled it, and
-/// its account had every grant the JobManager used (the rows say so). A no-change redeploy
-/// thus stays one wave deep.
+/// does it watch the namespace?), the SubjectAccessReviews of the job's service account, and
+/// the nodes the pods can run on. They are read when the FlinkDeployment will be written or
+/// waited for. A job that already runs unchanged and stable at its generation needs none of
+/// them: the operator reconciled it, its account had every grant the JobManager used, and its
+/// pods found nodes (the rows say so). A no-change redeploy thus stays one wave deep.
 async fn checks_of_a_change(
     remote: &Remote,
     inputs: &Inputs,
     rbac: Option<flink_eks_rbac::Reading>,
     submit: Work,
-) -> Result<(Work, Work)> {
+) -> Result<(Work, Work, Option<Result<Vec<Node>>>)> {
     let running = match &submit {
         Work::Submit(plan) if plan.already_running() => Some(format!(
             "FlinkDeployment {}/{}",
@@ -326,7 +332,17 @@ async fn checks_of_a_change(
             _ => Ok(None),
         }
     };
-    let (operator, access) = tokio::join!(operator, access);
+    let nodes = async {
+        match (&submit, &running, &remote.kube) {
+            (Work::Submit(_), None, Some(kube)) => {
+                let api: Api<Node> = Api::all(kube.clone());
+                let listed = api.list(&ListParams::default()).await;
+                Some(listed.map(|list| list.items).map_err(anyhow::Error::from))
+            }
+            _ => None,
+        }
+    };
+    let (operator, access, nodes) = tokio::join!(operator, access, nodes);
     let (operator, access) = (operator?, access?);
     let rbac = match rbac {
         Some(reading) => Work::Rbac(Box::new(reading.plan(access))),
@@ -336,8 +352,38 @@ async fn checks_of_a_change(
         (Work::Submit(plan), Some(check)) => Work::Submit(Box::new(plan.with_operator(check))),
         (submit, _) => submit,
     };
-    Ok((rbac, submit))
+    Ok((rbac, submit, nodes))
 }
+
+/// The row of the nodes the JobManager's pods can run on (their `nodeSelector` names the
+/// image's platform): a warning, not a blocker, when none matches, since a cluster
+/// autoscaler may add such nodes once the pods ask for them.
+fn nodes_row(step_plan: StepPlan, inputs: &Inputs, nodes: &Result<Vec<Node>>) -> StepPlan {
+    let selector = crate::doctor::node_selector(inputs);
+    let name = selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let detail = match nodes {
+        Ok(nodes) => {
+            let check = crate::doctor::nodes_check(&selector, nodes, &inputs.image.platform);
+            match check.outcome {
+                crate::doctor::Outcome::Fail { why, fix, .. } => {
+                    format!(
+                        "warning: {why}; the pods stay Pending unless an autoscaler adds one; fix: {fix}"
+                    )
+                }
+                _ => check.detail,
+            }
+        }
+        Err(err) => format!("not read ({err:#}); the pods' platform is not checked"),
+    };
+    step_plan.checked(NODES_KIND, name, detail)
+}
+
+/// The kind of the row of the nodes the pods can run on.
+pub(crate) const NODES_KIND: &str = "nodes";
 
 /// When rbac plans the namespace's creation, irsa (whose service account goes into it) and
 /// submit (whose FlinkDeployment does) plan their creates into it rather than block on it:

@@ -165,7 +165,7 @@ pub enum LocalAction {
     Skipped,
     /// A precondition is unmet: the plan is refused and nothing is written.
     Blocked,
-    /// Read to check a precondition (the operator); nothing is written to it.
+    /// Read to check a precondition (the operator, the nodes); nothing is written to it.
     Checked,
 }
 
@@ -251,6 +251,9 @@ pub struct StepPlan {
     /// The preconditions found unmet: its crate's plan's, and those read beside it (the
     /// Docker daemon of a plan that builds, the registry's credentials).
     pub blockers: Vec<Blocker>,
+    /// What was read beside the crate's plan to check a precondition that does not block it
+    /// (the nodes the pods can run on), as rows with the action "checked".
+    pub checks: Vec<Row>,
 }
 
 impl StepPlan {
@@ -261,7 +264,28 @@ impl StepPlan {
             step,
             work,
             blockers,
+            checks: Vec::new(),
         }
+    }
+
+    /// Adds a row of what was read beside the crate's plan (the action "checked").
+    #[must_use]
+    pub fn checked(
+        mut self,
+        kind: &'static str,
+        name: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> StepPlan {
+        self.checks.push(Row {
+            step: self.step,
+            kind,
+            name: name.into(),
+            action: RowAction::Local(LocalAction::Checked),
+            observed: None,
+            detail: detail.into(),
+            fix: None,
+        });
+        self
     }
 
     /// Adds a blocker found beside the crate's plan.
@@ -314,6 +338,7 @@ impl StepPlan {
                 rows
             }
         };
+        rows.extend(self.checks.iter().cloned());
         rows.extend(self.blockers.iter().map(|b| Row::blocked(step, b)));
         rows
     }
