@@ -6,7 +6,8 @@
 //!   the operator and the namespace named;
 //! - an operator that is gone (no Deployment, no ConfigMap) leaves the FlinkDeployment
 //!   without a status: the no-status window fails the wait naming the likely causes;
-//! - a Flink version the operator ignores is refused before anything is touched.
+//! - a Flink version the operator ignores is refused before anything is touched;
+//! - a reconcile error the operator retries is shown as a warning and the deploy succeeds.
 
 use std::time::{Duration, Instant};
 
@@ -159,5 +160,45 @@ async fn a_flink_version_the_operator_ignores_exits_2_and_writes_nothing() {
     assert!(world.flink_deployment().await.is_none());
     assert!(world.account_roles().await.is_empty());
     assert_eq!(world.s3_object().await, None);
+    world.clean_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_reconcile_error_is_shown_and_does_not_fail_the_deploy() {
+    let world = World::start().await;
+    // The operator fails two reconciles (status.error and a Warning Event each time) and
+    // clears the error once the job is healthy, as `clearErrorsIfDeploymentIsHealthy` does.
+    let message = "org.apache.flink.kubernetes.operator.exception.ReconciliationException: \
+                   java.net.SocketTimeoutException: timeout";
+    world.standin.set_fault(
+        NAMESPACE,
+        &world.names.job,
+        kube_standin::Fault::TransientError {
+            message: message.to_owned(),
+            reconciles: 2,
+        },
+    );
+    let run = world.xtask.run(&["deploy"]).await.unwrap();
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a retried error is not a failure: the deploy waits it out\n{run}"
+    );
+    assert!(
+        run.stderr.contains("SocketTimeoutException") && run.stderr.contains("warning"),
+        "the operator's error is shown as a warning while it retries\n{run}"
+    );
+    assert!(
+        run.stderr.contains("RUNNING") && run.stderr.contains("STABLE"),
+        "{run}"
+    );
+    let deployment = world.flink_deployment().await.expect("deployed");
+    assert!(
+        deployment.data["status"]
+            .get("error")
+            .is_none_or(|e| e.is_null()),
+        "the operator cleared status.error: {:#}",
+        deployment.data["status"]
+    );
     world.clean_up().await;
 }
