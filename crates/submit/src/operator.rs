@@ -270,7 +270,7 @@ pub fn watched_namespaces(config: &str) -> Watched {
             let rest = line.strip_prefix(WATCHED_NAMESPACES_KEY)?;
             rest.trim_start().strip_prefix(':').map(str::trim)
         })
-        .last();
+        .next_back();
     let Some(value) = value else {
         return Watched::All;
     };
