@@ -66,12 +66,12 @@ pub(crate) async fn submit(
     if let Ok((pod, lines)) = log_tail(remote, inputs, 20).await {
         progress.event(&Event::LogTail { pod, lines });
     }
-    if inputs.is_stateful() && plan.operation().action == Action::Update {
-        if let Ok(info) = submitter.state_info(&inputs.namespace, &inputs.name).await
-            && let Some(path) = info.upgrade_savepoint_path
-        {
-            note(format!("restored from savepoint {path}"));
-        }
+    if inputs.is_stateful()
+        && plan.operation().action == Action::Update
+        && let Ok(info) = submitter.state_info(&inputs.namespace, &inputs.name).await
+        && let Some(path) = info.upgrade_savepoint_path
+    {
+        note(format!("restored from savepoint {path}"));
     }
     let what = if running.finished {
         "finished"

@@ -32,7 +32,7 @@ async fn applied(standin: &StandIn) -> (Submitter, i64, String) {
     let job = PyFlinkJob::new(
         NAME,
         location,
-        &"ab".repeat(32),
+        "ab".repeat(32),
         "registry.example/flink:1",
         "1.20.0",
     );

@@ -303,10 +303,11 @@ impl Submitter {
                             tracing::info!(%namespace, %name, %state, "FlinkDeployment state");
                             progress.event(&WatchEvent::State(state.clone()));
                         }
-                        if state.error.is_some() && state.error != last_error && !matches!(phase, Phase::Failed { .. }) {
-                            if let Some(error) = &state.error {
-                                progress.event(&WatchEvent::Retrying { error: error.clone() });
-                            }
+                        if let Some(error) = &state.error
+                            && state.error != last_error
+                            && !matches!(phase, Phase::Failed { .. })
+                        {
+                            progress.event(&WatchEvent::Retrying { error: error.clone() });
                         }
                         last_error = state.error.clone();
                         match phase {
