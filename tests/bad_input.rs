@@ -205,7 +205,11 @@ async fn a_missing_namespace_gives_one_exit_code_from_every_command() {
     aws.create_cluster_and_bucket(&sandbox).await;
     // A whole deploy creates a missing namespace in its rbac step (tests/rbac.rs); without
     // that step, nothing creates it.
-    for args in [&["deploy", "--skip", "image,rbac"][..], &["irsa"], &["submit"]] {
+    for args in [
+        &["deploy", "--skip", "image,rbac"][..],
+        &["irsa"],
+        &["submit"],
+    ] {
         let mut args = args.to_vec();
         args.extend(["--set", "job.namespace=no-such-namespace"]);
         let xtask = sandbox.xtask(&[]).unwrap();
