@@ -82,6 +82,24 @@ fn failed_line(run: &flink_eks_tests::XtaskRun, title: &str, why: &str, fix: &st
     );
 }
 
+/// Runs `doctor` with one precondition broken: it exits 2 (an unmet precondition), the check
+/// `name` is the only one failing, and its `✗ title — …` line names `why` and `fix`. Returns
+/// the failed check of the JSON report.
+async fn fails_only(
+    world: &World,
+    xtask: &flink_eks_tests::Xtask,
+    name: &str,
+    title: &str,
+    why: &str,
+    fix: &str,
+) -> Value {
+    let (run, report) = doctor(world, xtask).await;
+    assert_eq!(run.code, Some(2), "an unmet precondition exits 2\n{run}");
+    let failed = only_failure(&report, name).clone();
+    failed_line(&run, title, why, fix);
+    failed
+}
+
 async fn all_green(world: &World) {
     let (run, report) = doctor(world, &world.xtask).await;
     assert_eq!(
@@ -134,18 +152,18 @@ async fn annotate(world: &World, value: Option<&str>) {
 async fn annotation_removed(world: &World) {
     let role = world.role_annotation().await.expect("deploy annotated");
     annotate(world, None).await;
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "an unmet precondition exits 2\n{run}");
-    let failed = only_failure(&report, "service-account");
-    assert!(
-        failed["fix"].as_str().unwrap().contains("cargo xtask irsa"),
-        "{failed:#}"
-    );
-    failed_line(
-        &run,
+    let failed = fails_only(
+        world,
+        &world.xtask,
+        "service-account",
         "service account carries the role",
         "no eks.amazonaws.com/role-arn annotation",
         "run `cargo xtask irsa`",
+    )
+    .await;
+    assert!(
+        failed["fix"].as_str().unwrap().contains("cargo xtask irsa"),
+        "{failed:#}"
     );
     annotate(world, Some(&role)).await;
 }
@@ -169,15 +187,15 @@ async fn pod_older_than_the_annotation(world: &World) {
         .expect("kubectl run");
     annotate(world, Some(&role)).await;
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "pods");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "pods",
         "no pods predate the role",
         "made-before-the-annotation (created ",
         "delete them",
-    );
+    )
+    .await;
     pods.delete(
         "made-before-the-annotation",
         &DeleteParams::default().grace_period(0),
@@ -237,15 +255,15 @@ async fn trust_for_another_account(world: &World) {
     );
     set_trust(world, &other).await;
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "trust-policy");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "trust-policy",
         "role trusts exactly this service account",
         &format!("system:serviceaccount:{NAMESPACE}:other"),
         "corrects the trust policy",
-    );
+    )
+    .await;
     set_trust(world, &original).await;
 }
 
@@ -281,15 +299,15 @@ async fn policy_on_another_key(world: &World) {
         .expect("CreatePolicyVersion");
     let version = created.policy_version.unwrap().version_id.unwrap();
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "permission-policy");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "permission-policy",
         "attached policy grants s3:GetObject on the script",
         "jobs/another.py",
         "cargo xtask irsa",
-    );
+    )
+    .await;
 
     let iam = &world.aws.iam;
     iam.set_default_policy_version()
@@ -316,15 +334,15 @@ async fn script_with_other_bytes(world: &World) {
         .await
         .expect("PutObject");
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "script");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "script",
         "S3 object is the local script",
         "carries sha256 none, the local script has ",
         "cargo xtask upload",
-    );
+    )
+    .await;
     let upload = world.xtask.run(&["upload"]).await.unwrap();
     assert_eq!(upload.code, Some(0), "{upload}");
 }
@@ -338,15 +356,15 @@ async fn image_missing_from_the_registry(world: &World) {
         .xtask
         .clone()
         .with_env("FLINK_EKS_IMAGE_REPOSITORY", repository.clone());
-    let (run, report) = doctor(world, &xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "image");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &xtask,
+        "image",
         "registry holds the image",
         &format!("the registry has no {repository}:"),
         "cargo xtask image",
-    );
+    )
+    .await;
 }
 
 /// A kubeconfig whose server does not answer: the cluster's line fails with a remote
@@ -440,15 +458,15 @@ async fn label_nodes(
 
 async fn nodes_of_another_arch(world: &World) {
     let before = label_nodes(world, Some("arm64"), &[]).await;
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "nodes");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "nodes",
         "nodes of the image's platform",
         "no schedulable node has kubernetes.io/arch=amd64 (found: ",
         "set image.platform to linux/arm64",
-    );
+    )
+    .await;
     label_nodes(world, None, &before).await;
 }
 
@@ -480,21 +498,17 @@ async fn rbac_missing(world: &World) {
             .expect("kubectl delete rolebinding");
     }
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "rbac");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "rbac",
         "service account may create pods and configmaps",
         &format!("service account {NAMESPACE}/{SERVICE_ACCOUNT} may not "),
         "Role and RoleBinding",
-    );
-    for binding in ours {
-        let mut binding = binding;
-        binding.metadata.resource_version = None;
-        binding.metadata.uid = None;
-        binding.metadata.managed_fields = None;
-        binding.metadata.creation_timestamp = None;
+    )
+    .await;
+    for mut binding in ours {
+        recreatable(&mut binding.metadata);
         bindings
             .create(&PostParams::default(), &binding)
             .await
@@ -561,15 +575,15 @@ async fn namespace_not_watched(world: &World) {
     };
     set(Value::Object(edited)).await;
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "operator");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "operator",
         "operator watches the namespace",
         &format!("watches only namespaces other-team, not {NAMESPACE}"),
         &format!("watchNamespaces={{other-team,{NAMESPACE}}}"),
-    );
+    )
+    .await;
     set(serde_json::to_value(&data).unwrap()).await;
 }
 
@@ -596,15 +610,15 @@ async fn operator_scaled_to_zero(world: &World) {
     };
     scale(0).await;
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "operator");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "operator",
         "operator watches the namespace",
         &format!("{namespace}/{name} is scaled to 0 replicas"),
         &format!("kubectl scale deployment {name} -n {namespace} --replicas=1"),
-    );
+    )
+    .await;
     scale(1).await;
 }
 
@@ -621,15 +635,15 @@ async fn operator_absent(world: &World) {
     .await
     .expect("kubectl delete deployment");
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "operator");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "operator",
         "operator watches the namespace",
         "no operator Deployment labelled app.kubernetes.io/name=flink-kubernetes-operator",
         "helm install flink-kubernetes-operator",
-    );
+    )
+    .await;
     recreatable(&mut operator.metadata);
     operator.status = None;
     api.create(&PostParams::default(), &operator)
@@ -648,15 +662,15 @@ async fn crd_absent(world: &World) {
         .await
         .expect("kubectl delete crd");
 
-    let (run, report) = doctor(world, &world.xtask).await;
-    assert_eq!(run.code, Some(2), "{run}");
-    only_failure(&report, "crd");
-    failed_line(
-        &run,
+    fails_only(
+        world,
+        &world.xtask,
+        "crd",
         "FlinkDeployment CRD served",
         "does not serve FlinkDeployment (flink.apache.org/v1beta1)",
         "helm install flink-kubernetes-operator",
-    );
+    )
+    .await;
     recreatable(&mut crd.metadata);
     crd.status = None;
     crds.create(&PostParams::default(), &crd)
