@@ -58,7 +58,7 @@ pub enum Error {
         s3_permissions(operation)
     )]
     S3AccessDenied {
-        /// The script location.
+        /// The object (`s3://BUCKET/KEY`) or prefix (`s3://BUCKET/PREFIX/`).
         location: String,
         /// The S3 operation that was refused.
         operation: &'static str,
@@ -71,7 +71,7 @@ pub enum Error {
          (and run `aws sso login` for SSO profiles), or run `aws configure`"
     )]
     NoCredentials {
-        /// The script location.
+        /// The object (`s3://BUCKET/KEY`) or prefix (`s3://BUCKET/PREFIX/`).
         location: String,
         /// The S3 operation that could not be signed or was refused.
         operation: &'static str,
@@ -81,12 +81,31 @@ pub enum Error {
     /// Any other failure of an S3 call (network, endpoint, credentials, server error).
     #[error("S3 {operation} on {location} failed: {message}")]
     S3 {
-        /// The script location.
+        /// The object (`s3://BUCKET/KEY`) or prefix (`s3://BUCKET/PREFIX/`).
         location: String,
         /// The S3 operation that failed.
         operation: &'static str,
         /// S3's code and message, or the client's chain of causes.
         message: String,
+    },
+    /// `DeleteObjects` answered (`200 OK`) naming objects under a state prefix it did not
+    /// delete; the others are gone.
+    #[error(
+        "{failed} of {} objects under {prefix} were not deleted: {summary}; the identity needs \
+         s3:DeleteObject on {prefix}*; run the deletion again to retry them",
+        deleted + failed
+    )]
+    ObjectsNotDeleted {
+        /// The prefix, as `s3://BUCKET/PREFIX/`.
+        prefix: String,
+        /// How many objects were deleted.
+        deleted: usize,
+        /// How many were not.
+        failed: usize,
+        /// Whether S3 refused every one of them as `AccessDenied`.
+        access_denied: bool,
+        /// The first keys not deleted, with S3's codes and messages.
+        summary: String,
     },
     /// The FlinkDeployment's namespace does not exist in the cluster.
     #[error(
@@ -228,7 +247,11 @@ impl Classify for Error {
             Error::Stale(_) => FailureClass::Stale,
             Error::SavepointFailed { .. } | Error::StateTimeout { .. } => FailureClass::JobFailed,
             Error::Failed(_) | Error::Timeout(_) | Error::NoStatus(_) => FailureClass::JobFailed,
-            Error::S3AccessDenied { .. }
+            Error::ObjectsNotDeleted {
+                access_denied: true,
+                ..
+            }
+            | Error::S3AccessDenied { .. }
             | Error::NoCredentials { .. }
             | Error::Forbidden { .. } => FailureClass::Auth,
             Error::PlanMismatch { .. }
@@ -247,6 +270,9 @@ fn s3_permissions(operation: &str) -> &'static str {
     match operation {
         "DeleteObject" => {
             "s3:GetObject and s3:DeleteObject on that object and s3:ListBucket on the bucket"
+        }
+        "ListObjectsV2" | "DeleteObjects" => {
+            "s3:ListBucket on the bucket and s3:DeleteObject on the objects under the prefix"
         }
         _ => "s3:GetObject and s3:PutObject on that object and s3:ListBucket on the bucket",
     }
@@ -645,28 +671,42 @@ pub(crate) fn from_s3<E>(location: &S3Location, operation: &'static str, err: &S
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    from_s3_at(location.bucket(), &location.to_string(), operation, err)
+}
+
+/// [`from_s3`] for a call on `name` (an object, or a prefix `s3://BUCKET/PREFIX/`) in
+/// `bucket`.
+pub(crate) fn from_s3_at<E>(
+    bucket: &str,
+    name: &str,
+    operation: &'static str,
+    err: &SdkError<E>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let code = s3_code(err);
     if let Some(detail) = credentials_problem(err) {
         return Error::NoCredentials {
-            location: location.to_string(),
+            location: name.to_owned(),
             operation,
             detail,
         };
     }
     if code == Some("NoSuchBucket") {
         return Error::NoSuchBucket {
-            bucket: location.bucket().to_owned(),
+            bucket: bucket.to_owned(),
         };
     }
     if status_of(err) == Some(403) || code == Some("AccessDenied") {
         return Error::S3AccessDenied {
-            location: location.to_string(),
+            location: name.to_owned(),
             operation,
             message: s3_message(err),
         };
     }
     Error::S3 {
-        location: location.to_string(),
+        location: name.to_owned(),
         operation,
         message: s3_message(err),
     }

@@ -23,8 +23,9 @@
 //!   reports each [`WatchEvent`] to a [`flink_eks_plan::Progress`]; a failure carries the
 //!   operator's error and the log tail of the JobManager (and of the fetch initContainer
 //!   when that is what failed).
-//! - [`Submitter::logs`], [`Submitter::status`], [`Submitter::delete`] and
-//!   [`Uploader::delete`] are day-two work.
+//! - [`Submitter::logs`], [`Submitter::status`], [`Submitter::delete`],
+//!   [`Uploader::delete`] and [`Uploader::delete_prefix`] (every object under a job's state
+//!   prefix, for a teardown asked to remove its state) are day-two work.
 //! - [`interpret`] and [`StatusView`] are the pure reading of a status, without IO.
 //!
 //! # Example
@@ -70,6 +71,7 @@
 mod cluster;
 mod error;
 pub mod operator;
+mod prefix;
 mod remove;
 mod snapshot;
 mod status;
@@ -81,6 +83,7 @@ pub use cluster::{
 };
 pub use error::{DeploymentFailure, Error, NoStatus, PodReport, Result, WaitTimeout};
 pub use operator::{OperatorCheck, OperatorFacts};
+pub use prefix::{MAX_KEYS_PER_DELETE, PrefixRemoval};
 pub use remove::Removal;
 pub use snapshot::{
     JOB_REFERENCE_LABEL, JOB_STATE_MANAGER, SAVEPOINT_TRIGGER_MANAGER, Savepoint, SavepointTrigger,
