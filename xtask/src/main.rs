@@ -207,7 +207,8 @@ enum Command {
     /// Delete the FlinkDeployment and wait until it is gone.
     Delete,
     /// Remove what the tool created: the FlinkDeployment, then the IAM role, policy and
-    /// annotation that carry its tags, and the script on request. Nothing else.
+    /// annotation that carry its tags, and the script and the job's state on request. Nothing
+    /// else.
     Teardown {
         /// Also delete the script from S3.
         #[arg(long)]
@@ -215,6 +216,10 @@ enum Command {
         /// Take a final savepoint of the running job first (nothing is deleted if it fails).
         #[arg(long)]
         savepoint: bool,
+        /// Also delete every object under the job's `[state]` prefix (its checkpoints and
+        /// savepoints) once the FlinkDeployment is gone; not with --savepoint.
+        #[arg(long)]
+        delete_state: bool,
     },
     /// Run the job on this machine first: the same script, arguments, PyFlink version and
     /// flinkConfiguration (minus the cluster's keys), in a local mini-cluster.
@@ -511,9 +516,17 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Teardown {
             delete_script,
             savepoint,
+            delete_state,
         } => {
+            let options = flink_eks_deploy::TeardownOptions {
+                delete_script,
+                final_savepoint: savepoint,
+                delete_state,
+            };
+            // Refused before connecting: nothing is read or touched.
+            options.check()?;
             let remote = connect(true).await?;
-            flink_eks_deploy::teardown(&remote, &inputs, delete_script, savepoint, &render).await?;
+            flink_eks_deploy::teardown(&remote, &inputs, options, &render).await?;
             Ok(0)
         }
         Command::Savepoint { output } => {

@@ -146,7 +146,7 @@ pub async fn verify_irsa(remote: &Remote, inputs: &Inputs) -> Result<flink_eks_i
 
 /// Removes what the tool created, in reverse order: the FlinkDeployment (so no pod still uses
 /// the role), then what irsa tagged as its own, then the Role and RoleBinding rbac labelled
-/// as its own (never the namespace), then the script on request.
+/// as its own (never the namespace), then the script and the job's state on request.
 ///
 /// The script is deleted only when S3 holds the upload the cluster ran (the checksum on the
 /// FlinkDeployment, read before deleting it) or, with no deployment left, the local script:
@@ -154,15 +154,24 @@ pub async fn verify_irsa(remote: &Remote, inputs: &Inputs) -> Result<flink_eks_i
 ///
 /// With `final_savepoint`, a savepoint of the running job comes first (its failure deletes
 /// nothing); without it, a stateful job with no savepoint from the last hour gets a warning.
-/// The savepoints and checkpoints under the state prefix are never deleted.
+/// The savepoints and checkpoints under the state prefix are kept unless `delete_state`
+/// asks for them to go: then, once the FlinkDeployment is gone (the operator removes it only
+/// after its JobManager, so no job can still write a checkpoint), every object under the
+/// prefix is deleted, except the script. Both together are refused before anything is
+/// touched: the final savepoint would be deleted at once.
 pub async fn teardown(
     remote: &Remote,
     inputs: &Inputs,
-    delete_script: bool,
-    final_savepoint: bool,
+    options: TeardownOptions,
     progress: &dyn Progress<Event>,
 ) -> Result<()> {
     let note = |step: Step, text: String| progress.event(&Event::Note { step, text });
+    options.check()?;
+    let TeardownOptions {
+        delete_script,
+        final_savepoint,
+        delete_state,
+    } = options;
     crate::state::before_teardown(remote, inputs, final_savepoint, progress).await?;
     let submitter = remote.submitter()?;
     let deployed_sha256 = match submitter
@@ -225,5 +234,91 @@ pub async fn teardown(
             ),
         );
     }
+    match (&inputs.job.state, delete_state) {
+        (Some(state), true) => {
+            let script = &inputs.script.location;
+            let keep = (script.bucket() == state.prefix.bucket()).then(|| script.key());
+            let removal = remote
+                .uploader()
+                .delete_prefix(&state.prefix, keep)
+                .await
+                .map_err(classify)
+                .with_context(|| format!("delete the state under {}", state.prefix))?;
+            note(Step::Upload, format!("state: {removal}"));
+        }
+        (Some(state), false) => note(
+            Step::Upload,
+            format!(
+                "the state stays under {} (pass --delete-state to remove its checkpoints and savepoints)",
+                state.prefix
+            ),
+        ),
+        (None, true) => note(
+            Step::Upload,
+            "the job is stateless: it has no state prefix, nothing to delete".to_owned(),
+        ),
+        (None, false) => {}
+    }
     Ok(())
+}
+
+/// What [`teardown`] removes besides what the tool created, and what it does first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TeardownOptions {
+    /// Delete the script from S3 (`--delete-script`).
+    pub delete_script: bool,
+    /// Take a final savepoint of the running job first (`--savepoint`).
+    pub final_savepoint: bool,
+    /// Delete every object under the job's state prefix once the job is gone
+    /// (`--delete-state`).
+    pub delete_state: bool,
+}
+
+impl TeardownOptions {
+    /// Refuses what contradicts itself: a final savepoint that the state's deletion would
+    /// remove at once.
+    pub fn check(&self) -> Result<()> {
+        if self.final_savepoint && self.delete_state {
+            return Err(anyhow!(
+                "--savepoint and --delete-state together: the final savepoint would be written under the state prefix and deleted at once; pass --savepoint to keep the state, or --delete-state alone to remove it"
+            )
+            .context(Failure::BadInput));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_final_savepoint_and_the_state_deleted_together_are_bad_input() {
+        let both = TeardownOptions {
+            final_savepoint: true,
+            delete_state: true,
+            ..TeardownOptions::default()
+        };
+        let err = both.check().unwrap_err();
+        assert_eq!(crate::failure_of(&err), Some(Failure::BadInput));
+        let line = format!("{err:#}");
+        assert!(
+            line.contains("--savepoint") && line.contains("--delete-state"),
+            "{line}"
+        );
+        for alone in [
+            TeardownOptions {
+                final_savepoint: true,
+                delete_script: true,
+                ..TeardownOptions::default()
+            },
+            TeardownOptions {
+                delete_state: true,
+                delete_script: true,
+                ..TeardownOptions::default()
+            },
+        ] {
+            alone.check().unwrap();
+        }
+    }
 }

@@ -41,7 +41,7 @@ mod plan;
 mod state;
 
 pub use clients::Remote;
-pub use commands::{delete, logs, status, teardown, verify_irsa};
+pub use commands::{TeardownOptions, delete, logs, status, teardown, verify_irsa};
 pub use config::{Config, Override};
 pub use error::{Failure, classify, failure_of};
 pub use event::Event;
