@@ -263,15 +263,17 @@ pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// The access reviews' API group.
 pub(crate) const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
 
-/// An rbac.authorization.k8s.io/v1 resource.
-const fn rbac(
+/// A `group`/v1 resource with none of the extras: no short names, categories,
+/// subresources or generation.
+const fn plain_v1(
+    group: &'static str,
     plural: &'static str,
     singular: &'static str,
     kind: &'static str,
     namespaced: bool,
 ) -> ResourceDef {
     ResourceDef {
-        group: RBAC_GROUP,
+        group,
         version: "v1",
         plural,
         singular,
@@ -284,6 +286,16 @@ const fn rbac(
         has_generation: false,
         custom: false,
     }
+}
+
+/// An rbac.authorization.k8s.io/v1 resource.
+const fn rbac(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> ResourceDef {
+    plain_v1(RBAC_GROUP, plural, singular, kind, namespaced)
 }
 
 /// rbac.authorization.k8s.io/v1 roles.
@@ -304,20 +316,7 @@ pub(crate) static CLUSTER_ROLE_BINDINGS: ResourceDef = rbac(
 
 /// An authorization.k8s.io/v1 access review: create only, never stored.
 const fn review(plural: &'static str, kind: &'static str, namespaced: bool) -> ResourceDef {
-    ResourceDef {
-        group: AUTHORIZATION_GROUP,
-        version: "v1",
-        plural,
-        singular: "",
-        kind,
-        namespaced,
-        short_names: &[],
-        categories: &[],
-        status_subresource: false,
-        log_subresource: false,
-        has_generation: false,
-        custom: false,
-    }
+    plain_v1(AUTHORIZATION_GROUP, plural, "", kind, namespaced)
 }
 
 /// authorization.k8s.io/v1 subjectaccessreviews.

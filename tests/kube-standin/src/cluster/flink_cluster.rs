@@ -19,7 +19,7 @@ use crate::faults::{Fault, JOB_OUTPUT_ANNOTATION};
 use crate::logs::ContainerRun;
 use crate::meta;
 use crate::patch::merge_patch;
-use crate::resources::{CONFIG_MAPS, DEPLOYMENTS, NODES, PODS, SERVICES};
+use crate::resources::{CONFIG_MAPS, DEPLOYMENTS, PODS, SERVICES};
 
 /// What the operator derives from a FlinkDeployment's spec.
 pub(super) struct ClusterSpec {
@@ -420,14 +420,7 @@ pub(super) fn create_taskmanager_pod(
         &cluster.tm_resources,
         "kubernetes-taskmanager.sh",
     );
-    let nodes: Vec<Value> = shared
-        .api
-        .store
-        .tx()
-        .list(&NODES, None)
-        .iter()
-        .map(|n| (**n).clone())
-        .collect();
+    let nodes = scheduler::nodes(&shared.api);
     if let Ok(node) = scheduler::choose_node(&nodes, &json!({"spec": spec})) {
         spec["nodeName"] = json!(node);
     }

@@ -31,7 +31,7 @@ use crate::faults::Fault;
 use crate::logs::ContainerRun;
 use crate::meta;
 use crate::patch::merge_patch;
-use crate::resources::{DEPLOYMENTS, FLINK_DEPLOYMENTS, NODES, PODS};
+use crate::resources::{DEPLOYMENTS, FLINK_DEPLOYMENTS, PODS};
 
 /// The operator's field manager.
 pub(super) const MANAGER: &str = "flink-kubernetes-operator";
@@ -376,14 +376,7 @@ impl<'a> Reconcile<'a> {
         let (ns, name) = self.names();
         let mut reported = false;
         loop {
-            let nodes: Vec<Value> = shared
-                .api
-                .store
-                .tx()
-                .list(&NODES, None)
-                .iter()
-                .map(|n| (**n).clone())
-                .collect();
+            let nodes = scheduler::nodes(&shared.api);
             let pod = shared.api.get(&PODS, ns, meta::name(jm_pod))?;
             match scheduler::choose_node(&nodes, &pod) {
                 Ok(node) => {

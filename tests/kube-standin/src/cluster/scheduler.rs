@@ -76,6 +76,16 @@ pub(crate) fn create_nodes(api: &ApiServer, platforms: &[String]) -> Result<(), 
     Ok(())
 }
 
+/// Every registered node, as the scheduler's informer sees them.
+pub(crate) fn nodes(api: &ApiServer) -> Vec<Value> {
+    api.store
+        .tx()
+        .list(&NODES, None)
+        .iter()
+        .map(|n| (**n).clone())
+        .collect()
+}
+
 fn is_ready(node: &Value) -> bool {
     meta::get_path(node, &["status", "conditions"])
         .and_then(Value::as_array)
