@@ -13,7 +13,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube_standin::{Config, StandIn};
 use serde_json::json;
 
@@ -172,17 +172,7 @@ async fn a_job_account_without_rbac_restarts_until_a_role_grants_it() {
         .map(|c| c.restart_count)
         .unwrap_or_default();
     assert!(restarts >= 1, "the JobManager restarted: {restarts}");
-    let jm_name = jm.metadata.name.clone().unwrap_or_default();
-    let log = pods
-        .logs(
-            &jm_name,
-            &LogParams {
-                container: Some("flink-main-container".into()),
-                ..LogParams::default()
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("no log: {e}"));
+    let log = jobmanager_log(&client, "runner-job").await;
     assert!(
         log.contains(
             "pods is forbidden: User \"system:serviceaccount:default:flink-runner\" cannot watch resource \"pods\" in API group \"\" in the namespace \"default\""
@@ -246,26 +236,7 @@ async fn kubernetes_ha_needs_configmaps_too() {
         status_of(o, &["jobManagerDeploymentStatus"]).as_deref() == Some("ERROR")
     })
     .await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let jm = pods
-        .list(&ListParams::default().labels("app=ha-job,component=jobmanager"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let name = jm
-        .items
-        .first()
-        .and_then(|p| p.metadata.name.clone())
-        .unwrap_or_default();
-    let log = pods
-        .logs(
-            &name,
-            &LogParams {
-                container: Some("flink-main-container".into()),
-                ..LogParams::default()
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("no log: {e}"));
+    let log = jobmanager_log(&client, "ha-job").await;
     assert!(
         log.contains("configmaps is forbidden: User \"system:serviceaccount:default:flink\" cannot create resource \"configmaps\""),
         "{log}"

@@ -6,9 +6,7 @@ mod common;
 
 use common::*;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube_standin::Fault;
 use serde_json::{Value, json};
 
@@ -49,22 +47,6 @@ fn stable_at(generation: i64) -> impl Fn(&DynamicObject) -> bool {
             && status_of(o, &["jobStatus", "state"]).as_deref() == Some("RUNNING")
             && status_of(o, &["observedGeneration"]) == Some(generation.to_string())
     }
-}
-
-async fn jobmanager_log(client: &kube::Client, name: &str) -> String {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let list = pods
-        .list(&ListParams::default().labels(&format!("app={name},component=jobmanager")))
-        .await
-        .unwrap();
-    let pod = list.items.first().expect("a JobManager pod");
-    let params = LogParams {
-        container: Some("flink-main-container".to_owned()),
-        ..LogParams::default()
-    };
-    pods.logs(pod.metadata.name.as_deref().unwrap(), &params)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

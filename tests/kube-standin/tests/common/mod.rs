@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch, PatchParams,
+};
 use kube_standin::{Config, StandIn};
 use serde_json::{Value, json};
 
@@ -121,6 +124,23 @@ pub async fn wait_for(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The log of the main container of FlinkDeployment `name`'s JobManager pod in `default`.
+pub async fn jobmanager_log(client: &kube::Client, name: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={name},component=jobmanager")))
+        .await
+        .unwrap_or_else(|e| panic!("list the JobManager pods: {e}"));
+    let pod = list.items.first().expect("a JobManager pod");
+    let params = LogParams {
+        container: Some("flink-main-container".to_owned()),
+        ..LogParams::default()
+    };
+    pods.logs(pod.metadata.name.as_deref().unwrap(), &params)
+        .await
+        .unwrap_or_else(|e| panic!("no log: {e}"))
 }
 
 pub fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> kube::core::Status {
