@@ -385,17 +385,24 @@ impl Submitter {
         name: &str,
         local_sha256: Option<&str>,
     ) -> Result<StatusView> {
-        let deployment = self
-            .api(namespace)
-            .get_opt(name)
-            .await
-            .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?
-            .ok_or_else(|| Error::NotFound {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-            })?;
+        let deployment = read_deployment(&self.api(namespace), namespace, name).await?;
         Ok(StatusView::of(&deployment, local_sha256))
     }
+}
+
+/// Reads one FlinkDeployment through `api`, typed or dynamic; an absent one is
+/// [`Error::NotFound`].
+pub(crate) async fn read_deployment<K>(api: &Api<K>, namespace: &str, name: &str) -> Result<K>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name)
+        .await
+        .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?
+        .ok_or_else(|| Error::NotFound {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams,
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cluster::{Submitter, WatchEvent};
+use crate::cluster::{Submitter, WatchEvent, read_deployment};
 use crate::error::{Error, Result, from_kube};
 
 /// The field manager of `job.state` (suspend and resume).
@@ -289,15 +289,7 @@ impl Submitter {
 
     /// The FlinkDeployment as JSON, with every status field the operator writes.
     async fn deployment_json(&self, namespace: &str, name: &str) -> Result<Value> {
-        let object = self
-            .deployments_dynamic(namespace)
-            .get_opt(name)
-            .await
-            .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?
-            .ok_or_else(|| Error::NotFound {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-            })?;
+        let object = read_deployment(&self.deployments_dynamic(namespace), namespace, name).await?;
         serde_json::to_value(object).map_err(|e| Error::Kube {
             action: format!("read FlinkDeployment {namespace}/{name}"),
             message: e.to_string(),
