@@ -12,7 +12,10 @@
 //! 6. an upgrade whose savepoint fails exits 5 with the operator's error, not a timeout;
 //! 7. `teardown --savepoint` takes a final savepoint, and leaves the objects under the state
 //!    prefix alone;
-//! 8. `deploy --from-savepoint` starts a new job from the path (the JobManager's log names it).
+//! 8. `deploy --from-savepoint` starts a new job from the path (the JobManager's log names it);
+//! 9. `teardown --savepoint --delete-state` exits 2 and touches nothing;
+//! 10. `teardown --delete-state` deletes exactly the objects under the prefix (not one just
+//!     outside it, not the script) and says how many.
 //!
 //! And, on a cluster without the FlinkStateSnapshot CRD, `savepoint` through
 //! `job.savepointTriggerNonce`.
@@ -205,19 +208,112 @@ async fn savepoint_upgrade_suspend_resume_and_start_from_a_savepoint() {
         run.stdout.contains(&format!("from savepoint {path}")),
         "the JobManager's log names the savepoint\n{run}"
     );
-    let run = xtask.run(&["teardown", "--delete-script"]).await.unwrap();
+
+    // The stand-in's operator writes nothing to S3: the job's state is put there by hand,
+    // beside an object just outside the prefix (a longer folder name with the same start)
+    // and the script.
+    let job = &world.names.job;
+    let under = [
+        format!("state/{job}/checkpoints/chk-7/_metadata"),
+        format!("state/{job}/ha/{job}/blob/job-graph"),
+    ];
+    let beside = format!("state/{job}-beside/checkpoints/chk-1/_metadata");
+    for key in under.iter().chain([&beside]) {
+        world
+            .aws
+            .s3
+            .put_object()
+            .bucket(&world.names.bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"state"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut expected = vec![
+        state_key.clone(),
+        under[0].clone(),
+        under[1].clone(),
+        beside.clone(),
+        world.names.key.clone(),
+    ];
+    expected.sort();
+    assert_eq!(keys(&world).await, expected, "the bucket before teardown");
+
+    // 9. A final savepoint that the state's deletion would remove at once: refused before
+    // anything is touched.
+    let run = xtask
+        .run(&["teardown", "--savepoint", "--delete-state"])
+        .await
+        .unwrap();
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(
+        run.stderr.contains("--savepoint") && run.stderr.contains("--delete-state"),
+        "the refusal names both flags\n{run}"
+    );
+    assert!(
+        world.flink_deployment().await.is_some(),
+        "the job is left as it was\n{run}"
+    );
+    assert_eq!(keys(&world).await, expected, "nothing deleted\n{run}");
+
+    // 10. teardown --delete-state: exactly the objects under the prefix go, and it says how
+    // many and where.
+    let run = xtask.run(&["teardown", "--delete-state"]).await.unwrap();
     assert_eq!(run.code, Some(0), "{run}");
-    // The state object is the test's own: the world's clean-up removes an empty bucket.
+    assert!(
+        run.stderr
+            .contains(&format!("deleted 3 objects under {prefix}")),
+        "teardown names the count and the prefix\n{run}"
+    );
+    assert!(world.flink_deployment().await.is_none(), "{run}");
+    let mut left = vec![beside.clone(), world.names.key.clone()];
+    left.sort();
+    assert_eq!(
+        keys(&world).await,
+        left,
+        "only the object beside the prefix and the script stay\n{run}"
+    );
+    // The object beside the prefix is the test's own: the world's clean-up removes the
+    // script and an empty bucket.
     world
         .aws
         .s3
         .delete_object()
         .bucket(&world.names.bucket)
-        .key(&state_key)
+        .key(&beside)
         .send()
         .await
         .unwrap();
     world.clean_up().await;
+}
+
+/// Every key in the world's bucket, as `aws s3 ls --recursive` lists them, sorted.
+async fn keys(world: &World) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = world
+            .aws
+            .s3
+            .list_objects_v2()
+            .bucket(&world.names.bucket)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .expect("aws s3 ls");
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        match page.next_continuation_token() {
+            Some(next) => token = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    keys.sort();
+    keys
 }
 
 /// The FlinkStateSnapshots in the world's namespace, as `kubectl get flinkstatesnapshots`
