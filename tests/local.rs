@@ -45,6 +45,17 @@ async fn run_local(
     flink_eks_tests::Xtask::new(config, env)?.run(&all).await
 }
 
+/// `script`, written as `name` next to the example deployment in a fresh directory, run
+/// `--local` with the PyFlink environment's interpreter and `args`.
+async fn run_script(name: &str, script: &str, args: &[&str]) -> Result<XtaskRun> {
+    let python = pyflink_python();
+    let dir = tempfile::tempdir()?;
+    let config = deployment(dir.path(), name, script, &[])?;
+    let mut all = vec!["--python", python.as_str()];
+    all.extend(args);
+    run_local(&config, &dir.path().join("cache"), &all, vec![]).await
+}
+
 #[tokio::test]
 async fn the_example_job_runs_and_prints_its_records() -> Result<()> {
     let python = pyflink_python();
@@ -71,8 +82,6 @@ async fn the_example_job_runs_and_prints_its_records() -> Result<()> {
 
 #[tokio::test]
 async fn a_script_with_an_error_exits_non_zero_naming_it() -> Result<()> {
-    let python = pyflink_python();
-    let dir = tempfile::tempdir()?;
     let script = "from pyflink.common import Types\n\
                   from pyflink.datastream import StreamExecutionEnvironment\n\
                   \n\
@@ -81,14 +90,7 @@ async fn a_script_with_an_error_exits_non_zero_naming_it() -> Result<()> {
                   env = StreamExecutionEnvironment.get_execution_environment()\n\
                   env.from_collection([\"1\", \"x\"]).map(parse, output_type=Types.INT()).print()\n\
                   env.execute(\"parse\")\n";
-    let config = deployment(dir.path(), "parse.py", script, &[])?;
-    let run = run_local(
-        &config,
-        &dir.path().join("cache"),
-        &["--python", &python],
-        vec![],
-    )
-    .await?;
+    let run = run_script("parse.py", script, &[]).await?;
     assert_eq!(run.code, Some(5), "the job failed: exit 5\n{run}");
     let error = run
         .stderr
@@ -107,8 +109,6 @@ async fn a_script_with_an_error_exits_non_zero_naming_it() -> Result<()> {
 
 #[tokio::test]
 async fn a_job_that_reads_s3_is_told_about_the_plugin() -> Result<()> {
-    let python = pyflink_python();
-    let dir = tempfile::tempdir()?;
     let script = "from pyflink.common import WatermarkStrategy\n\
                   from pyflink.datastream import StreamExecutionEnvironment\n\
                   from pyflink.datastream.connectors.file_system import FileSource, StreamFormat\n\
@@ -116,14 +116,7 @@ async fn a_job_that_reads_s3_is_told_about_the_plugin() -> Result<()> {
                   source = FileSource.for_record_stream_format(StreamFormat.text_line_format(), \"s3://flink-s3-test/in.txt\").build()\n\
                   env.from_source(source, WatermarkStrategy.no_watermarks(), \"in\").print()\n\
                   env.execute(\"s3\")\n";
-    let config = deployment(dir.path(), "s3.py", script, &[])?;
-    let run = run_local(
-        &config,
-        &dir.path().join("cache"),
-        &["--python", &python],
-        vec![],
-    )
-    .await?;
+    let run = run_script("s3.py", script, &[]).await?;
     assert_eq!(run.code, Some(5), "{run}");
     assert!(
         run.stderr
@@ -140,21 +133,12 @@ async fn a_job_that_reads_s3_is_told_about_the_plugin() -> Result<()> {
 
 #[tokio::test]
 async fn a_streaming_job_stops_after_its_duration() -> Result<()> {
-    let python = pyflink_python();
-    let dir = tempfile::tempdir()?;
     let script = "from pyflink.table import EnvironmentSettings, TableEnvironment\n\
                   t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())\n\
                   t_env.execute_sql(\"CREATE TABLE numbers (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20', 'fields.n.min' = '1', 'fields.n.max' = '100')\")\n\
                   t_env.execute_sql(\"CREATE TABLE printed (n BIGINT) WITH ('connector' = 'print')\")\n\
                   t_env.execute_sql(\"INSERT INTO printed SELECT n FROM numbers\").wait()\n";
-    let config = deployment(dir.path(), "generated.py", script, &[])?;
-    let run = run_local(
-        &config,
-        &dir.path().join("cache"),
-        &["--python", &python, "--duration", "5"],
-        vec![],
-    )
-    .await?;
+    let run = run_script("generated.py", script, &["--duration", "5"]).await?;
     assert_eq!(run.code, Some(0), "{run}");
     let summary = run
         .stderr
