@@ -262,7 +262,7 @@ impl S3Prefix {
         let invalid = |rule| Err(InvalidName::new(S3_PREFIX_FIELD, &prefix, rule));
         if prefix.is_empty() || prefix == "/" {
             return invalid(
-                "a state prefix names a folder inside the bucket (s3://BUCKET/FOLDER/),                  not the whole bucket",
+                "a state prefix names a folder inside the bucket (s3://BUCKET/FOLDER/), not the whole bucket",
             );
         }
         if prefix.starts_with('/') || prefix.contains("//") {
