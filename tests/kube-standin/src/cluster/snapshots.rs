@@ -272,22 +272,7 @@ async fn take_upgrade_savepoint(
         "Savepoint stored in {path}. Now cancelling {job_id}."
     ));
     if snapshot_resources_enabled(shared) {
-        let snapshot = format!("{name}-savepoint-upgrade-{}", now_millis());
-        put(
-            shared,
-            &FLINK_STATE_SNAPSHOTS,
-            ns,
-            &snapshot,
-            Part::Main,
-            MANAGER,
-            json!({
-                "metadata": {"name": snapshot, "namespace": ns, "labels": {TRIGGER_TYPE_LABEL: "UPGRADE"}},
-                "spec": {
-                    "jobReference": {"kind": "FlinkDeployment", "name": name},
-                    "savepoint": {"path": path, "formatType": "CANONICAL", "disposeOnDelete": true, "alreadyExists": true},
-                },
-            }),
-        )?;
+        put_savepoint_snapshot(shared, ns, name, "UPGRADE", Some(&path), true)?;
     } else {
         let savepoint = legacy_savepoint(&path, now_millis(), "UPGRADE", None);
         write_status(
@@ -496,6 +481,39 @@ async fn legacy_manual_savepoint(
     write_status(shared, target, status)
 }
 
+/// The operator's FlinkStateSnapshot `<name>-savepoint-<trigger>-<millis>` for a savepoint of
+/// FlinkDeployment `name`, labelled with its trigger type (`UPGRADE`, `MANUAL`); `path` is
+/// the savepoint (`already_exists`: taken before the resource) or the directory to take it in.
+fn put_savepoint_snapshot(
+    shared: &Shared,
+    ns: &str,
+    name: &str,
+    trigger: &str,
+    path: Option<&str>,
+    already_exists: bool,
+) -> Result<(), Stop> {
+    let snapshot = format!(
+        "{name}-savepoint-{}-{}",
+        trigger.to_lowercase(),
+        now_millis()
+    );
+    put(
+        shared,
+        &FLINK_STATE_SNAPSHOTS,
+        ns,
+        &snapshot,
+        Part::Main,
+        MANAGER,
+        json!({
+            "metadata": {"name": snapshot, "namespace": ns, "labels": {TRIGGER_TYPE_LABEL: trigger}},
+            "spec": {
+                "jobReference": {"kind": "FlinkDeployment", "name": name},
+                "savepoint": {"path": path, "formatType": "CANONICAL", "disposeOnDelete": true, "alreadyExists": already_exists},
+            },
+        }),
+    )
+}
+
 /// A new `savepointTriggerNonce` alone: a `MANUAL` snapshot resource for the job's savepoint
 /// dir, and the new spec recorded as reconciled; the job keeps running.
 fn trigger_manual_savepoint(
@@ -505,22 +523,7 @@ fn trigger_manual_savepoint(
     spec: &Value,
 ) -> Result<(), Stop> {
     let (ns, name) = (target.namespace.as_str(), target.name.as_str());
-    let snapshot = format!("{name}-savepoint-manual-{}", now_millis());
-    put(
-        shared,
-        &FLINK_STATE_SNAPSHOTS,
-        ns,
-        &snapshot,
-        Part::Main,
-        MANAGER,
-        json!({
-            "metadata": {"name": snapshot, "namespace": ns, "labels": {TRIGGER_TYPE_LABEL: "MANUAL"}},
-            "spec": {
-                "jobReference": {"kind": "FlinkDeployment", "name": name},
-                "savepoint": {"path": savepoint_dir(spec), "formatType": "CANONICAL", "disposeOnDelete": true, "alreadyExists": false},
-            },
-        }),
-    )?;
+    put_savepoint_snapshot(shared, ns, name, "MANUAL", savepoint_dir(spec), false)?;
     let reconciled = last_reconciled_spec(spec, target.generation, false);
     let stable =
         meta::get_path(fd, &["status", "lifecycleState"]).and_then(Value::as_str) == Some("STABLE");
