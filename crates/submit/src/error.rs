@@ -521,7 +521,7 @@ impl NoStatus {
             Some(Fact::Unknown(why)) => format!("unknown: {why}"),
         };
         let version = format!(
-            "spec.flinkVersion {}; the operator records an UnsupportedFlinkVersion Event for a              version it ignores{}",
+            "spec.flinkVersion {}; the operator records an UnsupportedFlinkVersion Event for a version it ignores{}",
             self.flink_version.as_deref().unwrap_or("unset"),
             if self
                 .events
@@ -546,7 +546,7 @@ impl NoStatus {
     /// One line: what happened, the likely causes and the fix.
     pub fn summary(&self) -> String {
         format!(
-            "FlinkDeployment {}/{} got no status from the Flink Kubernetes Operator within {:?};              likely causes: {}; check the operator (kubectl get deploy -A -l {}) and its log",
+            "FlinkDeployment {}/{} got no status from the Flink Kubernetes Operator within {:?}; likely causes: {}; check the operator (kubectl get deploy -A -l {}) and its log",
             self.namespace,
             self.name,
             self.waited,
@@ -560,7 +560,7 @@ impl fmt::Display for NoStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "FlinkDeployment {}/{} got no status from the Flink Kubernetes Operator within {:?};              likely causes:",
+            "FlinkDeployment {}/{} got no status from the Flink Kubernetes Operator within {:?}; likely causes:",
             self.namespace, self.name, self.waited
         )?;
         for cause in self.causes() {
