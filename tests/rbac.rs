@@ -11,8 +11,9 @@
 
 use std::path::PathBuf;
 
+use flink_eks_tests::someone_elses_role;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
@@ -59,23 +60,6 @@ fn action_of(plan: &Value, kind: &str) -> String {
     let rows = rows_of(plan, kind);
     assert_eq!(rows.len(), 1, "one {kind} row\n{plan:#}");
     rows[0]["action"].as_str().unwrap_or_default().to_owned()
-}
-
-/// A Role someone else made in `namespace`.
-fn someone_elses_role(name: &str) -> Role {
-    Role {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(NAMESPACE.to_owned()),
-            ..ObjectMeta::default()
-        },
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec![String::new()]),
-            resources: Some(vec!["configmaps".into()]),
-            verbs: vec!["get".into()],
-            ..PolicyRule::default()
-        }]),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +134,10 @@ async fn a_fresh_namespace_with_its_own_account_runs_and_teardown_removes_only_i
     writes.assert_none("a second deploy with nothing changed");
 
     roles
-        .create(&PostParams::default(), &someone_elses_role("team-reader"))
+        .create(
+            &PostParams::default(),
+            &someone_elses_role(NAMESPACE, "team-reader"),
+        )
         .await
         .expect("someone else's Role");
     let run = xtask
@@ -225,7 +212,10 @@ async fn a_same_named_role_not_owned_blocks_with_exit_2_and_writes_nothing() {
         .unwrap();
     let roles: Api<Role> = Api::namespaced(world.kube.clone(), NAMESPACE);
     roles
-        .create(&PostParams::default(), &someone_elses_role(OBJECT))
+        .create(
+            &PostParams::default(),
+            &someone_elses_role(NAMESPACE, OBJECT),
+        )
         .await
         .unwrap();
     let config = streaming_config(&world, "deploy-foreign.toml");

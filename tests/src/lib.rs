@@ -65,6 +65,26 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos % 0xfffff)
 }
 
+/// A Role someone else made (no flink-eks labels), granting `get` on configmaps: what the
+/// tool must neither adopt nor delete.
+pub fn someone_elses_role(namespace: &str, name: &str) -> k8s_openapi::api::rbac::v1::Role {
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    Role {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["configmaps".into()]),
+            verbs: vec!["get".into()],
+            ..PolicyRule::default()
+        }]),
+    }
+}
+
 /// The services an end-to-end run talks to, from the variables `cargo xtask test` sets.
 #[derive(Debug, Clone)]
 pub struct Services {

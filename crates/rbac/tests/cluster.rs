@@ -5,6 +5,7 @@
 
 use flink_eks_plan::{Action, Silent};
 use flink_eks_rbac::{Access, Error, Rbac, RbacSpec, kind};
+use flink_eks_tests::someone_elses_role;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -36,23 +37,6 @@ async fn create_namespace(client: &kube::Client, name: &str) {
     api.create(&PostParams::default(), &namespace)
         .await
         .expect("create namespace");
-}
-
-/// A Role someone else made: no flink-eks labels.
-fn foreign_role(namespace: &str, name: &str) -> Role {
-    Role {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(namespace.to_owned()),
-            ..ObjectMeta::default()
-        },
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec![String::new()]),
-            resources: Some(vec!["configmaps".into()]),
-            verbs: vec!["get".into()],
-            ..PolicyRule::default()
-        }]),
-    }
 }
 
 fn actions(plan: &flink_eks_rbac::Plan) -> Vec<(&'static str, Action)> {
@@ -142,7 +126,7 @@ async fn a_same_named_role_not_ours_blocks_with_nothing_written_until_adopted() 
     roles
         .create(
             &PostParams::default(),
-            &foreign_role(&spec.namespace, &spec.object_name()),
+            &someone_elses_role(&spec.namespace, &spec.object_name()),
         )
         .await
         .expect("someone's Role");
@@ -230,7 +214,7 @@ async fn teardown_removes_only_the_role_and_binding_it_made() {
     roles
         .create(
             &PostParams::default(),
-            &foreign_role(&spec.namespace, "someone-else"),
+            &someone_elses_role(&spec.namespace, "someone-else"),
         )
         .await
         .unwrap();
@@ -276,7 +260,7 @@ async fn a_caller_who_may_not_review_gets_a_warning_and_the_role() {
     // A namespace admin: everything in the namespace, nothing cluster-wide (no
     // SubjectAccessReviews, no namespaces).
     let roles: Api<Role> = Api::namespaced(admin.clone(), &namespace);
-    let mut all = foreign_role(&namespace, "ns-admin");
+    let mut all = someone_elses_role(&namespace, "ns-admin");
     all.rules = Some(vec![PolicyRule {
         api_groups: Some(vec!["*".into()]),
         resources: Some(vec!["*".into()]),
