@@ -2,14 +2,15 @@
 # The deployment done by hand, with the CLIs users run today, as `cargo xtask bench` times it
 # against `cargo xtask deploy`: docker build and push; the aws CLI's create-policy,
 # create-role, attach-role-policy, get-role, list-attached-role-policies and s3 cp; kubectl
-# annotate, apply --server-side and wait.
+# annotate, apply of the job's Role and RoleBinding, apply --server-side and wait.
 #
 # Usage: cli-flow.sh [all|image]     (image: only the docker build and push)
 #
 # Inputs, from the environment:
 #   ARTIFACTS        what `cargo xtask deploy --dry-run --out DIR` wrote: build-context.tar.gz,
 #                    iam-policy.json, trust-policy.json (ACCOUNT_ID and CLUSTER_OIDC_ID to fill
-#                    in), flinkdeployment.yaml. They stand for the files the write-up has users
+#                    in), role.json and rolebinding.json (the operator chart's job rules for
+#                    the service account), flinkdeployment.yaml. They stand for the files the write-up has users
 #                    write by hand, so both flows send the same documents.
 #   IMAGE            repository:tag to build and push
 #   SCRIPT, S3_URI   the PyFlink script and where it goes
@@ -71,7 +72,11 @@ fi
 "$kubectl" annotate serviceaccount --namespace "$NAMESPACE" "$SERVICE_ACCOUNT" \
     "eks.amazonaws.com/role-arn=$role_arn" --overwrite > /dev/null
 
-# 5. The FlinkDeployment, then wait until the operator calls it STABLE.
+# 5. What the JobManager may do as the service account (its ConfigMaps, the TaskManager pods):
+#    the operator chart grants it only to its own `flink` account.
+"$kubectl" apply -f "$ARTIFACTS/role.json" -f "$ARTIFACTS/rolebinding.json" > /dev/null
+
+# 6. The FlinkDeployment, then wait until the operator calls it STABLE.
 "$kubectl" apply --server-side -f "$ARTIFACTS/flinkdeployment.yaml" > /dev/null
 "$kubectl" wait --namespace "$NAMESPACE" --for=jsonpath='{.status.lifecycleState}'=STABLE \
     "flinkdeployment/$NAME" --timeout=300s > /dev/null
