@@ -67,7 +67,7 @@ impl Irsa {
         spec.validate()?;
         let (region, partition) = self.region()?;
         let irsa = spec.mode == IdentityMode::Irsa;
-        let ((issuer, cluster_arn), (role, role_arn_read), service_account, association_id) = tokio::try_join!(
+        let (cluster, role, service_account, association_id) = tokio::try_join!(
             self.describe_cluster(spec, &region),
             self.role_and_arn(&spec.role_name, purpose == Purpose::Teardown),
             async {
@@ -83,6 +83,7 @@ impl Irsa {
                 }
             },
         )?;
+        let ((issuer, cluster_arn), (role, role_arn_read)) = (cluster, role);
         let account = match account_from_arns(&[cluster_arn.as_deref(), role_arn_read.as_deref()]) {
             Some(account) => account,
             None => self.account().await?,
