@@ -350,7 +350,8 @@ async fn a_no_change_plan_reads_no_caller_identity_and_no_policy_document() {
         "{tag:?}"
     );
 
-    // No change: six reads, none of them the caller, the policy's document or its versions.
+    // No change: five reads in two waves, none of them the caller, the policy's document or
+    // its versions.
     world.log.clear();
     let second = world.irsa.plan(&spec).await.unwrap();
     assert!(second.is_noop(), "{second}");
