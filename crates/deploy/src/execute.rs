@@ -295,6 +295,9 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
 /// waited for. A job that already runs unchanged and stable at its generation needs none of
 /// them: the operator reconciled it, its account had every grant the JobManager used, and its
 /// pods found nodes (the rows say so). A no-change redeploy thus stays one wave deep.
+///
+/// Whether the namespace exists, which rbac's plan needs, comes from submit's read (rbac
+/// reads its Role and RoleBinding only); rbac GETs it here only when submit did not read.
 async fn checks_of_a_change(
     remote: &Remote,
     inputs: &Inputs,
@@ -318,19 +321,30 @@ async fn checks_of_a_change(
         }
     };
     let access = async {
-        match (&rbac, &running) {
-            (Some(reading), None) if reading.needs_review() => Ok::<_, anyhow::Error>(Some(
+        let Some(reading) = rbac else {
+            return Ok::<_, anyhow::Error>((None, None));
+        };
+        let reading = match (reading.needs_namespace(), namespace_shown(&submit)) {
+            (true, Some(exists)) => reading.with_namespace(exists),
+            (true, None) => remote
+                .rbac()?
+                .read_namespace(reading)
+                .await
+                .context("rbac: cannot read the namespace")?,
+            (false, _) => reading,
+        };
+        let access = match &running {
+            None if reading.needs_review() => Some(
                 remote
                     .rbac()?
                     .review(&inputs.rbac)
                     .await
                     .context("rbac: cannot ask what the job's service account may do")?,
-            )),
-            (Some(reading), Some(job)) if reading.needs_review() => {
-                Ok(Some(flink_eks_rbac::Access::InUse(job.clone())))
-            }
-            _ => Ok(None),
-        }
+            ),
+            Some(job) if reading.needs_review() => Some(flink_eks_rbac::Access::InUse(job.clone())),
+            _ => None,
+        };
+        Ok((Some(reading), access))
     };
     let nodes = async {
         match (&submit, &running, &remote.kube) {
@@ -343,7 +357,7 @@ async fn checks_of_a_change(
         }
     };
     let (operator, access, nodes) = tokio::join!(operator, access, nodes);
-    let (operator, access) = (operator?, access?);
+    let (operator, (rbac, access)) = (operator?, access?);
     let rbac = match rbac {
         Some(reading) => Work::Rbac(Box::new(reading.plan(access))),
         None => Work::Skipped(unread_operations(inputs, Step::Rbac)),
@@ -353,6 +367,16 @@ async fn checks_of_a_change(
         (submit, _) => submit,
     };
     Ok((rbac, submit, nodes))
+}
+
+/// Whether submit's read settled that the namespace exists: it found the FlinkDeployment
+/// there, or, not finding it, GET the namespace (a 403 taken as existing, as rbac takes it).
+/// `None` when submit did not read (skipped): rbac then reads the namespace itself.
+fn namespace_shown(submit: &Work) -> Option<bool> {
+    match submit {
+        Work::Submit(plan) => Some(!plan.namespace_missing()),
+        _ => None,
+    }
 }
 
 /// The row of the nodes the JobManager's pods can run on (their `nodeSelector` names the

@@ -1,6 +1,6 @@
 //! The calls to the API server: read once, write exactly the plan.
 
-use futures::future::{join_all, try_join3};
+use futures::future::{join_all, try_join, try_join3};
 use k8s_openapi::api::authorization::v1::{SubjectAccessReview, SubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -50,26 +50,66 @@ impl std::fmt::Debug for Rbac {
     }
 }
 
-/// What [`Rbac::read`] found: the namespace, the Role and the RoleBinding, before any
-/// SubjectAccessReview.
+/// What [`Rbac::read`] found: the Role and the RoleBinding, and whether the namespace exists
+/// once that is known, before any SubjectAccessReview.
 #[derive(Debug, Clone)]
 pub struct Reading {
     spec: RbacSpec,
     seen: Seen,
+    /// Whether `seen.namespace` says if the namespace exists: shown by a found Role or
+    /// RoleBinding, read ([`Rbac::read_namespace`]) or told ([`Reading::with_namespace`]).
+    namespace_known: bool,
 }
 
 impl Reading {
+    /// What the Role's and RoleBinding's GETs found: the namespace is known to exist when
+    /// either was found, unknown otherwise. Pure.
+    fn of_objects(spec: RbacSpec, seen: Seen) -> Reading {
+        let reading = Reading {
+            spec,
+            seen,
+            namespace_known: false,
+        };
+        match decide::namespace_shown(&reading.seen) {
+            true => reading.with_namespace(true),
+            false => reading,
+        }
+    }
+
+    /// Whether the namespace's existence is still unknown: neither the Role nor the
+    /// RoleBinding was found (a namespaced object proves its namespace), and nothing else
+    /// told. [`Reading::needs_review`] and [`Reading::plan`] need it known.
+    pub fn needs_namespace(&self) -> bool {
+        !self.namespace_known
+    }
+
+    /// The reading, told whether the namespace exists by another read (a ServiceAccount or
+    /// FlinkDeployment found in it, or another GET of it). What the reading already knows
+    /// stays. Pure.
+    #[must_use]
+    pub fn with_namespace(mut self, exists: bool) -> Reading {
+        if !self.namespace_known {
+            self.seen.namespace = exists.then(Namespace::default);
+            self.namespace_known = true;
+        }
+        self
+    }
+
     /// Whether the plan depends on what the account may already do: neither object is
     /// flink-eks's and the namespace exists (a new namespace holds no grant; our own objects
     /// are compared instead).
     pub fn needs_review(&self) -> bool {
+        debug_assert!(self.namespace_known, "the namespace is read or told first");
         decide::needs_review(&self.spec, &self.seen)
     }
 
     /// The plan, given what the account may do: [`Rbac::review`]'s answer, or
     /// [`Access::InUse`] when the caller knows the job already runs as the account, or `None`
-    /// when no review was needed. Pure.
+    /// when no review was needed. Pure. The namespace must be known
+    /// ([`Reading::needs_namespace`] false): unknown, it is planned as created, a create the
+    /// API server refuses (409, [`Error::Stale`]) when the namespace exists.
     pub fn plan(mut self, access: Option<Access>) -> Plan {
+        debug_assert!(self.namespace_known, "the namespace is read or told first");
         let mut warnings = Vec::new();
         if let Some(Access::Unknown(reason)) = &access {
             warnings.push(format!(
@@ -103,15 +143,17 @@ impl Rbac {
         Rbac { client }
     }
 
-    /// Reads the namespace, the Role and the RoleBinding (at once), and, only when neither
-    /// object is flink-eks's and the namespace exists, asks the API server with
-    /// SubjectAccessReviews whether the account may already do what the rules grant.
-    /// Returns what [`Rbac::apply`] will do. Writes nothing.
+    /// Reads the Role and the RoleBinding (at once), the namespace only when neither was
+    /// found, and, only when neither object is flink-eks's and the namespace exists, asks the
+    /// API server with SubjectAccessReviews whether the account may already do what the rules
+    /// grant. Returns what [`Rbac::apply`] will do. Writes nothing.
     ///
-    /// [`Rbac::read`] and [`Reading::plan`] are the same in two steps, for a caller that
-    /// knows more than the API server's reviews would tell (a job that runs as the account).
+    /// [`Rbac::read`], [`Rbac::read_namespace`] and [`Reading::plan`] are the same in steps,
+    /// for a caller that knows more: whether the namespace exists (it found other objects in
+    /// it), or that the job already runs as the account (no review needed).
     pub async fn plan(&self, spec: &RbacSpec) -> Result<Plan> {
         let reading = self.read(spec).await?;
+        let reading = self.read_namespace(reading).await?;
         let access = match reading.needs_review() {
             true => Some(self.review(spec).await?),
             false => None,
@@ -119,25 +161,18 @@ impl Rbac {
         Ok(reading.plan(access))
     }
 
-    /// Reads the namespace, the Role and the RoleBinding, at once. Writes nothing.
+    /// Reads the Role and the RoleBinding, at once; a found one shows the namespace exists.
+    /// Whether it does is otherwise left unknown ([`Reading::needs_namespace`]): for
+    /// [`Rbac::read_namespace`], or for a caller that knows from its own reads
+    /// ([`Reading::with_namespace`]). Writes nothing.
     pub async fn read(&self, spec: &RbacSpec) -> Result<Reading> {
         spec.validate()?;
         let name = spec.object_name();
         let qualified = spec.qualified_name();
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let roles: Api<Role> = Api::namespaced(self.client.clone(), &spec.namespace);
         let bindings: Api<RoleBinding> = Api::namespaced(self.client.clone(), &spec.namespace);
         let mut forbidden = Vec::new();
-        let (namespace, role, binding) = try_join3(
-            async {
-                match namespaces.get_opt(&spec.namespace).await {
-                    Ok(found) => Ok(found),
-                    // Not allowed to read it: a namespace the caller cannot see is taken as
-                    // existing, since it cannot be created by this caller either.
-                    Err(e) if status_code(&e) == Some(403) => Ok(Some(Namespace::default())),
-                    Err(e) => Err(kube_error("get namespace", &spec.namespace, e)),
-                }
-            },
+        let (role, binding) = try_join(
             read_or_forbidden(&roles, &name, "get role", &qualified),
             read_or_forbidden(&bindings, &name, "get rolebinding", &qualified),
         )
@@ -150,16 +185,32 @@ impl Rbac {
         if let Some(message) = binding_forbidden {
             forbidden.push((kind::ROLE_BINDING, message));
         }
-        Ok(Reading {
-            spec: spec.clone(),
-            seen: Seen {
-                namespace,
-                role,
-                binding,
-                access: None,
-                forbidden,
-            },
-        })
+        let seen = Seen {
+            namespace: None,
+            role,
+            binding,
+            access: None,
+            forbidden,
+        };
+        Ok(Reading::of_objects(spec.clone(), seen))
+    }
+
+    /// GETs the namespace when the reading does not know yet whether it exists
+    /// ([`Reading::needs_namespace`]); otherwise sends nothing. A namespace the caller may not
+    /// read (403) is taken as existing, since this caller could not create it either.
+    pub async fn read_namespace(&self, mut reading: Reading) -> Result<Reading> {
+        if !reading.needs_namespace() {
+            return Ok(reading);
+        }
+        let namespace = &reading.spec.namespace;
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        reading.seen.namespace = match namespaces.get_opt(namespace).await {
+            Ok(found) => found,
+            Err(e) if status_code(&e) == Some(403) => Some(Namespace::default()),
+            Err(e) => return Err(kube_error("get namespace", namespace, e)),
+        };
+        reading.namespace_known = true;
+        Ok(reading)
     }
 
     /// Asks the API server, with one SubjectAccessReview per resource and verb of the job's
@@ -462,5 +513,73 @@ where
             Err(Stale::of(operation, "another resourceVersion or uid").into())
         }
         Err(e) => Err(write_error(e, "patch", plural, spec, &operation.name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Op;
+
+    fn spec() -> RbacSpec {
+        RbacSpec::new("streaming", "flink-runner")
+    }
+
+    fn found(role: Option<Role>, binding: Option<RoleBinding>) -> Reading {
+        Reading::of_objects(
+            spec(),
+            Seen {
+                role,
+                binding,
+                ..Seen::default()
+            },
+        )
+    }
+
+    fn creates_namespace(plan: &Plan) -> bool {
+        plan.ops
+            .iter()
+            .any(|op| matches!(op, Op::CreateNamespace { .. }))
+    }
+
+    #[test]
+    fn a_found_role_or_binding_shows_the_namespace_exists_without_reading_it() {
+        for reading in [
+            found(Some(spec().role()), None),
+            found(None, Some(spec().role_binding())),
+        ] {
+            assert!(!reading.needs_namespace(), "{reading:?}");
+            // Another read cannot unsay what the objects show.
+            let plan = reading.with_namespace(false).plan(None);
+            assert!(!creates_namespace(&plan), "{:?}", plan.ops);
+        }
+    }
+
+    #[test]
+    fn a_foreign_role_shows_the_namespace_and_still_needs_the_reviews() {
+        let mut role = spec().role();
+        role.metadata.labels = None;
+        let reading = found(Some(role), None);
+        assert!(!reading.needs_namespace());
+        assert!(reading.needs_review());
+    }
+
+    #[test]
+    fn nothing_found_leaves_the_namespace_to_be_read_or_told() {
+        let reading = found(None, None);
+        assert!(reading.needs_namespace());
+
+        let exists = reading.clone().with_namespace(true);
+        assert!(!exists.needs_namespace());
+        assert!(
+            exists.needs_review(),
+            "an existing namespace may hold grants"
+        );
+        assert!(!creates_namespace(&exists.plan(Some(Access::Allowed))));
+
+        let missing = reading.with_namespace(false);
+        assert!(!missing.needs_namespace());
+        assert!(!missing.needs_review(), "a new namespace holds no grant");
+        assert!(creates_namespace(&missing.plan(None)));
     }
 }

@@ -85,6 +85,12 @@ pub fn is_ours(metadata: &ObjectMeta, spec: &RbacSpec) -> bool {
         && label(SERVICE_ACCOUNT_KEY) == Some(spec.service_account.as_str())
 }
 
+/// Whether what was read shows the namespace exists: a Role or RoleBinding of that name was
+/// found in it (namespaced objects exist only in an existing namespace), whoever made it.
+pub(crate) fn namespace_shown(seen: &Seen) -> bool {
+    seen.role.is_some() || seen.binding.is_some()
+}
+
 /// Whether the reviews must be asked: only when neither our Role nor our RoleBinding
 /// exists (they would make the answer "allowed") and the namespace exists (a new one holds
 /// no grant).
