@@ -5,6 +5,7 @@
 //! `WWW-Authenticate` challenge decides between Basic and the Bearer token flow
 //! (Docker Hub, ECR, GHCR).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -52,6 +53,26 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
+/// The HTTP client of every [`RegistryClient`] of the process, built on first use: its TLS
+/// configuration (the system's root certificates, read and parsed when it is built) is made
+/// once, and its pool keeps connections per registry host across clients. A failure to build
+/// is kept too: it would fail the same way again.
+fn shared_http() -> std::result::Result<reqwest::Client, String> {
+    static HTTP: OnceLock<std::result::Result<reqwest::Client, String>> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!(
+                "flink-eks-image-builder/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|err| flink_eks_plan::one_line_chain(&err))
+    })
+    .clone()
+}
+
 impl RegistryClient {
     /// A client for `repository`, speaking plain HTTP to loopback registries and HTTPS to
     /// every other.
@@ -67,21 +88,10 @@ impl RegistryClient {
         credentials: Credentials,
         plain_http: bool,
     ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!(
-                "flink-eks-image-builder/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|err| Error::Registry {
-                registry: repository.registry().to_owned(),
-                message: format!(
-                    "cannot set up an HTTP client: {}",
-                    flink_eks_plan::one_line_chain(&err)
-                ),
-            })?;
+        let http = shared_http().map_err(|message| Error::Registry {
+            registry: repository.registry().to_owned(),
+            message: format!("cannot set up an HTTP client: {message}"),
+        })?;
         let scheme = if plain_http { "http" } else { "https" };
         Ok(Self {
             http,
