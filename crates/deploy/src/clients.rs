@@ -24,11 +24,21 @@ use crate::error::Failure;
 /// With one HTTP client for every AWS SDK client of the process (IAM, STS, EKS, S3, ECR, the
 /// credential providers): left unset, each SDK client builds its own, each with its own TLS
 /// configuration (the system's root certificates parsed into a trust store) and connection
-/// pool. Shared, the trust store is built once and connections are pooled per endpoint.
+/// pool. Shared, the trust store is built once and connections are pooled per endpoint. Its
+/// roots are the ones the registry client trusts, read once per process by image-builder
+/// (`system_root_certificates_pem`), so the SDK reads none of the system's files itself.
 async fn aws(config: &Config) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .build_https();
+    let roots = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(flink_eks_image_builder::system_root_certificates_pem());
+    let mut http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+    // Building a TLS context only stores the trust store; should it ever refuse, the SDK reads
+    // the system's roots itself, as it does by default.
+    if let Ok(context) = tls::TlsContext::builder().with_trust_store(roots).build() {
+        http = http.tls_context(context);
+    }
+    let http = http.build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
     if let Some(region) = &config.irsa.region {
         loader = loader.region(Region::new(region.clone()));

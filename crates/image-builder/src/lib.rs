@@ -54,6 +54,7 @@ mod platform;
 mod progress;
 mod reference;
 mod registry;
+mod roots;
 mod spec;
 
 pub use builder::{DEFAULT_DOCKER_HOST, DaemonInfo, ImageBuilder, Outcome};
@@ -69,6 +70,7 @@ pub use platform::{DEFAULT_PLATFORM, Platform};
 pub use progress::ProgressEvent;
 pub use reference::{DOCKER_HUB, Repository};
 pub use registry::RegistryClient;
+pub use roots::system_root_certificates_pem;
 pub use spec::{ConnectorJar, ImageSpec, PullPolicy};
 
 /// The README's example, compiled as a doctest so that it stays true.

@@ -54,9 +54,9 @@ impl std::fmt::Debug for RegistryClient {
 }
 
 /// The HTTP client of every [`RegistryClient`] of the process, built on first use: its TLS
-/// configuration (the system's root certificates, read and parsed when it is built) is made
-/// once, and its pool keeps connections per registry host across clients. A failure to build
-/// is kept too: it would fail the same way again.
+/// configuration (trusting the system's root certificates, read once per process by
+/// [`crate::roots`]) is made once, and its pool keeps connections per registry host across
+/// clients. A failure to build is kept too: it would fail the same way again.
 fn shared_http() -> std::result::Result<reqwest::Client, String> {
     static HTTP: OnceLock<std::result::Result<reqwest::Client, String>> = OnceLock::new();
     HTTP.get_or_init(|| {
@@ -67,6 +67,11 @@ fn shared_http() -> std::result::Result<reqwest::Client, String> {
                 "flink-eks-image-builder/",
                 env!("CARGO_PKG_VERSION")
             ))
+            .tls_certs_only(
+                crate::roots::system_root_certificates()
+                    .iter()
+                    .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
+            )
             .build()
             .map_err(|err| flink_eks_plan::one_line_chain(&err))
     })
