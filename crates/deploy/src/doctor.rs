@@ -15,7 +15,7 @@ use std::fmt;
 use anyhow::Result;
 use flink_eks_irsa::{CheckKind, IdentityMode, StalePod, VerifyReport};
 use flink_eks_plan::Action;
-use flink_eks_submit::operator::{Fact, OperatorCheck};
+use flink_eks_submit::operator::{CRD_KIND, FLINK_API_VERSION, Fact, OperatorCheck};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
@@ -263,10 +263,6 @@ struct Reads {
     image: Result<flink_eks_image_builder::ImagePlan>,
 }
 
-const FLINK_GROUP_VERSION: &str = "flink.apache.org/v1beta1";
-/// The kind of submit's blocker for a FlinkDeployment CRD that is not served.
-const CRD_BLOCKER: &str = "flink-deployment-crd";
-
 /// Runs every check: one concurrent wave of reads, then the pure decisions. Makes no write.
 /// A read that fails is that check's failure, not an error of the whole report.
 pub async fn doctor(remote: &Remote, inputs: &Inputs) -> Result<Report> {
@@ -437,13 +433,13 @@ fn cluster_check(version: Result<String>) -> Check {
 /// the namespace. A fact submit could not read is a skipped line with its reason.
 fn operator_checks(operator: &OperatorCheck) -> Vec<Check> {
     let blocker = |kind: &str| operator.blockers.iter().find(|b| b.kind == kind);
-    let crd = match (&operator.facts.crd_served, blocker(CRD_BLOCKER)) {
+    let crd = match (&operator.facts.crd_served, blocker(CRD_KIND)) {
         (_, Some(b)) => Check::fail(CheckName::Crd, b.reason.clone(), b.fix.clone()),
-        (Fact::Known(true), None) => Check::pass(CheckName::Crd, FLINK_GROUP_VERSION),
+        (Fact::Known(true), None) => Check::pass(CheckName::Crd, FLINK_API_VERSION),
         (Fact::Unknown(why), None) => Check::skipped(CheckName::Crd, why.clone()),
         (Fact::Known(false), None) => Check::fail(
             CheckName::Crd,
-            format!("the API server does not serve {FLINK_GROUP_VERSION}"),
+            format!("the API server does not serve {FLINK_API_VERSION}"),
             flink_eks_submit::operator::INSTALL_OPERATOR,
         ),
     };

@@ -20,6 +20,13 @@ use serde::Serialize;
 use crate::cluster::Submitter;
 use crate::error::kube_message;
 
+/// The operator's API group and version, as its CRDs serve FlinkDeployment and
+/// FlinkStateSnapshot.
+pub const FLINK_API_VERSION: &str = "flink.apache.org/v1beta1";
+
+/// The kind of the blocker for a FlinkDeployment CRD the cluster does not serve.
+pub const CRD_KIND: &str = "flink-deployment-crd";
+
 /// The label selector of the operator's Deployment, as the Helm chart sets it.
 pub const OPERATOR_SELECTOR: &str = "app.kubernetes.io/name=flink-kubernetes-operator";
 
@@ -185,11 +192,12 @@ pub fn check(facts: OperatorFacts, namespace: &str) -> OperatorCheck {
     match &facts.crd_served {
         Fact::Known(true) => {}
         Fact::Known(false) => blockers.push(OperatorBlocker {
-            kind: "flink-deployment-crd",
+            kind: CRD_KIND,
             name: "flinkdeployments.flink.apache.org".to_owned(),
-            reason: "the cluster does not serve FlinkDeployment (flink.apache.org/v1beta1): the \
-                     Flink Kubernetes Operator is not installed"
-                .to_owned(),
+            reason: format!(
+                "the cluster does not serve FlinkDeployment ({FLINK_API_VERSION}): the Flink \
+                 Kubernetes Operator is not installed"
+            ),
             fix: INSTALL_OPERATOR.to_owned(),
         }),
         Fact::Unknown(why) => warnings.push(format!(
@@ -333,7 +341,7 @@ impl Submitter {
         let crd = async {
             match self
                 .client()
-                .list_api_group_resources("flink.apache.org/v1beta1")
+                .list_api_group_resources(FLINK_API_VERSION)
                 .await
             {
                 Ok(list) => {

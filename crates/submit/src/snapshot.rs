@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Submitter, WatchEvent, read_deployment};
 use crate::error::{Error, Result, from_kube};
+use crate::operator::FLINK_API_VERSION;
 
 /// The field manager of `job.state` (suspend and resume).
 pub const JOB_STATE_MANAGER: &str = "flink-eks-job-state";
@@ -251,7 +252,7 @@ fn snapshot_resource() -> ApiResource {
     ApiResource {
         group: "flink.apache.org".to_owned(),
         version: "v1beta1".to_owned(),
-        api_version: "flink.apache.org/v1beta1".to_owned(),
+        api_version: FLINK_API_VERSION.to_owned(),
         kind: "FlinkStateSnapshot".to_owned(),
         plural: "flinkstatesnapshots".to_owned(),
     }
@@ -275,7 +276,7 @@ impl Submitter {
     pub async fn serves_snapshots(&self) -> Result<bool> {
         match self
             .client()
-            .list_api_group_resources("flink.apache.org/v1beta1")
+            .list_api_group_resources(FLINK_API_VERSION)
             .await
         {
             Ok(list) => Ok(list
@@ -346,7 +347,7 @@ impl Submitter {
                 .map_or(0, |d| d.as_millis());
             let snapshot = format!("{name}-savepoint-{millis}");
             let body = json!({
-                "apiVersion": "flink.apache.org/v1beta1",
+                "apiVersion": FLINK_API_VERSION,
                 "kind": "FlinkStateSnapshot",
                 "metadata": {"name": snapshot, "namespace": namespace,
                     "labels": {flink_eks_manifest::MANAGED_BY_LABEL.0: flink_eks_manifest::MANAGED_BY_LABEL.1}},
@@ -457,7 +458,7 @@ impl Submitter {
         job: Value,
     ) -> Result<i64> {
         let patch = json!({
-            "apiVersion": "flink.apache.org/v1beta1",
+            "apiVersion": FLINK_API_VERSION,
             "kind": "FlinkDeployment",
             "metadata": {"name": name, "namespace": namespace},
             "spec": {"job": job},
