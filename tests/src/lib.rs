@@ -369,8 +369,7 @@ impl PromptedRun {
     }
 
     /// Sends SIGINT (what Ctrl-C sends) and waits for the end of the run.
-    pub async fn interrupt(mut self) -> Result<XtaskRun> {
-        use tokio::io::AsyncReadExt as _;
+    pub async fn interrupt(self) -> Result<XtaskRun> {
         let pid = self.child.id().context("the run has already ended")?;
         let sent = tokio::process::Command::new("kill")
             .args(["-INT", &pid.to_string()])
@@ -380,6 +379,12 @@ impl PromptedRun {
         if !sent.success() {
             bail!("kill -INT {pid} failed: {sent}");
         }
+        self.finish().await
+    }
+
+    /// Reads the rest of the run's standard error and waits for its end.
+    async fn finish(mut self) -> Result<XtaskRun> {
+        use tokio::io::AsyncReadExt as _;
         self.stderr.read_to_end(&mut self.printed).await?;
         let output = self.child.wait_with_output().await?;
         Ok(XtaskRun {
@@ -393,19 +398,11 @@ impl PromptedRun {
 
     /// Types `answer` and a newline, closes stdin, and waits for the end of the run.
     pub async fn answer(mut self, answer: &str) -> Result<XtaskRun> {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        use tokio::io::AsyncWriteExt as _;
         let mut stdin = self.child.stdin.take().context("the run has no stdin")?;
         stdin.write_all(format!("{answer}\n").as_bytes()).await?;
         drop(stdin);
-        self.stderr.read_to_end(&mut self.printed).await?;
-        let output = self.child.wait_with_output().await?;
-        Ok(XtaskRun {
-            command: self.command,
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&self.printed).into_owned(),
-            elapsed: self.started.elapsed(),
-        })
+        self.finish().await
     }
 }
 
