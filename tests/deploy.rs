@@ -389,15 +389,25 @@ async fn second_deploy_changes_nothing(world: &World) {
         run.stderr.contains("RUNNING") && run.stderr.contains("STABLE"),
         "{run}"
     );
-    // The run did read everywhere (so the counters were on), and wrote nowhere. (STS is not
-    // asked: the role's ARN names the account.)
-    for service in ["iam", "eks", "s3"] {
+    // The run did read everywhere (so the counters were on), and wrote nowhere. Neither STS
+    // nor EKS is asked: the first deploy remembered the cluster's ARN (which names the
+    // account) and its issuer.
+    let asked = |writes: &world::Writes, service: &str| {
+        writes
+            .aws
+            .iter()
+            .any(|r| r.service.as_deref() == Some(service))
+    };
+    for service in ["iam", "s3"] {
         assert!(
-            writes
-                .aws
-                .iter()
-                .any(|r| r.service.as_deref() == Some(service)),
+            asked(&writes, service),
             "moto recorded no {service} request of the run: {writes}"
+        );
+    }
+    for service in ["eks", "sts"] {
+        assert!(
+            !asked(&writes, service),
+            "the run asked {service}: {writes}"
         );
     }
     assert!(
@@ -405,6 +415,39 @@ async fn second_deploy_changes_nothing(world: &World) {
         "the registry logged no request of the run: {writes}"
     );
     writes.assert_none("a deploy with nothing changed");
+
+    // A remembered identity that is no longer EKS's (as after the cluster was made again under
+    // its name): the plan it gives would change the role, so EKS is asked before anything is
+    // written; the deploy still changes nothing, and the cache holds EKS's answer again.
+    let clusters = world.dir.path().join("cache/clusters");
+    let file = std::fs::read_dir(&clusters)
+        .unwrap_or_else(|e| {
+            panic!(
+                "the first deploy remembered no cluster in {}: {e}",
+                clusters.display()
+            )
+        })
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "json"))
+        .expect("one remembered cluster");
+    let remembered: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let issuer = remembered["identity"]["issuer"].clone();
+    assert!(
+        issuer.as_str().is_some_and(|i| i.starts_with("https://")),
+        "{remembered:#}"
+    );
+    let mut stale = remembered.clone();
+    stale["identity"]["issuer"] = "https://oidc.eks.us-east-1.amazonaws.com/id/0LDC1USTER".into();
+    std::fs::write(&file, serde_json::to_vec(&stale).unwrap()).unwrap();
+    let (run, writes) = world
+        .counted(world.xtask.run(&["deploy", "--output", "json"]))
+        .await;
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(run.stdout_json().unwrap()["pending"], 0, "{run}");
+    assert!(asked(&writes, "eks"), "EKS was not asked: {writes}");
+    writes.assert_none("a deploy with a stale remembered cluster");
+    let now: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(now["identity"]["issuer"], issuer, "{now:#}");
 
     // The live plan alone says the same, exits 0, and writes nothing.
     let (run, writes) = world

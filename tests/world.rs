@@ -466,6 +466,10 @@ pub(crate) fn xtask_for(dir: &Path, services: &Services, aws: &Account, config: 
             dir.join("no-aws-credentials").display().to_string(),
         ),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        (
+            "FLINK_EKS_CACHE_DIR",
+            dir.join("cache").display().to_string(),
+        ),
     ];
     if let Some(token) = c.session_token() {
         env.push(("AWS_SESSION_TOKEN", token.to_owned()));

@@ -875,6 +875,7 @@ policy_name = "{name}"
             ("AWS_CONFIG_FILE", path("no-aws-config")),
             ("AWS_SHARED_CREDENTIALS_FILE", path("no-aws-credentials")),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("FLINK_EKS_CACHE_DIR", path("cache")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -15,6 +15,7 @@ use flink_eks_image_builder::{CredentialResolver, Credentials as RegistryCredent
 use flink_eks_irsa::Irsa;
 use flink_eks_submit::{Submitter, Uploader, s3_client};
 
+use crate::cache::{ClusterCache, ClusterKey, cache_dir};
 use crate::config::Config;
 use crate::error::Failure;
 
@@ -58,8 +59,8 @@ fn aws_for_bucket(cluster_side: &SdkConfig, config: &Config) -> SdkConfig {
 }
 
 /// A Kubernetes client for the kubeconfig's current context, or the one named by `--context`
-/// (or `[kubernetes] context`).
-async fn kube(config: &Config, context: Option<&str>) -> Result<kube::Client> {
+/// (or `[kubernetes] context`), and the API server's URL.
+async fn kube(config: &Config, context: Option<&str>) -> Result<(kube::Client, String)> {
     let context = context
         .map(str::to_owned)
         .or_else(|| config.kubernetes.context.clone());
@@ -87,7 +88,10 @@ async fn kube(config: &Config, context: Option<&str>) -> Result<kube::Client> {
         // request). An empty trust store stands in for it; it is never consulted.
         kube_config.root_cert = Some(Vec::new());
     }
-    kube::Client::try_from(kube_config).context("cannot create the Kubernetes client")
+    let api_server = kube_config.cluster_url.to_string();
+    let client =
+        kube::Client::try_from(kube_config).context("cannot create the Kubernetes client")?;
+    Ok((client, api_server))
 }
 
 /// Push credentials for the image's registry: `FLINK_EKS_REGISTRY_USERNAME`/`_PASSWORD`, the
@@ -117,6 +121,10 @@ pub struct Remote {
     pub s3: SdkConfig,
     /// The Kubernetes client, when the run needs the cluster.
     pub kube: Option<kube::Client>,
+    /// The API server the Kubernetes client talks to.
+    api_server: Option<String>,
+    /// Where cluster identities are remembered between runs; none without a cache folder.
+    cache: Option<ClusterCache>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -141,11 +149,56 @@ impl Remote {
             region(&aws),
             region(&s3)
         );
-        let kube = match cluster {
-            true => Some(kube(config, context).await?),
-            false => None,
+        let (kube, api_server) = match cluster {
+            true => {
+                let (client, api_server) = kube(config, context).await?;
+                (Some(client), Some(api_server))
+            }
+            false => (None, None),
         };
-        Ok(Remote { aws, s3, kube })
+        let cache = cache_dir(|name| std::env::var(name).ok()).map(ClusterCache::new);
+        Ok(Remote {
+            aws,
+            s3,
+            kube,
+            api_server,
+            cache,
+        })
+    }
+
+    /// What picks `cluster` from this machine, when the run talks to a cluster.
+    fn cluster_key(&self, cluster: &str) -> Option<ClusterKey> {
+        Some(ClusterKey {
+            region: self.aws.region()?.to_string(),
+            cluster: cluster.to_owned(),
+            api_server: self.api_server.clone()?,
+            aws_endpoint: self.aws.endpoint_url().map(str::to_owned),
+        })
+    }
+
+    /// irsa's clients, with the identity of `cluster` remembered by an earlier run, if any:
+    /// for a plan, which then need not ask EKS first.
+    pub fn irsa_remembering(&self, cluster: &str) -> Result<Irsa> {
+        let irsa = self.irsa()?;
+        let remembered = self
+            .cache
+            .as_ref()
+            .zip(self.cluster_key(cluster))
+            .and_then(|(cache, key)| cache.load(&key));
+        Ok(match remembered {
+            Some(identity) => irsa.with_known_cluster(identity),
+            None => irsa,
+        })
+    }
+
+    /// Remembers the cluster's identity that an irsa plan read from EKS, for the next run.
+    pub fn remember_cluster(&self, plan: &flink_eks_irsa::Plan) {
+        let Some(identity) = &plan.cluster else {
+            return;
+        };
+        if let (Some(cache), Some(key)) = (&self.cache, self.cluster_key(&identity.name)) {
+            cache.store(&key, identity);
+        }
     }
 
     fn kube(&self) -> Result<kube::Client> {

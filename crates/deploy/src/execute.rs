@@ -217,10 +217,11 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
             return Ok(Work::Skipped(unread_operations(inputs, Step::Irsa)));
         }
         let plan = remote
-            .irsa()?
+            .irsa_remembering(&spec.cluster)?
             .plan(spec)
             .await
             .context("irsa: cannot read the IAM state")?;
+        remote.remember_cluster(&plan);
         Ok::<_, anyhow::Error>(Work::Irsa(Box::new(plan)))
     };
     let upload = async {

@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod cache;
 mod clients;
 mod commands;
 pub mod config;
@@ -40,6 +41,7 @@ mod local;
 mod plan;
 mod state;
 
+pub use cache::CACHE_DIR_ENV;
 pub use clients::Remote;
 pub use commands::{TeardownOptions, delete, logs, status, teardown, verify_irsa};
 pub use config::{Config, Override};

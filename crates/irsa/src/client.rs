@@ -7,7 +7,8 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use flink_eks_plan::Progress;
 
-use crate::decide::{blockers, checks, plan_ops, teardown_ops};
+use crate::cluster::ClusterIdentity;
+use crate::decide::{self, checks, teardown_ops};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, TeardownPlan};
 use crate::read::Purpose;
@@ -45,6 +46,7 @@ pub struct Irsa {
     pub(crate) eks: aws_sdk_eks::Client,
     pub(crate) kube: kube::Client,
     pub(crate) wait: WaitPolicy,
+    pub(crate) known_cluster: Option<ClusterIdentity>,
 }
 
 impl std::fmt::Debug for Irsa {
@@ -55,6 +57,7 @@ impl std::fmt::Debug for Irsa {
                 &self.sts.config().region().map(|r| r.as_ref().to_owned()),
             )
             .field("wait", &self.wait)
+            .field("known_cluster", &self.known_cluster)
             .finish_non_exhaustive()
     }
 }
@@ -84,12 +87,27 @@ impl Irsa {
             eks,
             kube,
             wait: WaitPolicy::default(),
+            known_cluster: None,
         }
     }
 
     /// Replaces the bound on waiting for IAM's eventual consistency.
     pub fn with_wait(mut self, wait: WaitPolicy) -> Irsa {
         self.wait = wait;
+        self
+    }
+
+    /// The cluster's identity as an earlier [`Irsa::plan`] read it ([`Plan::cluster`]), kept
+    /// by the caller between runs: [`Irsa::plan`] then does not ask EKS for it, and reads
+    /// everything else in one wave.
+    ///
+    /// It only ever confirms. When the plan it gives would change anything, block, or refuse,
+    /// EKS is asked after all; the plan stands if the cluster is the one remembered, and is
+    /// made again from EKS's answer if not. So a stale identity (a cluster deleted and made
+    /// again under its name) costs a round trip, and never a wrong write. [`Irsa::verify`]
+    /// and teardown never use it.
+    pub fn with_known_cluster(mut self, identity: ClusterIdentity) -> Irsa {
+        self.known_cluster = Some(identity);
         self
     }
 
@@ -100,26 +118,37 @@ impl Irsa {
     /// whose annotation names another role (unless `spec.adopt`), is a [`crate::Blocker`] of
     /// the plan.
     pub async fn plan(&self, spec: &IrsaSpec) -> Result<Plan> {
-        let (seen, desired) = self.observe(spec, Purpose::Apply).await?;
-        let ops = plan_ops(spec, &seen, &desired)?;
-        let blockers = blockers(spec, &seen);
-        Ok(Plan {
-            blockers,
-            spec: spec.clone(),
-            account: seen.account,
-            partition: seen.partition,
-            role_arn: seen.role_arn,
-            policy_arn: seen.policy_arn,
-            issuer: seen.issuer,
-            ops,
-        })
+        let known = self.known_cluster.as_ref();
+        let (seen, desired) = self.observe(spec, Purpose::Apply, known).await?;
+        if !seen.cluster_known {
+            return decide::plan(spec, seen, &desired);
+        }
+        let planned = decide::plan(spec, seen.clone(), &desired);
+        if matches!(&planned, Ok(plan) if plan.is_noop() && plan.blockers.is_empty()) {
+            return planned;
+        }
+        let asked = self.cluster_identity(spec).await?;
+        if known == Some(&asked) {
+            let mut plan = planned?;
+            plan.cluster = Some(asked);
+            return Ok(plan);
+        }
+        tracing::info!(
+            cluster = %spec.cluster,
+            "the cluster's remembered identity is not EKS's; planning from EKS's answer"
+        );
+        // EKS's answer is as fresh as a read of the same wave would be.
+        let (seen, desired) = self.observe(spec, Purpose::Apply, Some(&asked)).await?;
+        let mut plan = decide::plan(spec, seen, &desired)?;
+        plan.cluster = Some(asked);
+        Ok(plan)
     }
 
     /// The checks (OIDC provider, trust policy, attached and permission policies, annotation or
     /// association) as one report. A missing or different resource is a failed
     /// check, not an error; errors are for calls that could not be made.
     pub async fn verify(&self, spec: &IrsaSpec) -> Result<VerifyReport> {
-        let (seen, desired) = self.observe(spec, Purpose::Verify).await?;
+        let (seen, desired) = self.observe(spec, Purpose::Verify, None).await?;
         Ok(VerifyReport {
             checks: checks(spec, &seen, &desired),
         })
@@ -131,7 +160,7 @@ impl Irsa {
     /// our tags, a policy still attached elsewhere, and the cluster's OIDC provider (shared
     /// by every IRSA role of the cluster) are planned as left alone, with the reason.
     pub async fn teardown_plan(&self, spec: &IrsaSpec) -> Result<TeardownPlan> {
-        let (seen, _) = self.observe(spec, Purpose::Teardown).await?;
+        let (seen, _) = self.observe(spec, Purpose::Teardown, None).await?;
         Ok(TeardownPlan {
             spec: spec.clone(),
             ops: teardown_ops(spec, &seen),

@@ -3,9 +3,12 @@
 //! teardown remove. No IO: [`crate::Irsa::plan`], [`crate::Irsa::verify`] and
 //! [`crate::Irsa::teardown_plan`] read, then call these.
 
+use crate::cluster::ClusterIdentity;
 use crate::documents::{Partition, PolicyDocument, STS_AUDIENCE, statement_changes};
 use crate::error::{Error, Result};
-use crate::plan::{Blocker, NewPolicyVersion, Op, TeardownOp, attachment_name, kind, role_name};
+use crate::plan::{
+    Blocker, NewPolicyVersion, Op, Plan, TeardownOp, attachment_name, kind, role_name,
+};
 use crate::report::{Check, CheckKind};
 use crate::spec::{IdentityMode, IrsaSpec};
 
@@ -195,6 +198,10 @@ pub(crate) struct Seen {
     pub(crate) pods: Vec<String>,
     /// Roles, users and groups the policy is attached to (read for teardown only).
     pub(crate) policy_users: Vec<String>,
+    /// The cluster's identity as EKS returned it in this read; none when it was known.
+    pub(crate) cluster_read: Option<ClusterIdentity>,
+    /// Whether the account and issuer came from a remembered identity, not from EKS.
+    pub(crate) cluster_known: bool,
 }
 
 /// The documents the spec asks for, in the account and partition at hand.
@@ -202,6 +209,23 @@ pub(crate) struct Seen {
 pub(crate) struct Desired {
     pub(crate) permission: PolicyDocument,
     pub(crate) trust: PolicyDocument,
+}
+
+/// The plan that makes what was read match what is wanted: its operations and blockers.
+pub(crate) fn plan(spec: &IrsaSpec, seen: Seen, desired: &Desired) -> Result<Plan> {
+    let ops = plan_ops(spec, &seen, desired)?;
+    let blockers = blockers(spec, &seen);
+    Ok(Plan {
+        blockers,
+        spec: spec.clone(),
+        account: seen.account,
+        partition: seen.partition,
+        role_arn: seen.role_arn,
+        policy_arn: seen.policy_arn,
+        issuer: seen.issuer,
+        ops,
+        cluster: seen.cluster_read,
+    })
 }
 
 /// The operations that make what was read match what is wanted, in the order apply performs
@@ -743,6 +767,8 @@ mod tests {
             association: None,
             pods: Vec::new(),
             policy_users: Vec::new(),
+            cluster_read: None,
+            cluster_known: false,
         }
     }
 
@@ -782,16 +808,7 @@ mod tests {
     }
 
     fn plan(spec: &IrsaSpec, seen: &Seen) -> Plan {
-        Plan {
-            spec: spec.clone(),
-            account: seen.account.clone(),
-            partition: seen.partition,
-            role_arn: seen.role_arn.clone(),
-            policy_arn: seen.policy_arn.clone(),
-            issuer: seen.issuer.clone(),
-            ops: plan_ops(spec, seen, &desired(spec)).unwrap(),
-            blockers: blockers(spec, seen),
-        }
+        super::plan(spec, seen.clone(), &desired(spec)).unwrap()
     }
 
     #[test]

@@ -58,6 +58,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod cluster;
 mod decide;
 pub mod documents;
 mod error;
@@ -70,6 +71,7 @@ mod spec;
 mod write;
 
 pub use client::{Irsa, WaitPolicy};
+pub use cluster::ClusterIdentity;
 pub use decide::{
     CLUSTER_TAG_KEY, DOCUMENT_TAG_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, NAMESPACE_TAG_KEY,
     ROLE_ARN_ANNOTATION, SERVICE_ACCOUNT_TAG_KEY, is_ours, ownership_tags,

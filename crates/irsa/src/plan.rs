@@ -6,6 +6,7 @@ use std::fmt;
 
 use flink_eks_plan::{Action, Operation};
 
+use crate::cluster::ClusterIdentity;
 use crate::decide::ROLE_ARN_ANNOTATION;
 use crate::documents::{Partition, PolicyDocument, STS_AUDIENCE};
 use crate::spec::{IdentityMode, IrsaSpec};
@@ -429,6 +430,10 @@ pub struct Plan {
     pub ops: Vec<Op>,
     /// The preconditions found unmet: while there is one, apply refuses the plan.
     pub blockers: Vec<Blocker>,
+    /// The cluster's identity as EKS returned it while planning, for a caller that keeps it
+    /// for its next plan ([`crate::Irsa::with_known_cluster`]); none when the identity given
+    /// was used and not asked for again.
+    pub cluster: Option<ClusterIdentity>,
 }
 
 impl Plan {

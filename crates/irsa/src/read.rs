@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, ListParams};
 
 use crate::Irsa;
+use crate::cluster::ClusterIdentity;
 use crate::decide::{
     AccountSeen, AssociationSeen, Desired, PolicySeen, ProviderSeen, ROLE_ARN_ANNOTATION, RoleSeen,
     Seen, VersionSeen, account_from_arns, document_known, same_document,
@@ -53,6 +54,10 @@ impl Irsa {
     /// teardown, its versions and users), the OIDC provider, the association's role, and the
     /// pods of a service account whose annotation will change.
     ///
+    /// With the cluster `known` (its identity remembered from an earlier run), EKS is not
+    /// asked and the policy and the OIDC provider join the first wave: both need only the
+    /// account and the issuer, which the identity holds.
+    ///
     /// The account is the one the cluster's and the role's ARNs name, so STS is asked only
     /// when neither answer carries one. What only a change needs is not read when nothing
     /// changes: the pods (apply warns about them only when it re-annotates the account), the
@@ -63,12 +68,30 @@ impl Irsa {
         &self,
         spec: &IrsaSpec,
         purpose: Purpose,
+        known: Option<&ClusterIdentity>,
     ) -> Result<(Seen, Desired)> {
         spec.validate()?;
         let (region, partition) = self.region()?;
         let irsa = spec.mode == IdentityMode::Irsa;
-        let (cluster, role, service_account, association_id) = tokio::try_join!(
-            self.describe_cluster(spec, &region),
+        let known = known.and_then(|k| k.facts_for(&spec.cluster, &region));
+        let known_used = known.is_some();
+        let permission = spec.permission_policy(partition);
+        let early = async {
+            match &known {
+                Some((account, issuer)) => self
+                    .read_policy_and_provider(spec, purpose, partition, account, issuer.as_ref())
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let (cluster, role, service_account, association_id, early) = tokio::try_join!(
+            async {
+                match &known {
+                    Some(_) => Ok(None),
+                    None => self.describe_cluster(spec, &region).await.map(Some),
+                }
+            },
             self.role_and_arn(&spec.role_name, purpose == Purpose::Teardown),
             async {
                 match irsa {
@@ -82,11 +105,19 @@ impl Irsa {
                     true => Ok(None),
                 }
             },
+            early,
         )?;
-        let ((issuer, cluster_arn), (role, role_arn_read)) = (cluster, role);
-        let account = match account_from_arns(&[cluster_arn.as_deref(), role_arn_read.as_deref()]) {
-            Some(account) => account,
-            None => self.account().await?,
+        let (role, role_arn_read) = role;
+        let (account, issuer) = match (known, &cluster) {
+            (Some(facts), _) => facts,
+            (None, cluster) => {
+                let cluster_arn = cluster.as_ref().and_then(|c| c.1.as_deref());
+                let account = match account_from_arns(&[cluster_arn, role_arn_read.as_deref()]) {
+                    Some(account) => account,
+                    None => self.account().await?,
+                };
+                (account, cluster.as_ref().and_then(|c| c.0.clone()))
+            }
         };
         // Pod Identity needs the cluster, not its issuer.
         let issuer = match (spec.mode, issuer) {
@@ -98,21 +129,36 @@ impl Irsa {
             (IdentityMode::Irsa, issuer) => issuer,
             (IdentityMode::PodIdentity, _) => None,
         };
+        let cluster_read = cluster.and_then(|(issuer, arn)| {
+            Some(ClusterIdentity {
+                name: spec.cluster.clone(),
+                region: region.clone(),
+                arn: arn?,
+                issuer: issuer.map(|i| i.url()),
+            })
+        });
 
         let role_arn = spec.role_arn(partition, &account);
         let policy_arn = spec.policy_arn(partition, &account);
         let provider_arn = issuer.as_ref().map(|i| i.provider_arn(partition, &account));
-        let permission = spec.permission_policy(partition);
         let reannotated = !matches!(
             &service_account,
             Some(AccountSeen::Present { role_arn_annotation: Some(arn), .. }) if *arn == role_arn
         );
-        let (policy, provider, association, policy_users, pods) = tokio::try_join!(
-            self.read_policy(&policy_arn, purpose, permission.document()),
+        let (policy_and_provider, association, policy_users, pods) = tokio::try_join!(
             async {
-                match &provider_arn {
-                    Some(arn) => self.read_provider(arn).await.map(Some),
-                    None => Ok(None),
+                match early {
+                    Some(read) => Ok(read),
+                    None => {
+                        self.read_policy_and_provider(
+                            spec,
+                            purpose,
+                            partition,
+                            &account,
+                            issuer.as_ref(),
+                        )
+                        .await
+                    }
                 }
             },
             async {
@@ -135,6 +181,7 @@ impl Irsa {
                 }
             },
         )?;
+        let (policy, provider) = policy_and_provider;
 
         let trust = match &issuer {
             Some(issuer) => spec.trust_policy(partition, &account, issuer),
@@ -158,8 +205,36 @@ impl Irsa {
             association,
             pods,
             policy_users,
+            cluster_read,
+            cluster_known: known_used,
         };
         Ok((seen, desired))
+    }
+
+    /// The policy and (with an issuer) the OIDC provider, read together: both need only the
+    /// account and the issuer.
+    async fn read_policy_and_provider(
+        &self,
+        spec: &IrsaSpec,
+        purpose: Purpose,
+        partition: Partition,
+        account: &str,
+        issuer: Option<&OidcIssuer>,
+    ) -> Result<(PolicySeen, Option<ProviderSeen>)> {
+        let permission = spec.permission_policy(partition);
+        let policy_arn = spec.policy_arn(partition, account);
+        tokio::try_join!(
+            self.read_policy(&policy_arn, purpose, permission.document()),
+            async {
+                match issuer {
+                    Some(issuer) => self
+                        .read_provider(&issuer.provider_arn(partition, account))
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            },
+        )
     }
 
     /// The configured region and its partition: no call.
@@ -182,6 +257,18 @@ impl Irsa {
             .await
             .map_err(|e| aws_error("sts:GetCallerIdentity", "the caller", e))?;
         Ok(identity.account().unwrap_or_default().to_owned())
+    }
+
+    /// The cluster's identity as EKS returns it now (an ARN it does not give is empty).
+    pub(crate) async fn cluster_identity(&self, spec: &IrsaSpec) -> Result<ClusterIdentity> {
+        let (region, _) = self.region()?;
+        let (issuer, arn) = self.describe_cluster(spec, &region).await?;
+        Ok(ClusterIdentity {
+            name: spec.cluster.clone(),
+            region,
+            arn: arn.unwrap_or_default(),
+            issuer: issuer.map(|i| i.url()),
+        })
     }
 
     /// The cluster's OIDC issuer (`None` when it has none) and its ARN.

@@ -373,6 +373,93 @@ async fn a_no_change_plan_reads_no_caller_identity_and_no_policy_document() {
 }
 
 #[tokio::test]
+async fn a_remembered_cluster_spares_describe_cluster_and_a_stale_one_never_misleads_the_plan() {
+    let (world, cluster) = World::with_cluster().await;
+    let spec = spec(&cluster, "flink-known", "jobs/known.py");
+    let first = world.irsa.plan(&spec).await.unwrap();
+    let identity = first.cluster.clone().expect("the plan gives EKS's answer");
+    assert_eq!(
+        (identity.name.as_str(), identity.region.as_str()),
+        (cluster.as_str(), "us-east-1")
+    );
+    assert!(identity.arn.contains(&world.account), "{identity:?}");
+    world.irsa.apply(&first, &Silent).await.unwrap();
+
+    // Remembered and right: no EKS and no STS call, the same no-change plan.
+    let remembering = world.irsa.clone().with_known_cluster(identity.clone());
+    world.log.clear();
+    let plan = remembering.plan(&spec).await.unwrap();
+    assert!(plan.is_noop(), "{plan}");
+    assert_eq!(plan.cluster, None, "nothing new to remember");
+    assert_eq!(
+        reads(&world),
+        [
+            "IAM:GetOpenIDConnectProvider",
+            "IAM:GetPolicy",
+            "IAM:GetRole",
+            "IAM:ListAttachedRolePolicies",
+        ],
+        "{plan}"
+    );
+
+    // Remembered, and something changed (the policy detached by hand): EKS is asked before
+    // the plan is given, and the plan is the one made without memory.
+    world
+        .iam
+        .detach_role_policy()
+        .role_name(&spec.role_name)
+        .policy_arn(&first.policy_arn)
+        .send()
+        .await
+        .unwrap();
+    world.log.clear();
+    let plan = remembering.plan(&spec).await.unwrap();
+    assert!(reads(&world).contains(&"EKS:DescribeCluster".to_owned()));
+    assert_eq!(plan.cluster.as_ref(), Some(&identity));
+    assert_eq!(
+        plan.operations(),
+        world.irsa.plan(&spec).await.unwrap().operations()
+    );
+    world.irsa.apply(&plan, &Silent).await.unwrap();
+
+    // Remembered but stale (the cluster made again under its name has another issuer): the
+    // plan made from it would create a provider; EKS is asked, and the plan is EKS's: no change.
+    let stale = flink_eks_irsa::ClusterIdentity {
+        issuer: Some("https://oidc.eks.us-east-1.amazonaws.com/id/0LDC1USTER".into()),
+        ..identity.clone()
+    };
+    world.log.clear();
+    let plan = world
+        .irsa
+        .clone()
+        .with_known_cluster(stale)
+        .plan(&spec)
+        .await
+        .unwrap();
+    assert!(plan.is_noop(), "{plan}");
+    assert_eq!(
+        plan.cluster.as_ref(),
+        Some(&identity),
+        "the identity to remember now"
+    );
+    assert_eq!(
+        world
+            .log
+            .calls()
+            .iter()
+            .filter(|c| *c == "EKS:DescribeCluster")
+            .count(),
+        1
+    );
+    assert_eq!(world.log.writes(), Vec::<String>::new());
+
+    // Verify never trusts memory.
+    world.log.clear();
+    assert!(remembering.verify(&spec).await.unwrap().is_ok());
+    assert!(reads(&world).contains(&"EKS:DescribeCluster".to_owned()));
+}
+
+#[tokio::test]
 async fn a_default_version_set_by_hand_is_read_not_trusted_by_the_tag() {
     let (world, cluster) = World::with_cluster().await;
     let mut spec = spec(&cluster, "flink", "jobs/v1.py");

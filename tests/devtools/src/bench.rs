@@ -85,6 +85,9 @@ impl Flow {
 enum Scenario {
     First,
     NoChange,
+    /// The no-change redeploy by a deploy binary with nothing remembered of the cluster (an
+    /// empty cache folder): a machine deploying to it for the first time, a fresh CI runner.
+    NoChangeForgotten,
     ScriptChange,
     /// The image's no-change check alone.
     ImageCheck,
@@ -95,6 +98,7 @@ impl Scenario {
         match self {
             Scenario::First => "first deploy",
             Scenario::NoChange => "no-change redeploy",
+            Scenario::NoChangeForgotten => "no-change redeploy, cluster not remembered",
             Scenario::ScriptChange => "script-only change",
             Scenario::ImageCheck => "image no-change check",
         }
@@ -104,6 +108,7 @@ impl Scenario {
         match self {
             Scenario::First => "first",
             Scenario::NoChange => "no-change",
+            Scenario::NoChangeForgotten => "no-change-forgotten",
             Scenario::ScriptChange => "script-change",
             Scenario::ImageCheck => "image-check",
         }

@@ -517,7 +517,10 @@ impl Services {
             .args(["--port", "0", "--kubeconfig"])
             .arg(&kubeconfig)
             .env("FLINK_EKS_CRD", self.var("FLINK_EKS_CRD")?)
-            .env("FLINK_EKS_SNAPSHOT_CRD", self.var("FLINK_EKS_SNAPSHOT_CRD")?)
+            .env(
+                "FLINK_EKS_SNAPSHOT_CRD",
+                self.var("FLINK_EKS_SNAPSHOT_CRD")?,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)

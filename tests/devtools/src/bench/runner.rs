@@ -10,6 +10,7 @@ use flink_eks_image_builder::{BuildContext, Credentials, RegistryState};
 
 use super::fixtures::{Deployment, deployment_name};
 use super::report::{format_millis, format_seconds};
+use super::stand::CACHE_DIR_ENV;
 use super::stand::{Stand, output};
 use super::{Flow, NAMESPACE, Sample, Scenario, proxy, watch};
 
@@ -40,8 +41,17 @@ pub(super) async fn deploys(
             let deployment = Deployment::new(stand, name.clone(), &name, &repository)?;
             deployments.insert(flow, deployment);
         }
-        for scenario in [Scenario::First, Scenario::NoChange, Scenario::ScriptChange] {
+        for scenario in [
+            Scenario::First,
+            Scenario::NoChange,
+            Scenario::NoChangeForgotten,
+            Scenario::ScriptChange,
+        ] {
             for flow in order {
+                if flow == Flow::Cli && scenario == Scenario::NoChangeForgotten {
+                    // The CLI flow remembers nothing of its own between runs.
+                    continue;
+                }
                 let deployment = deployments
                     .get_mut(&flow)
                     .context("every flow has its deployment")?;
@@ -101,8 +111,16 @@ async fn tool_deploy(
         deployment.config().into(),
         "deploy".into(),
     ];
+    // Nothing remembered: a cache folder of this run's own, empty.
+    let env = match scenario {
+        Scenario::NoChangeForgotten => {
+            let empty = deployment.dir.join(format!("empty-cache-{run}"));
+            vec![(CACHE_DIR_ENV.to_owned(), empty.display().to_string())]
+        }
+        _ => Vec::new(),
+    };
     stand.proxies.take_log();
-    let timed = stand.run_timed(&stand.xtask, &args, &[], &log)?;
+    let timed = stand.run_timed(&stand.xtask, &args, &env, &log)?;
     let (writes, requests, first) = stand.close_window(window).await?;
     let arrivals = stand.proxies.take_log();
     write_request_log(&log.with_extension("requests"), timed.started_us, &arrivals)?;

@@ -57,6 +57,9 @@ pub(super) struct Timed {
     pub(super) started_us: i64,
 }
 
+/// Where the deploy binary remembers clusters between runs (its documented variable).
+pub(super) const CACHE_DIR_ENV: &str = "FLINK_EKS_CACHE_DIR";
+
 impl Stand {
     /// The flows reach moto, the registry and the stand-in through `proxies`; the bench's own
     /// requests (counting, the status changes) go to the services directly.
@@ -97,6 +100,7 @@ impl Stand {
         for (key, path) in [
             ("DOCKER_CONFIG", work.join("docker-config")),
             ("KUBECACHEDIR", work.join("kube-cache")),
+            (CACHE_DIR_ENV, work.join("flink-eks-cache")),
             ("AWS_CONFIG_FILE", work.join("aws-config")),
             ("AWS_SHARED_CREDENTIALS_FILE", work.join("aws-credentials")),
         ] {

@@ -267,7 +267,12 @@ impl Parts {
         };
         let mut rows = Vec::new();
         let mut goals = Vec::new();
-        for scenario in [Scenario::First, Scenario::NoChange, Scenario::ScriptChange] {
+        for scenario in [
+            Scenario::First,
+            Scenario::NoChange,
+            Scenario::NoChangeForgotten,
+            Scenario::ScriptChange,
+        ] {
             for flow in [Flow::Tool, Flow::Cli] {
                 let at_0: Vec<&Sample> = of(samples, flow, scenario);
                 let Some(w0) = wall(flow, scenario, 0) else {
