@@ -281,6 +281,9 @@ pub(crate) struct Services {
     label: &'static str,
 }
 
+/// The folders of the run's two registries (plain, and with basic auth), named as they are.
+const REGISTRY_STORAGE: [&str; 2] = ["registry", "auth-registry"];
+
 impl Services {
     /// Installs what is missing (the services' Debian packages and `extra_packages`, given as
     /// `(command, package)`; the Python tools), then starts every service, as `cargo xtask
@@ -435,7 +438,7 @@ impl Services {
             .output()
             .context("cannot run htpasswd")?;
         std::fs::write(&htpasswd_file, out.stdout)?;
-        for (name, auth) in [("registry", false), ("auth-registry", true)] {
+        for (name, auth) in REGISTRY_STORAGE.into_iter().zip([false, true]) {
             let port = free_port()?;
             let storage = self.dir.join(name);
             std::fs::create_dir_all(&storage)?;
@@ -560,6 +563,11 @@ impl Services {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+        // The registries' storage is most of the run's folder (about 100 MB of image layers);
+        // the logs, small, stay for reading after the run.
+        for storage in REGISTRY_STORAGE {
+            let _ = std::fs::remove_dir_all(self.dir.join(storage));
         }
     }
 }
