@@ -161,7 +161,13 @@ impl Latency {
              overlaps the waits at {rtt}. \"Binary alone\" times the deploy binary's process; \"through `cargo xtask`\" \
              adds cargo's own start, measured apart as the median of `cargo xtask --version`. \
              Requests are the median of the 0 ms runs; first request: from the process's start to \
-             its first request reaching a proxy (0 ms runs). Median of each set.",
+             its first request reaching a proxy (0 ms runs). Median of each set. The deploy \
+             binary keeps its cache folder (`FLINK_EKS_CACHE_DIR`) between the runs, as on a \
+             laptop; \"cluster not remembered\" is the same no-change redeploy with an empty one, \
+             as on a machine that never deployed to the cluster (a fresh CI runner). The CLI \
+             flow's figures vary by seconds from run to run (each `aws` command starts a Python \
+             interpreter), so its depth from wall times is rough, and can come out below zero; \
+             its waves are not.",
         );
         out.push('\n');
         let _ = writeln!(
