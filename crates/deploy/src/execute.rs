@@ -11,7 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use flink_eks_image_builder::ImageBuilder;
 use flink_eks_irsa::documents::Partition;
-use flink_eks_plan::{Action, Operation, Progress};
+use flink_eks_plan::{Action, FailureClass, Operation, Progress};
+use flink_eks_rbac::{CallerReview, Write};
+use flink_eks_submit::operator::FLINK_API_GROUP;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
@@ -258,9 +260,13 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         irsa.map_err(classify)?,
         submit.map_err(classify)?,
     );
-    let (rbac, submit, nodes) = checks_of_a_change(remote, inputs, rbac, submit)
+    let (rbac, submit, nodes, caller) = checks_of_a_change(remote, inputs, rbac, &irsa, submit)
         .await
         .map_err(classify)?;
+    let refused = match &caller {
+        Some(review) => refused_writes(review, &rbac, &irsa, &submit),
+        None => Vec::new(),
+    };
     let (irsa, submit) = namespace_created_first(&rbac, irsa, submit);
     let mut works = vec![image.map_err(classify)?];
     for (step, work) in [
@@ -272,6 +278,9 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
         let mut step_plan = StepPlan::new(step, work.map_err(classify)?);
         if let (Step::Submit, Some(nodes)) = (step, &nodes) {
             step_plan = nodes_row(step_plan, inputs, nodes);
+        }
+        for (_, blocker) in refused.iter().filter(|(s, _)| *s == step) {
+            step_plan = step_plan.blocked_by(blocker.clone());
         }
         works.push(step_plan);
     }
@@ -299,12 +308,39 @@ pub async fn plan(remote: &Remote, inputs: &Inputs, skip: &[Step]) -> Result<Dep
 ///
 /// Whether the namespace exists, which rbac's plan needs, comes from submit's read (rbac
 /// reads its Role and RoleBinding only); rbac GETs it here only when submit did not read.
+///
+/// In the same wave, when any step will write to the cluster: what the deploying identity
+/// may write ([`flink_eks_rbac::Rbac::review_caller`]), asked of every write the steps may
+/// make (rbac's as if the job's account held no grant, since its own reviews are asked at
+/// the same time), and judged once the plans are known ([`refused_writes`]).
 async fn checks_of_a_change(
     remote: &Remote,
     inputs: &Inputs,
     rbac: Option<flink_eks_rbac::Reading>,
+    irsa: &Work,
     submit: Work,
-) -> Result<(Work, Work, Option<Result<Vec<Node>>>)> {
+) -> Result<(Work, Work, Option<Result<Vec<Node>>>, Option<CallerReview>)> {
+    let mut may_write: Vec<Write> = steps_writes(irsa, &submit)
+        .into_iter()
+        .map(|(_, write)| write)
+        .collect();
+    if let Some(reading) = &rbac {
+        may_write.extend(reading.possible_cluster_writes(namespace_shown(&submit)));
+    }
+    let caller = async {
+        if may_write.is_empty() {
+            return Ok::<_, anyhow::Error>(None);
+        }
+        let review = remote
+            .rbac()?
+            .review_caller(&may_write, &inputs.rbac)
+            .await
+            .context("cannot ask what the deploying identity may write")?;
+        if let Some(why) = review.unknown() {
+            tracing::warn!("{why}: the plan cannot say whether the cluster will accept its writes");
+        }
+        Ok(Some(review))
+    };
     let running = match &submit {
         Work::Submit(plan) if plan.already_running() => Some(format!(
             "FlinkDeployment {}/{}",
@@ -357,8 +393,8 @@ async fn checks_of_a_change(
             _ => None,
         }
     };
-    let (operator, access, nodes) = tokio::join!(operator, access, nodes);
-    let (operator, (rbac, access)) = (operator?, access?);
+    let (operator, access, nodes, caller) = tokio::join!(operator, access, nodes, caller);
+    let (operator, (rbac, access), caller) = (operator?, access?, caller?);
     let rbac = match rbac {
         Some(reading) => Work::Rbac(Box::new(reading.plan(access))),
         None => Work::Skipped(unread_operations(inputs, Step::Rbac)),
@@ -367,7 +403,80 @@ async fn checks_of_a_change(
         (Work::Submit(plan), Some(check)) => Work::Submit(Box::new(plan.with_operator(check))),
         (submit, _) => submit,
     };
-    Ok((rbac, submit, nodes))
+    Ok((rbac, submit, nodes, caller))
+}
+
+/// The cluster writes of irsa's and submit's plans, each with its step, as the API server
+/// authorizes them: the service account's create (a POST) or annotation (a server-side
+/// apply: `patch`), the FlinkDeployment's server-side apply (`patch`, and `create` too when
+/// it does not exist yet).
+fn steps_writes(irsa: &Work, submit: &Work) -> Vec<(Step, Write)> {
+    let mut writes = Vec::new();
+    if let Work::Irsa(plan) = irsa {
+        let spec = &plan.spec;
+        for op in &plan.ops {
+            if let flink_eks_irsa::Op::AnnotateServiceAccount {
+                resource_version, ..
+            } = op
+            {
+                let write = match resource_version {
+                    None => Write::new("create", "", "serviceaccounts"),
+                    Some(_) => Write::new("patch", "", "serviceaccounts")
+                        .named(spec.service_account.clone()),
+                };
+                writes.push((Step::Irsa, write.in_namespace(spec.namespace.clone())));
+            }
+        }
+    }
+    if let Work::Submit(plan) = submit {
+        let (group, resource) = (FLINK_API_GROUP, "flinkdeployments");
+        match plan.action() {
+            Action::Create => writes.extend(
+                Write::apply_creating(group, resource, plan.namespace(), plan.name())
+                    .map(|w| (Step::Submit, w)),
+            ),
+            Action::Update => writes.push((
+                Step::Submit,
+                Write::new("patch", group, resource)
+                    .in_namespace(plan.namespace())
+                    .named(plan.name()),
+            )),
+            _ => {}
+        }
+    }
+    writes
+}
+
+/// The planned cluster writes the deploying identity may not make, as blockers of the steps
+/// that would make them (class authentication: exit 3).
+fn refused_writes(
+    review: &CallerReview,
+    rbac: &Work,
+    irsa: &Work,
+    submit: &Work,
+) -> Vec<(Step, Blocker)> {
+    let mut planned = steps_writes(irsa, submit);
+    if let Work::Rbac(plan) = rbac {
+        planned.extend(plan.cluster_writes().into_iter().map(|w| (Step::Rbac, w)));
+    }
+    planned
+        .into_iter()
+        .flat_map(|(step, write)| {
+            review
+                .refusals(std::slice::from_ref(&write))
+                .into_iter()
+                .map(move |refusal| {
+                    let name = format!("{} {}", refusal.write.verb, refusal.write.resource);
+                    (
+                        step,
+                        Blocker {
+                            class: FailureClass::Auth,
+                            ..Blocker::bad_input("permission", name, refusal.reason, refusal.fix)
+                        },
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Whether submit's read settled that the namespace exists: it found the FlinkDeployment

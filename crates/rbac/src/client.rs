@@ -41,7 +41,7 @@ impl std::fmt::Display for Event {
 /// The job's RBAC in one cluster.
 #[derive(Clone)]
 pub struct Rbac {
-    client: kube::Client,
+    pub(crate) client: kube::Client,
 }
 
 impl std::fmt::Debug for Rbac {

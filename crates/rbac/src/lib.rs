@@ -19,6 +19,9 @@
 //!   performs exactly those, guarded by `resourceVersion` and `uid`; [`Rbac::review`] asks
 //!   the SubjectAccessReviews alone; [`Rbac::teardown_plan`] and [`Rbac::apply_teardown`]
 //!   remove only the Role and RoleBinding flink-eks made.
+//! - [`Rbac::review_caller`]: what the deploying identity itself may write (any step's
+//!   [`Write`]s, with the API server's escalation rule for the job's Role and RoleBinding),
+//!   judged by [`CallerReview::refusals`] before anything is written.
 //!
 //! ```no_run
 //! use flink_eks_rbac::{Rbac, RbacSpec};
@@ -35,12 +38,14 @@
 
 #![warn(missing_docs)]
 
+mod caller;
 mod client;
 mod decide;
 mod error;
 mod plan;
 mod spec;
 
+pub use caller::{CallerReview, Refusal, Write};
 pub use client::{Event, Rbac, Reading};
 pub use decide::{Access, describe_attributes, is_ours, judge};
 pub use error::{Error, Result};

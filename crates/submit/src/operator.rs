@@ -20,8 +20,10 @@ use serde::Serialize;
 use crate::cluster::Submitter;
 use crate::error::kube_message;
 
-/// The operator's API group and version, as its CRDs serve FlinkDeployment and
-/// FlinkStateSnapshot.
+/// The operator's API group, as its CRDs serve FlinkDeployment and FlinkStateSnapshot.
+pub const FLINK_API_GROUP: &str = "flink.apache.org";
+
+/// The operator's API group and version.
 pub const FLINK_API_VERSION: &str = "flink.apache.org/v1beta1";
 
 /// The kind of the blocker for a FlinkDeployment CRD the cluster does not serve.
