@@ -7,13 +7,16 @@
 //!   writes nothing; teardown removes that Role and RoleBinding and nothing else;
 //! - the chart's `flink` account in `default` needs no Role, and the plan says why;
 //! - a Role of the tool's name that the tool did not make blocks the deploy (exit 2) with
-//!   nothing written.
+//!   nothing written;
+//! - a deploying user bound only to the built-in `admin` ClusterRole in its namespace is told,
+//!   before anything is written (exit 3), the writes the API server would refuse it; once a
+//!   cluster admin grants what the plan named, the same user's deploy runs.
 
 use std::path::PathBuf;
 
 use flink_eks_tests::someone_elses_role;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
@@ -236,5 +239,162 @@ async fn a_same_named_role_not_owned_blocks_with_exit_2_and_writes_nothing() {
         "the Role is untouched"
     );
     assert!(world.account_roles().await.is_empty(), "no IAM role made");
+    world.clean_up().await;
+}
+
+/// The deploying user of the namespace-scoped tests: not in `system:masters`.
+const USER: &str = "dana";
+
+/// A kubeconfig of this world whose user acts as `user` (`as:`, sent as `Impersonate-User`).
+fn kubeconfig_as(world: &World, user: &str) -> PathBuf {
+    let yaml = world.standin.kubeconfig_yaml();
+    let acting = yaml.replace("  user: {}", &format!("  user:\n    as: {user}"));
+    assert_ne!(yaml, acting, "the kubeconfig's user entry is where it was:\n{yaml}");
+    let path = world.dir.path().join(format!("kubeconfig-{user}"));
+    std::fs::write(&path, acting).unwrap();
+    path
+}
+
+/// A RoleBinding in `namespace` of `role` (`Role` or `ClusterRole`) to the user `user`.
+fn binding(namespace: &str, name: &str, kind: &str, role: &str, user: &str) -> RoleBinding {
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".to_owned(),
+            kind: kind.to_owned(),
+            name: role.to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "User".to_owned(),
+            name: user.to_owned(),
+            namespace: None,
+        }]),
+    }
+}
+
+fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![group.to_owned()]),
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+        ..PolicyRule::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_written() {
+    let world = World::start().await;
+    let namespaces: Api<Namespace> = Api::all(world.kube.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(NAMESPACE.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            },
+        )
+        .await
+        .expect("the cluster admin creates the namespace");
+    let bindings: Api<RoleBinding> = Api::namespaced(world.kube.clone(), NAMESPACE);
+    bindings
+        .create(
+            &PostParams::default(),
+            &binding(NAMESPACE, "dana-admin", "ClusterRole", "admin", USER),
+        )
+        .await
+        .expect("the cluster admin makes dana the namespace's admin");
+    let config = streaming_config(&world, "deploy-dana.toml");
+    let xtask = world
+        .xtask(&config)
+        .with_env("KUBECONFIG", kubeconfig_as(&world, USER).display().to_string());
+
+    // The namespace's admin may create the account, but not a Role granting what it does
+    // not hold itself (apps deployments/finalizers), nor a binding to it; and no built-in
+    // role grants FlinkDeployments. All of it is said at once, before anything is written.
+    let (run, writes) = world
+        .counted(xtask.run(&["deploy", "--output", "json"]))
+        .await;
+    assert_eq!(run.code, Some(3), "refused permissions: exit 3\n{run}");
+    writes.assert_none("a deploy its user may not make");
+    let plan = run.stdout_json().unwrap();
+    let refused: Vec<(String, String, String)> = rows_of(&plan, "permission")
+        .iter()
+        .map(|r| {
+            assert_eq!(r["action"], "blocked", "{r:#}");
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (text("step"), text("name"), format!("{} {}", text("detail"), text("fix")))
+        })
+        .collect();
+    let find = |step: &str, name: &str| {
+        refused
+            .iter()
+            .find(|(s, n, _)| s == step && n == name)
+            .unwrap_or_else(|| panic!("no {step} row {name:?} in {refused:#?}\n{run}"))
+            .2
+            .clone()
+    };
+    let role = find("rbac", "create roles");
+    assert!(role.contains("deployments/finalizers") && role.contains("`escalate`"), "{role}");
+    let bind = find("rbac", "create rolebindings");
+    assert!(bind.contains("`bind`"), "{bind}");
+    let deployment = find("submit", "create flinkdeployments");
+    assert!(deployment.contains("no built-in role"), "{deployment}");
+    assert!(
+        !refused.iter().any(|(_, name, _)| name.contains("serviceaccounts")),
+        "the namespace's admin may create the account: {refused:#?}"
+    );
+    assert!(
+        run.stderr.contains("nothing was written")
+            && run.stderr.contains("permission create flinkdeployments"),
+        "the error names each refused write\n{run}"
+    );
+
+    // A cluster admin grants what the plan named: escalate and bind on roles, and the
+    // FlinkDeployments. The same user's deploy now runs.
+    let roles: Api<Role> = Api::namespaced(world.kube.clone(), NAMESPACE);
+    roles
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: ObjectMeta {
+                    name: Some("flink-deployer".to_owned()),
+                    namespace: Some(NAMESPACE.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                rules: Some(vec![
+                    rule("rbac.authorization.k8s.io", &["roles"], &["escalate", "bind"]),
+                    rule(
+                        "flink.apache.org",
+                        &["flinkdeployments"],
+                        &["get", "list", "watch", "create", "patch", "update", "delete"],
+                    ),
+                ]),
+            },
+        )
+        .await
+        .expect("the cluster admin's Role");
+    bindings
+        .create(
+            &PostParams::default(),
+            &binding(NAMESPACE, "dana-deployer", "Role", "flink-deployer", USER),
+        )
+        .await
+        .expect("bound to dana");
+    let (run, _) = world
+        .counted(xtask.run(&["deploy", "--output", "json"]))
+        .await;
+    assert_eq!(run.code, Some(0), "granted, dana's deploy runs\n{run}");
+    assert!(run.stderr.contains("RUNNING"), "{run}");
+    let plan = run.stdout_json().unwrap();
+    assert!(rows_of(&plan, "permission").is_empty(), "{plan:#}");
+    assert_eq!(action_of(&plan, "role"), "create", "{plan:#}");
     world.clean_up().await;
 }
