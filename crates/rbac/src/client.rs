@@ -1,7 +1,7 @@
 //! The calls to the API server: read once, write exactly the plan.
 
 use futures::future::{join_all, try_join, try_join3};
-use k8s_openapi::api::authorization::v1::{SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{LocalSubjectAccessReview, SubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -213,19 +213,25 @@ impl Rbac {
         Ok(reading)
     }
 
-    /// Asks the API server, with one SubjectAccessReview per resource and verb of the job's
-    /// rules (all at once), whether the job's service account may do each. A caller not
-    /// allowed to create SubjectAccessReviews gets [`Access::Unknown`].
+    /// Asks the API server, with one LocalSubjectAccessReview per resource and verb of the
+    /// job's rules (all at once, in the job's namespace), whether the job's service account may
+    /// do each. A namespaced review, not a cluster-wide SubjectAccessReview: the namespace's
+    /// `admin` ClusterRole may create those, so a namespace admin gets the answer too. A
+    /// caller not allowed to create them gets [`Access::Unknown`].
     ///
     /// Every verb is asked because a partial grant (pods readable but not creatable) is the
     /// failure this guards against, and no subset of verbs implies the others.
     pub async fn review(&self, spec: &RbacSpec) -> Result<Access> {
         spec.validate()?;
-        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let api: Api<LocalSubjectAccessReview> =
+            Api::namespaced(self.client.clone(), &spec.namespace);
         let reviews = spec.review_attributes().into_iter().map(|attributes| {
             let api = api.clone();
-            let review = SubjectAccessReview {
-                metadata: ObjectMeta::default(),
+            let review = LocalSubjectAccessReview {
+                metadata: ObjectMeta {
+                    namespace: Some(spec.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
                 spec: SubjectAccessReviewSpec {
                     user: Some(spec.user()),
                     groups: Some(spec.groups()),
@@ -247,12 +253,17 @@ impl Rbac {
                     answers.push((attributes, allowed));
                 }
                 Err(e) if status_code(&e) == Some(403) => {
-                    return Ok(Access::Unknown(
-                        "the caller may not create SubjectAccessReviews".to_owned(),
-                    ));
+                    return Ok(Access::Unknown(format!(
+                        "the caller may not create LocalSubjectAccessReviews in namespace {}",
+                        spec.namespace
+                    )));
                 }
                 Err(e) => {
-                    return Err(kube_error("create subjectaccessreview", &spec.user(), e));
+                    return Err(kube_error(
+                        "create localsubjectaccessreview",
+                        &spec.user(),
+                        e,
+                    ));
                 }
             }
         }

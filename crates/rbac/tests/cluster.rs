@@ -252,37 +252,34 @@ async fn teardown_removes_only_the_role_and_binding_it_made() {
     );
 }
 
-#[tokio::test]
-async fn a_caller_who_may_not_review_gets_a_warning_and_the_role() {
-    let (standin, admin) = start().await;
-    let namespace = namespace_name("admins");
-    create_namespace(&admin, &namespace).await;
-    // A namespace admin: everything in the namespace, nothing cluster-wide (no
-    // SubjectAccessReviews, no namespaces).
-    let roles: Api<Role> = Api::namespaced(admin.clone(), &namespace);
-    let mut all = someone_elses_role(&namespace, "ns-admin");
-    all.rules = Some(vec![PolicyRule {
-        api_groups: Some(vec!["*".into()]),
-        resources: Some(vec!["*".into()]),
-        verbs: vec!["*".into()],
-        ..PolicyRule::default()
-    }]);
-    roles.create(&PostParams::default(), &all).await.unwrap();
-    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &namespace);
+/// A user bound in `namespace` to a Role of `rules` (made by the admin), and a client acting
+/// as that user.
+async fn user_with_rules(
+    standin: &kube_standin::StandIn,
+    admin: &kube::Client,
+    namespace: &str,
+    user: &str,
+    rules: Vec<PolicyRule>,
+) -> kube::Client {
+    let roles: Api<Role> = Api::namespaced(admin.clone(), namespace);
+    let mut role = someone_elses_role(namespace, user);
+    role.rules = Some(rules);
+    roles.create(&PostParams::default(), &role).await.unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), namespace);
     let binding = RoleBinding {
         metadata: ObjectMeta {
-            name: Some("ns-admin".into()),
-            namespace: Some(namespace.clone()),
+            name: Some(user.into()),
+            namespace: Some(namespace.into()),
             ..ObjectMeta::default()
         },
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "Role".into(),
-            name: "ns-admin".into(),
+            name: user.into(),
         },
         subjects: Some(vec![Subject {
             kind: "User".into(),
-            name: "alice".into(),
+            name: user.into(),
             api_group: Some("rbac.authorization.k8s.io".into()),
             namespace: None,
         }]),
@@ -291,24 +288,71 @@ async fn a_caller_who_may_not_review_gets_a_warning_and_the_role() {
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
-
     let mut config = kube::Config::new(standin.url().parse().unwrap());
-    config.auth_info.impersonate = Some("alice".into());
+    config.auth_info.impersonate = Some(user.into());
     config.auth_info.impersonate_groups = Some(vec!["system:authenticated".into()]);
-    let alice = kube::Client::try_from(config).unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..PolicyRule::default()
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_admin_gets_the_reviews_answered_and_a_caller_who_may_not_review_a_warning() {
+    let (standin, admin) = start().await;
+    let namespace = namespace_name("admins");
+    create_namespace(&admin, &namespace).await;
+    // Everything in the namespace, nothing cluster-wide: the reviews are namespaced
+    // (LocalSubjectAccessReviews), so they are answered.
+    let alice = user_with_rules(
+        &standin,
+        &admin,
+        &namespace,
+        "alice",
+        vec![rule(&["*"], &["*"], &["*"])],
+    )
+    .await;
     let rbac = Rbac::new(alice);
     let spec = RbacSpec::new(namespace.clone(), "flink-runner");
     let plan = rbac.plan(&spec).await.expect("plan as alice");
-    assert!(plan.blockers.is_empty(), "{plan}");
+    assert!(
+        plan.blockers.is_empty() && plan.warnings.is_empty(),
+        "{plan} {:?}",
+        plan.warnings
+    );
+    assert_eq!(plan.operations()[1].action, Action::Create, "{plan}");
+    rbac.apply(&plan, &Silent)
+        .await
+        .expect("alice creates the Role");
+
+    // Roles and bindings, but no reviews: a warning, and the Role planned to be sure.
+    let bob = user_with_rules(
+        &standin,
+        &admin,
+        &namespace,
+        "bob",
+        vec![rule(
+            &["rbac.authorization.k8s.io"],
+            &["roles", "rolebindings"],
+            &["*"],
+        )],
+    )
+    .await;
+    let spec = RbacSpec::new(namespace.clone(), "flink-other");
+    let plan = Rbac::new(bob).plan(&spec).await.expect("plan as bob");
     assert_eq!(plan.operations()[1].action, Action::Create, "{plan}");
     assert!(
         plan.warnings
             .iter()
-            .any(|w| w.contains("may not create SubjectAccessReviews")),
+            .any(|w| w.contains("may not create LocalSubjectAccessReviews")),
         "{:?}",
         plan.warnings
     );
-    rbac.apply(&plan, &Silent)
-        .await
-        .expect("alice creates the Role");
 }
