@@ -38,7 +38,7 @@ pub enum CheckName {
     /// The service account exists and carries the role annotation (IRSA), or the pod identity
     /// association maps it to the role (Pod Identity).
     ServiceAccount,
-    /// SubjectAccessReviews say the service account may do what Flink's native mode does:
+    /// LocalSubjectAccessReviews say the service account may do what Flink's native mode does:
     /// the operator chart's job rules (pods, configmaps, deployments) in the namespace.
     Rbac,
     /// No pod running as the service account was made before it was given the role.
@@ -361,7 +361,8 @@ fn decide(inputs: &Inputs, reads: Reads) -> Report {
             Err(err) => Check::unread(
                 CheckName::Rbac,
                 err,
-                "allow the caller to create SubjectAccessReviews",
+                "allow the caller to create LocalSubjectAccessReviews in the namespace (the \
+                 `admin` ClusterRole may)",
             ),
         },
     );
@@ -858,7 +859,7 @@ mod tests {
             Outcome::Pass
         );
         let unknown = flink_eks_rbac::Access::Unknown(
-            "the caller may not create SubjectAccessReviews".into(),
+            "the caller may not create LocalSubjectAccessReviews in namespace a".into(),
         );
         assert!(matches!(
             rbac_check("a/b", &unknown).outcome,
