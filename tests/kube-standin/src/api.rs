@@ -10,8 +10,10 @@ use serde_json::{Map, Value, json};
 
 use crate::apply::{self, Part};
 use crate::error::{ApiError, FieldError, FieldErrorKind};
+use crate::escalation::{self, RbacWrite};
 use crate::meta;
 use crate::patch::{self, PatchKind};
+use crate::rbac::{Policy, UserInfo};
 use crate::resources::{self, FLINK_STATE_SNAPSHOTS, NAMESPACES, ResourceDef, SERVICE_ACCOUNTS};
 use crate::schema::{CrdSchema, FieldValidation};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -28,6 +30,18 @@ pub(crate) struct WriteOptions {
     pub(crate) dry_run: bool,
     /// `force=true` (server-side apply only).
     pub(crate) force: bool,
+    /// Who writes, for the RBAC storage's escalation checks: `None` for the stand-in's own
+    /// writes (the API server's loopback, the controllers), which are privileged.
+    pub(crate) requester: Option<RequestUser>,
+}
+
+/// The user of a client's write and the name its path addresses ("" for a create).
+#[derive(Clone, Debug)]
+pub(crate) struct RequestUser {
+    /// The authenticated (or impersonated) user.
+    pub(crate) user: UserInfo,
+    /// The object name in the request's path.
+    pub(crate) name: String,
 }
 
 impl WriteOptions {
@@ -38,6 +52,7 @@ impl WriteOptions {
             validation: FieldValidation::Ignore,
             dry_run: false,
             force: true,
+            requester: None,
         }
     }
 }
@@ -725,6 +740,22 @@ impl ApiServer {
         }
         let now = meta::now_rfc3339();
         system_metadata(res, namespace, live, &mut new, &now);
+        if part == Part::Main
+            && let Some(requester) = &opts.requester
+        {
+            // The RBAC storage's escalation checks, before validation as on the real server.
+            escalation::check(
+                &Policy::read_in(tx),
+                &RbacWrite {
+                    user: &requester.user,
+                    resource: res,
+                    namespace,
+                    request_name: &requester.name,
+                    live,
+                    new: &new,
+                },
+            )?;
+        }
         if part == Part::Main {
             let errors = validate_metadata(res, &new);
             if !errors.is_empty() {

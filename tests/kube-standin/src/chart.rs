@@ -44,9 +44,254 @@ fn keep() -> Value {
     json!({"helm.sh/resource-policy": "keep"})
 }
 
+const READ: [&str; 3] = ["get", "list", "watch"];
+const WRITE: [&str; 5] = ["create", "delete", "deletecollection", "patch", "update"];
+const READ_WRITE: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> Value {
+    json!({"apiGroups": [group], "resources": resources, "verbs": verbs})
+}
+
+/// The rules of `system:aggregate-to-view`, `-edit` and `-admin`, as the bootstrap policy
+/// (kubernetes/kubernetes `plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`, its
+/// rendered `testdata/cluster-roles.yaml` of a current release) states them for the groups
+/// a namespace user meets: core, apps, autoscaling, batch, extensions, policy,
+/// networking.k8s.io, discovery.k8s.io, coordination.k8s.io, authorization.k8s.io and (admin
+/// only) rbac.authorization.k8s.io. Verified there: `deployments/finalizers` is in none of
+/// them, `edit` writes `events` and `leases`, `endpoints` is only read.
+fn aggregate_to(role: &str) -> Vec<Value> {
+    match role {
+        "view" => vec![
+            rule(
+                "",
+                &[
+                    "configmaps",
+                    "endpoints",
+                    "persistentvolumeclaims",
+                    "persistentvolumeclaims/status",
+                    "pods",
+                    "replicationcontrollers",
+                    "replicationcontrollers/scale",
+                    "serviceaccounts",
+                    "services",
+                    "services/status",
+                ],
+                &READ,
+            ),
+            rule(
+                "",
+                &[
+                    "bindings",
+                    "events",
+                    "limitranges",
+                    "namespaces/status",
+                    "pods/log",
+                    "pods/status",
+                    "replicationcontrollers/status",
+                    "resourcequotas",
+                    "resourcequotas/status",
+                ],
+                &READ,
+            ),
+            rule("", &["namespaces"], &READ),
+            rule("discovery.k8s.io", &["endpointslices"], &READ),
+            rule(
+                "apps",
+                &[
+                    "controllerrevisions",
+                    "daemonsets",
+                    "daemonsets/status",
+                    "deployments",
+                    "deployments/scale",
+                    "deployments/status",
+                    "replicasets",
+                    "replicasets/scale",
+                    "replicasets/status",
+                    "statefulsets",
+                    "statefulsets/scale",
+                    "statefulsets/status",
+                ],
+                &READ,
+            ),
+            rule(
+                "autoscaling",
+                &[
+                    "horizontalpodautoscalers",
+                    "horizontalpodautoscalers/status",
+                ],
+                &READ,
+            ),
+            rule(
+                "batch",
+                &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+                &READ,
+            ),
+            rule(
+                "extensions",
+                &[
+                    "daemonsets",
+                    "daemonsets/status",
+                    "deployments",
+                    "deployments/scale",
+                    "deployments/status",
+                    "ingresses",
+                    "ingresses/status",
+                    "networkpolicies",
+                    "replicasets",
+                    "replicasets/scale",
+                    "replicasets/status",
+                    "replicationcontrollers/scale",
+                ],
+                &READ,
+            ),
+            rule(
+                "policy",
+                &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+                &READ,
+            ),
+            rule(
+                "networking.k8s.io",
+                &["ingresses", "ingresses/status", "networkpolicies"],
+                &READ,
+            ),
+        ],
+        "edit" => vec![
+            rule(
+                "",
+                &[
+                    "pods/attach",
+                    "pods/exec",
+                    "pods/portforward",
+                    "pods/proxy",
+                    "secrets",
+                    "services/proxy",
+                ],
+                &READ,
+            ),
+            rule("", &["serviceaccounts"], &["impersonate"]),
+            rule(
+                "",
+                &[
+                    "pods",
+                    "pods/attach",
+                    "pods/exec",
+                    "pods/portforward",
+                    "pods/proxy",
+                ],
+                &WRITE,
+            ),
+            rule("", &["pods/eviction"], &["create"]),
+            rule(
+                "",
+                &[
+                    "configmaps",
+                    "events",
+                    "persistentvolumeclaims",
+                    "replicationcontrollers",
+                    "replicationcontrollers/scale",
+                    "secrets",
+                    "serviceaccounts",
+                    "services",
+                    "services/proxy",
+                ],
+                &WRITE,
+            ),
+            rule("", &["serviceaccounts/token"], &["create"]),
+            rule(
+                "apps",
+                &[
+                    "daemonsets",
+                    "deployments",
+                    "deployments/rollback",
+                    "deployments/scale",
+                    "replicasets",
+                    "replicasets/scale",
+                    "statefulsets",
+                    "statefulsets/scale",
+                ],
+                &WRITE,
+            ),
+            rule("autoscaling", &["horizontalpodautoscalers"], &WRITE),
+            rule("batch", &["cronjobs", "jobs"], &WRITE),
+            rule(
+                "extensions",
+                &[
+                    "daemonsets",
+                    "deployments",
+                    "deployments/rollback",
+                    "deployments/scale",
+                    "ingresses",
+                    "networkpolicies",
+                    "replicasets",
+                    "replicasets/scale",
+                    "replicationcontrollers/scale",
+                ],
+                &WRITE,
+            ),
+            rule("policy", &["poddisruptionbudgets"], &WRITE),
+            rule(
+                "networking.k8s.io",
+                &["ingresses", "networkpolicies"],
+                &WRITE,
+            ),
+            rule("coordination.k8s.io", &["leases"], &READ_WRITE),
+        ],
+        "admin" => vec![
+            rule(
+                "authorization.k8s.io",
+                &["localsubjectaccessreviews"],
+                &["create"],
+            ),
+            rule(
+                "rbac.authorization.k8s.io",
+                &["rolebindings", "roles"],
+                &READ_WRITE,
+            ),
+        ],
+        _ => vec![],
+    }
+}
+
+/// The rules of the aggregated ClusterRole `role` (`admin`, `edit`, `view`) as the
+/// aggregation controller fills them in: the rules of every ClusterRole carrying its
+/// `rbac.authorization.k8s.io/aggregate-to-<role>` label, those roles taken by name, each
+/// rule once. `edit` is labelled to aggregate into `admin` and `view` into `edit`, so admin
+/// holds edit's and edit holds view's. The operator's chart (release 1.15.0,
+/// `helm/flink-kubernetes-operator/templates/`) ships no ClusterRole with such a label, so
+/// none of them grants `flinkdeployments`.
+fn aggregated_rules(role: &str) -> Vec<Value> {
+    let sources: Vec<Vec<Value>> = match role {
+        // "edit" sorts before "system:aggregate-to-admin".
+        "admin" => vec![aggregated_rules("edit"), aggregate_to("admin")],
+        // "system:aggregate-to-edit" sorts before "view".
+        "edit" => vec![aggregate_to("edit"), aggregated_rules("view")],
+        "view" => vec![aggregate_to("view")],
+        _ => vec![],
+    };
+    let mut rules: Vec<Value> = Vec::new();
+    for rule in sources.into_iter().flatten() {
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+    rules
+}
+
 /// The built-in ClusterRoles and bindings every cluster has that the stand-in's requests
-/// meet: `cluster-admin` for `system:masters`, and `system:basic-user`, through which every
-/// authenticated user may ask what it may do (`kubectl auth can-i`).
+/// meet: `cluster-admin` for `system:masters`; `system:basic-user`, through which every
+/// authenticated user may ask what it may do (`kubectl auth can-i`); and the user-facing
+/// roles a platform team binds in a namespace, `admin`, `edit` and `view` (with their
+/// `aggregationRule` and the aggregated rules already filled in) and the
+/// `system:aggregate-to-*` roles they gather.
 fn bootstrap_rbac() -> Vec<(&'static ResourceDef, Value)> {
     let bootstrap = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
     let role = |name: &str, rules: Value| {
@@ -54,6 +299,25 @@ fn bootstrap_rbac() -> Vec<(&'static ResourceDef, Value)> {
             "metadata": {"name": name, "labels": bootstrap,
                 "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
             "rules": rules})
+    };
+    let aggregated = |name: &str, aggregates_into: Option<&str>| {
+        let mut object = role(name, json!(aggregated_rules(name)));
+        object["aggregationRule"] = json!({"clusterRoleSelectors": [
+            {"matchLabels": {format!("rbac.authorization.k8s.io/aggregate-to-{name}"): "true"}}]});
+        if let Some(into) = aggregates_into {
+            object["metadata"]["labels"]
+                [format!("rbac.authorization.k8s.io/aggregate-to-{into}")] = json!("true");
+        }
+        object
+    };
+    let gathered = |name: &str| {
+        let mut object = role(
+            &format!("system:aggregate-to-{name}"),
+            json!(aggregate_to(name)),
+        );
+        object["metadata"]["labels"][format!("rbac.authorization.k8s.io/aggregate-to-{name}")] =
+            json!("true");
+        object
     };
     let binding = |name: &str, group: &str| {
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -85,6 +349,12 @@ fn bootstrap_rbac() -> Vec<(&'static ResourceDef, Value)> {
             &CLUSTER_ROLE_BINDINGS,
             binding("system:basic-user", AUTHENTICATED),
         ),
+        (&CLUSTER_ROLES, aggregated("admin", None)),
+        (&CLUSTER_ROLES, aggregated("edit", Some("admin"))),
+        (&CLUSTER_ROLES, aggregated("view", Some("edit"))),
+        (&CLUSTER_ROLES, gathered("admin")),
+        (&CLUSTER_ROLES, gathered("edit")),
+        (&CLUSTER_ROLES, gathered("view")),
     ]
 }
 

@@ -37,6 +37,7 @@ mod chart;
 mod cluster;
 mod discovery;
 mod error;
+mod escalation;
 mod faults;
 mod kubeconfig;
 mod logs;
@@ -222,6 +223,25 @@ impl StandIn {
     /// A kubeconfig for the server: context `kube-standin`, namespace `default`, no credentials.
     pub fn kubeconfig_yaml(&self) -> String {
         kubeconfig::render(&self.url())
+    }
+
+    /// The same kubeconfig acting as `user` in `groups` (its user's `as` and `as-groups`), for
+    /// a test that plays a user without `system:masters`: kube-rs and kubectl send
+    /// `Impersonate-User` and `Impersonate-Group`, and every request, access reviews
+    /// included, is authorized as that user, whose writes of Roles and bindings meet the
+    /// escalation checks. A user in no group is in `system:authenticated` only.
+    ///
+    /// ```rust,no_run
+    /// # async fn example(standin: kube_standin::StandIn) -> anyhow::Result<()> {
+    /// let yaml = standin.kubeconfig_yaml_as("jane", &["platform"]);
+    /// let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml)?;
+    /// let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    /// let jane = kube::Client::try_from(config)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn kubeconfig_yaml_as(&self, user: &str, groups: &[&str]) -> String {
+        kubeconfig::render_as(&self.url(), user, groups)
     }
 
     /// A kube-rs client for the server, default namespace `default`.

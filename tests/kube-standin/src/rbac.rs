@@ -9,14 +9,15 @@
 //! namespace; a ClusterRoleBinding grants a ClusterRole everywhere. Subjects are
 //! ServiceAccounts (namespace defaulting to the binding's), Users and Groups. Members of
 //! `system:masters` are allowed everything, as the real server's privileged-group authorizer
-//! allows them before RBAC is asked. Only [`Policy::read`] touches the store.
+//! allows them before RBAC is asked. Only [`Policy::read`] and [`Policy::read_in`] touch the
+//! store.
 
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::meta;
 use crate::resources::{CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES, ResourceDef};
-use crate::store::Store;
+use crate::store::{Store, Tx};
 
 /// The group whose members may do anything (the kubeconfig's user is one).
 pub(crate) const MASTERS: &str = "system:masters";
@@ -130,7 +131,11 @@ pub(crate) struct Policy {
 impl Policy {
     /// The RBAC objects in the store now.
     pub(crate) fn read(store: &Store) -> Policy {
-        let tx = store.tx();
+        Policy::read_in(&store.tx())
+    }
+
+    /// The RBAC objects as a transaction sees them (for a check inside a write).
+    pub(crate) fn read_in(tx: &Tx<'_>) -> Policy {
         let all = |res: &'static ResourceDef| -> Vec<Value> {
             tx.list(res, None).iter().map(|o| (**o).clone()).collect()
         };
@@ -225,9 +230,72 @@ impl Policy {
         }
     }
 
-    fn cluster_role(&self, name: &str) -> Option<&Value> {
+    /// A ClusterRole by name.
+    pub(crate) fn cluster_role(&self, name: &str) -> Option<&Value> {
         self.cluster_roles.iter().find(|r| meta::name(r) == name)
     }
+
+    /// A Role by namespace and name.
+    pub(crate) fn role(&self, namespace: &str, name: &str) -> Option<&Value> {
+        self.roles
+            .iter()
+            .find(|r| meta::namespace(r) == namespace && meta::name(r) == name)
+    }
+
+    /// Every rule `user` holds in `namespace` ("": at the cluster scope only), as the rule
+    /// resolver's `RulesFor` gathers them: the ClusterRoles of the ClusterRoleBindings naming
+    /// the user, then the roles of the namespace's RoleBindings naming it. Bindings to a
+    /// missing role add an error instead, worded as the registry-backed getters the
+    /// escalation check's resolver uses word it (`clusterroles.rbac.authorization.k8s.io "x"
+    /// not found`; the authorizer's informer-backed listers say `clusterrole`). Membership in `system:masters` is not a rule: callers check it first.
+    pub(crate) fn rules_for(&self, user: &UserInfo, namespace: &str) -> (Vec<Value>, Vec<String>) {
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        let mut add = |role: Option<&Value>, kind: &str, name: &str| match role {
+            Some(role) => rules.extend(
+                role.get("rules")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            ),
+            None => errors.push(format!(
+                "{}s.rbac.authorization.k8s.io \"{name}\" not found",
+                kind.to_ascii_lowercase()
+            )),
+        };
+        for binding in &self.cluster_role_bindings {
+            if matching_subject(binding, "", user).is_some() {
+                let name = role_ref(binding, "name");
+                add(self.cluster_role(name), "ClusterRole", name);
+            }
+        }
+        if !namespace.is_empty() {
+            for binding in self
+                .role_bindings
+                .iter()
+                .filter(|b| meta::namespace(b) == namespace)
+            {
+                if matching_subject(binding, namespace, user).is_none() {
+                    continue;
+                }
+                let (kind, name) = (role_ref(binding, "kind"), role_ref(binding, "name"));
+                let role = match kind {
+                    "ClusterRole" => self.cluster_role(name),
+                    _ => self.role(namespace, name),
+                };
+                add(role, kind, name);
+            }
+        }
+        (rules, errors)
+    }
+}
+
+/// A binding's `roleRef.<key>`, "" when missing.
+pub(crate) fn role_ref<'a>(binding: &'a Value, key: &str) -> &'a str {
+    meta::get_path(binding, &["roleRef", key])
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// The binding's subject that the user is, described as the RBAC authorizer does

@@ -15,7 +15,7 @@ use axum::routing::{delete, get, put};
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::api::{DeleteOptions, ListOptions, WriteOptions, WriteOutcome};
+use crate::api::{DeleteOptions, ListOptions, RequestUser, WriteOptions, WriteOutcome};
 use crate::apply::Part;
 use crate::discovery;
 use crate::error::ApiError;
@@ -280,7 +280,7 @@ async fn serve(
         name.as_deref(),
         subresource.as_deref(),
         &request,
-        user,
+        user.clone(),
     ) {
         if is_write {
             shared
@@ -319,12 +319,12 @@ async fn serve(
             Ok((json_response(StatusCode::OK, &object, &[]), false))
         }
         (&Method::POST, None) if part == Part::Main => {
-            let options = write_options(&request)?;
+            let options = write_options(&request, &user, None)?;
             let body = read_body(request.body).await?;
             shared.api.create(res, ns, body, &options).map(written)
         }
         (&Method::PUT, Some(name)) => {
-            let options = write_options(&request)?;
+            let options = write_options(&request, &user, Some(name))?;
             let body = read_body(request.body).await?;
             shared
                 .api
@@ -333,7 +333,7 @@ async fn serve(
         }
         (&Method::PATCH, Some(name)) => {
             let kind = PatchKind::from_content_type(request.header(header::CONTENT_TYPE))?;
-            let options = write_options(&request)?;
+            let options = write_options(&request, &user, Some(name))?;
             if kind != PatchKind::Apply && request.param("force").is_some() {
                 return Err(ApiError::bad_request(
                     "force flag is only valid for apply patches",
@@ -768,7 +768,11 @@ fn list_options(res: &ResourceDef, request: &Request) -> Result<ListOptions, Api
     })
 }
 
-fn write_options(request: &Request) -> Result<WriteOptions, ApiError> {
+fn write_options(
+    request: &Request,
+    user: &UserInfo,
+    name: Option<&str>,
+) -> Result<WriteOptions, ApiError> {
     let validation =
         FieldValidation::parse(request.param("fieldValidation")).map_err(ApiError::bad_request)?;
     let manager = match request.param("fieldManager") {
@@ -789,6 +793,10 @@ fn write_options(request: &Request) -> Result<WriteOptions, ApiError> {
         validation,
         dry_run: request.param("dryRun") == Some("All"),
         force: request.flag("force"),
+        requester: Some(RequestUser {
+            user: user.clone(),
+            name: name.unwrap_or("").to_owned(),
+        }),
     })
 }
 

@@ -510,6 +510,106 @@ async fn kubectl_auth_can_i_and_impersonation_answer_from_rbac() {
 }
 
 #[tokio::test]
+async fn kubectl_as_a_namespace_admin_is_refused_roles_beyond_its_rules() {
+    let standin = start().await;
+    let kubectl = Kubectl::new(&standin);
+    let setup = kubectl.file(
+        "platform.yaml",
+        &format!(
+            "{}\n---\n{}\n---\n{}\n",
+            yaml(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "streaming"}})),
+            yaml(&serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "jane-admin", "namespace": "streaming"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jane"}]})),
+            yaml(&serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "eddie-edit", "namespace": "streaming"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "eddie"}]})),
+        ),
+    );
+    kubectl
+        .ok(&["apply", "--server-side", "-f", &setup.to_string_lossy()])
+        .await;
+    let can_i = |user: &'static str, what: &'static str| {
+        let kubectl = &kubectl;
+        async move {
+            let out = kubectl
+                .run(&[
+                    "auth",
+                    "can-i",
+                    "create",
+                    what,
+                    "-n",
+                    "streaming",
+                    "--as",
+                    user,
+                ])
+                .await;
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+    };
+    assert_eq!(can_i("jane", "roles").await, "yes");
+    assert_eq!(can_i("eddie", "roles").await, "no");
+    assert_eq!(can_i("jane", "flinkdeployments").await, "no");
+
+    let role =
+        |name: &str, group: &str, resource: &str, verbs: &[&str]| {
+            kubectl.file(
+            &format!("{name}.yaml"),
+            &yaml(&serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": name, "namespace": "streaming"},
+                "rules": [{"apiGroups": [group], "resources": [resource], "verbs": verbs}]})),
+        )
+        };
+    let pods = role("pods", "", "pods", &["get", "list", "create"]);
+    kubectl
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--as",
+            "jane",
+            "-f",
+            &pods.to_string_lossy(),
+        ])
+        .await;
+    let finalizers = role("finalizers", "apps", "deployments/finalizers", &["update"]);
+    let refused = kubectl
+        .fails(&[
+            "apply",
+            "--server-side",
+            "--as",
+            "jane",
+            "-f",
+            &finalizers.to_string_lossy(),
+        ])
+        .await;
+    assert!(
+        refused.contains(
+            "roles.rbac.authorization.k8s.io \"finalizers\" is forbidden: user \"jane\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"apps\"], Resources:[\"deployments/finalizers\"], Verbs:[\"update\"]}"
+        ),
+        "{refused}"
+    );
+    // An apply is a patch: edit has no verb on roles at all.
+    let refused = kubectl
+        .fails(&[
+            "apply",
+            "--server-side",
+            "--as",
+            "eddie",
+            "-f",
+            &pods.to_string_lossy(),
+        ])
+        .await;
+    assert!(
+        refused.contains(
+            "User \"eddie\" cannot patch resource \"roles\" in API group \"rbac.authorization.k8s.io\" in the namespace \"streaming\""
+        ),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
 async fn kubectl_sees_the_operator_as_its_helm_chart_installs_it() {
     let standin = start().await;
     let kubectl = Kubectl::new(&standin);
