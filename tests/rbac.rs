@@ -9,8 +9,9 @@
 //! - a Role of the tool's name that the tool did not make blocks the deploy (exit 2) with
 //!   nothing written;
 //! - a deploying user bound only to the built-in `admin` ClusterRole in its namespace is told,
-//!   before anything is written (exit 3), the writes the API server would refuse it; once a
-//!   cluster admin grants what the plan named, the same user's deploy runs.
+//!   before anything is written (exit 3), that it may not read FlinkDeployments, then, once
+//!   allowed to read them, every write the API server would refuse it; once a cluster admin
+//!   grants what the plan named, the same user's deploy runs.
 
 use std::path::PathBuf;
 
@@ -249,7 +250,10 @@ const USER: &str = "dana";
 fn kubeconfig_as(world: &World, user: &str) -> PathBuf {
     let yaml = world.standin.kubeconfig_yaml();
     let acting = yaml.replace("  user: {}", &format!("  user:\n    as: {user}"));
-    assert_ne!(yaml, acting, "the kubeconfig's user entry is where it was:\n{yaml}");
+    assert_ne!(
+        yaml, acting,
+        "the kubeconfig's user entry is where it was:\n{yaml}"
+    );
     let path = world.dir.path().join(format!("kubeconfig-{user}"));
     std::fs::write(&path, acting).unwrap();
     path
@@ -312,13 +316,59 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
         .await
         .expect("the cluster admin makes dana the namespace's admin");
     let config = streaming_config(&world, "deploy-dana.toml");
-    let xtask = world
-        .xtask(&config)
-        .with_env("KUBECONFIG", kubeconfig_as(&world, USER).display().to_string());
+    let xtask = world.xtask(&config).with_env(
+        "KUBECONFIG",
+        kubeconfig_as(&world, USER).display().to_string(),
+    );
 
-    // The namespace's admin may create the account, but not a Role granting what it does
-    // not hold itself (apps deployments/finalizers), nor a binding to it; and no built-in
-    // role grants FlinkDeployments. All of it is said at once, before anything is written.
+    // No built-in role grants FlinkDeployments, not even reading one: the plan cannot be
+    // made, and says which permission is missing, before anything is written.
+    let (run, writes) = world
+        .counted(xtask.run(&["deploy", "--output", "json"]))
+        .await;
+    assert_eq!(run.code, Some(3), "a read refused: exit 3\n{run}");
+    assert!(
+        run.stderr
+            .contains("cannot get resource \"flinkdeployments\"")
+            && run.stderr.contains("kubectl auth can-i"),
+        "{run}"
+    );
+    writes.assert_none("a deploy whose plan could not be read");
+
+    // A cluster admin lets dana read FlinkDeployments. The namespace's admin may create the
+    // account, but not a Role granting what it does not hold itself (apps
+    // deployments/finalizers), nor a binding to it, nor the FlinkDeployment. All of it is
+    // said at once, before anything is written.
+    let roles: Api<Role> = Api::namespaced(world.kube.clone(), NAMESPACE);
+    let role_of = |name: &str, rules: Vec<PolicyRule>| Role {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(NAMESPACE.to_owned()),
+            ..ObjectMeta::default()
+        },
+        rules: Some(rules),
+    };
+    roles
+        .create(
+            &PostParams::default(),
+            &role_of(
+                "flink-viewer",
+                vec![rule(
+                    "flink.apache.org",
+                    &["flinkdeployments"],
+                    &["get", "list", "watch"],
+                )],
+            ),
+        )
+        .await
+        .expect("the cluster admin's read-only Role");
+    bindings
+        .create(
+            &PostParams::default(),
+            &binding(NAMESPACE, "dana-viewer", "Role", "flink-viewer", USER),
+        )
+        .await
+        .expect("bound to dana");
     let (run, writes) = world
         .counted(xtask.run(&["deploy", "--output", "json"]))
         .await;
@@ -330,7 +380,11 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
         .map(|r| {
             assert_eq!(r["action"], "blocked", "{r:#}");
             let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-            (text("step"), text("name"), format!("{} {}", text("detail"), text("fix")))
+            (
+                text("step"),
+                text("name"),
+                format!("{} {}", text("detail"), text("fix")),
+            )
         })
         .collect();
     let find = |step: &str, name: &str| {
@@ -342,13 +396,23 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
             .clone()
     };
     let role = find("rbac", "create roles");
-    assert!(role.contains("deployments/finalizers") && role.contains("`escalate`"), "{role}");
+    assert!(
+        role.contains("deployments/finalizers") && role.contains("`escalate`"),
+        "{role}"
+    );
     let bind = find("rbac", "create rolebindings");
     assert!(bind.contains("`bind`"), "{bind}");
     let deployment = find("submit", "create flinkdeployments");
     assert!(deployment.contains("no built-in role"), "{deployment}");
+    assert_eq!(
+        refused.iter().filter(|(step, _, _)| step == "submit").count(),
+        1,
+        "one row for the FlinkDeployment's apply, refused as patch and create: {refused:#?}"
+    );
     assert!(
-        !refused.iter().any(|(_, name, _)| name.contains("serviceaccounts")),
+        !refused
+            .iter()
+            .any(|(_, name, _)| name.contains("serviceaccounts")),
         "the namespace's admin may create the account: {refused:#?}"
     );
     assert!(
@@ -359,25 +423,24 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
 
     // A cluster admin grants what the plan named: escalate and bind on roles, and the
     // FlinkDeployments. The same user's deploy now runs.
-    let roles: Api<Role> = Api::namespaced(world.kube.clone(), NAMESPACE);
     roles
         .create(
             &PostParams::default(),
-            &Role {
-                metadata: ObjectMeta {
-                    name: Some("flink-deployer".to_owned()),
-                    namespace: Some(NAMESPACE.to_owned()),
-                    ..ObjectMeta::default()
-                },
-                rules: Some(vec![
-                    rule("rbac.authorization.k8s.io", &["roles"], &["escalate", "bind"]),
+            &role_of(
+                "flink-deployer",
+                vec![
+                    rule(
+                        "rbac.authorization.k8s.io",
+                        &["roles"],
+                        &["escalate", "bind"],
+                    ),
                     rule(
                         "flink.apache.org",
                         &["flinkdeployments"],
-                        &["get", "list", "watch", "create", "patch", "update", "delete"],
+                        &["create", "patch", "update", "delete"],
                     ),
-                ]),
-            },
+                ],
+            ),
         )
         .await
         .expect("the cluster admin's Role");

@@ -459,22 +459,37 @@ fn refused_writes(
     if let Work::Rbac(plan) = rbac {
         planned.extend(plan.cluster_writes().into_iter().map(|w| (Step::Rbac, w)));
     }
-    planned
+    let refusals: Vec<(Step, flink_eks_rbac::Refusal)> = planned
         .into_iter()
         .flat_map(|(step, write)| {
             review
                 .refusals(std::slice::from_ref(&write))
                 .into_iter()
-                .map(move |refusal| {
-                    let name = format!("{} {}", refusal.write.verb, refusal.write.resource);
-                    (
-                        step,
-                        Blocker {
-                            class: FailureClass::Auth,
-                            ..Blocker::bad_input("permission", name, refusal.reason, refusal.fix)
-                        },
-                    )
-                })
+                .map(move |refusal| (step, refusal))
+        })
+        .collect();
+    // A server-side apply that creates is refused as a `patch` and as a `create`: one row,
+    // the create's, says it (its fix asks for both).
+    let creation_refused = |w: &Write| {
+        refusals.iter().any(|(_, r)| {
+            r.write.verb == "create"
+                && (r.write.group, r.write.resource, &r.write.namespace)
+                    == (w.group, w.resource, &w.namespace)
+        })
+    };
+    refusals
+        .iter()
+        .filter(|(_, r)| !(r.write.verb == "patch" && creation_refused(&r.write)))
+        .map(|(step, refusal)| (*step, refusal.clone()))
+        .map(|(step, refusal)| {
+            let name = format!("{} {}", refusal.write.verb, refusal.write.resource);
+            (
+                step,
+                Blocker {
+                    class: FailureClass::Auth,
+                    ..Blocker::bad_input("permission", name, refusal.reason, refusal.fix)
+                },
+            )
         })
         .collect()
 }

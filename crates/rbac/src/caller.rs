@@ -215,11 +215,7 @@ impl CallerReview {
             let Some(held) = &self.held else {
                 continue;
             };
-            let missing: Vec<String> = held
-                .iter()
-                .filter(|(_, allowed)| !allowed)
-                .map(|(attributes, _)| describe_attributes(attributes))
-                .collect();
+            let missing = not_held(held);
             if missing.is_empty() {
                 continue;
             }
@@ -230,7 +226,7 @@ impl CallerReview {
                      job's Role {} grants (the API server refuses to let anyone grant what they \
                      do not hold), and it does not hold: {}",
                     self.spec.qualified_name(),
-                    missing.join(", ")
+                    missing
                 ),
                 fix: format!(
                     "ask a cluster admin to grant you those, or `{}` on roles in namespace {}, \
@@ -242,6 +238,25 @@ impl CallerReview {
         }
         refusals
     }
+}
+
+/// The rules not held, a resource at a time: `apps/deployments/finalizers (get, list, …)`;
+/// empty when every one is held.
+fn not_held(held: &[(ResourceAttributes, bool)]) -> String {
+    let mut by_resource: Vec<(String, Vec<String>)> = Vec::new();
+    for (attributes, _) in held.iter().filter(|(_, allowed)| !allowed) {
+        let described = describe_attributes(attributes);
+        let (verb, resource) = described.split_once(' ').unwrap_or(("", &described));
+        match by_resource.iter_mut().find(|(r, _)| r == resource) {
+            Some((_, verbs)) => verbs.push(verb.to_owned()),
+            None => by_resource.push((resource.to_owned(), vec![verb.to_owned()])),
+        }
+    }
+    by_resource
+        .iter()
+        .map(|(resource, verbs)| format!("{resource} ({})", verbs.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What to do about a write refused outright.
@@ -541,9 +556,9 @@ mod tests {
         let refusals = namespace_admin.refusals(&planned);
         assert_eq!(refusals.len(), 2, "{refusals:?}");
         assert!(
-            refusals[0].reason.contains(
-                "does not hold: create apps/deployments/finalizers, update apps/deployments/finalizers"
-            ),
+            refusals[0]
+                .reason
+                .ends_with("does not hold: apps/deployments/finalizers (create, update)"),
             "{}",
             refusals[0].reason
         );
