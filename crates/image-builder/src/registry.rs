@@ -5,7 +5,7 @@
 //! `WWW-Authenticate` challenge decides between Basic and the Bearer token flow
 //! (Docker Hub, ECR, GHCR).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -53,29 +53,43 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
-/// The HTTP client of every [`RegistryClient`] of the process, built on first use: its TLS
-/// configuration (trusting the system's root certificates, read once per process by
-/// [`crate::roots`]) is made once, and its pool keeps connections per registry host across
-/// clients. A failure to build is kept too: it would fail the same way again.
-fn shared_http() -> std::result::Result<reqwest::Client, String> {
-    static HTTP: OnceLock<std::result::Result<reqwest::Client, String>> = OnceLock::new();
-    HTTP.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!(
-                "flink-eks-image-builder/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .tls_certs_only(
-                crate::roots::system_root_certificates()
-                    .iter()
-                    .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
-            )
-            .build()
-            .map_err(|err| flink_eks_plan::one_line_chain(&err))
+/// The TLS configuration of every [`RegistryClient`] of the process, made on first use: it
+/// trusts the system's root certificates, read once per process by [`crate::roots`], so no
+/// client parses them again. A failure to make it is kept too: it would fail the same way.
+fn shared_tls() -> std::result::Result<rustls::ClientConfig, String> {
+    static TLS: OnceLock<std::result::Result<rustls::ClientConfig, String>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(crate::roots::system_root_certificates().iter().cloned());
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|err| flink_eks_plan::one_line_chain(&err))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
     })
     .clone()
+}
+
+/// An HTTP client for one [`RegistryClient`], with the process's TLS configuration and a
+/// connection pool of its own: a pooled connection is driven by a task of the async runtime
+/// that opened it, so a pool shared by the clients of two runtimes (a program may run more
+/// than one, a test binary does) would lose a request in flight when one of them ends.
+fn http_client() -> std::result::Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!(
+            "flink-eks-image-builder/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .tls_backend_preconfigured(shared_tls()?)
+        .build()
+        .map_err(|err| flink_eks_plan::one_line_chain(&err))
 }
 
 impl RegistryClient {
@@ -93,7 +107,7 @@ impl RegistryClient {
         credentials: Credentials,
         plain_http: bool,
     ) -> Result<Self> {
-        let http = shared_http().map_err(|message| Error::Registry {
+        let http = http_client().map_err(|message| Error::Registry {
             registry: repository.registry().to_owned(),
             message: format!("cannot set up an HTTP client: {message}"),
         })?;
@@ -637,6 +651,86 @@ mod tests {
             ]),
             "scope=repository%3Aa%2Fb%3Apull&k=x%20y%26z"
         );
+    }
+
+    /// A registry on loopback that answers every request `404`, 200 ms after it came, on
+    /// kept-alive connections; returns its `host:port`.
+    fn slow_keep_alive_registry() -> String {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => {
+                                std::thread::sleep(Duration::from_millis(200));
+                                let answer = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+                                if writer.write_all(answer.as_bytes()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn a_request_survives_the_end_of_another_runtime_that_used_the_same_registry() {
+        // A program (or a test binary) may run several Tokio runtimes. A pooled connection
+        // is driven by a task of the runtime that opened it: shared with a client of another
+        // runtime, a request on it dies when the first runtime ends.
+        let repository = Repository::parse(&format!("{}/x", slow_keep_alive_registry())).unwrap();
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        let (asked_tx, asked_rx) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let repository = repository.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let client = RegistryClient::new(&repository, Credentials::Anonymous).unwrap();
+                let answer = runtime.block_on(client.head_manifest("v1"));
+                assert!(matches!(answer, Ok(None)), "{answer:?}");
+                asked_tx.send(()).unwrap();
+                // Running, its connection kept (and driving whatever request is on it), until
+                // the second request is on its way; then it ends.
+                let _ = runtime.block_on(ended_rx);
+                drop(runtime);
+            })
+        };
+        asked_rx.recv().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = RegistryClient::new(&repository, Credentials::Anonymous).unwrap();
+        let answer = runtime.block_on(async {
+            let request = client.head_manifest("v2");
+            let end_the_first = async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = ended_tx.send(());
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                answer = request => answer,
+                () = end_the_first => unreachable!(),
+            }
+        });
+        first.join().unwrap();
+        assert!(matches!(answer, Ok(None)), "{answer:?}");
     }
 
     #[test]
