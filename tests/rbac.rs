@@ -200,20 +200,7 @@ async fn the_charts_flink_account_in_default_needs_no_role_and_the_plan_says_why
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_same_named_role_not_owned_blocks_with_exit_2_and_writes_nothing() {
     let world = World::start().await;
-    let namespaces: Api<Namespace> = Api::all(world.kube.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: ObjectMeta {
-                    name: Some(NAMESPACE.to_owned()),
-                    ..ObjectMeta::default()
-                },
-                ..Namespace::default()
-            },
-        )
-        .await
-        .unwrap();
+    create_namespace(&world).await;
     let roles: Api<Role> = Api::namespaced(world.kube.clone(), NAMESPACE);
     roles
         .create(
@@ -241,6 +228,24 @@ async fn a_same_named_role_not_owned_blocks_with_exit_2_and_writes_nothing() {
     );
     assert!(world.account_roles().await.is_empty(), "no IAM role made");
     world.clean_up().await;
+}
+
+/// Creates the namespace `streaming`, as the cluster's admin.
+async fn create_namespace(world: &World) {
+    let namespaces: Api<Namespace> = Api::all(world.kube.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(NAMESPACE.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            },
+        )
+        .await
+        .expect("the cluster admin creates the namespace");
 }
 
 /// The deploying user of the namespace-scoped tests: not in `system:masters`.
@@ -293,20 +298,7 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_written() {
     let world = World::start().await;
-    let namespaces: Api<Namespace> = Api::all(world.kube.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: ObjectMeta {
-                    name: Some(NAMESPACE.to_owned()),
-                    ..ObjectMeta::default()
-                },
-                ..Namespace::default()
-            },
-        )
-        .await
-        .expect("the cluster admin creates the namespace");
+    create_namespace(&world).await;
     let bindings: Api<RoleBinding> = Api::namespaced(world.kube.clone(), NAMESPACE);
     bindings
         .create(
@@ -405,7 +397,10 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
     let deployment = find("submit", "create flinkdeployments");
     assert!(deployment.contains("no built-in role"), "{deployment}");
     assert_eq!(
-        refused.iter().filter(|(step, _, _)| step == "submit").count(),
+        refused
+            .iter()
+            .filter(|(step, _, _)| step == "submit")
+            .count(),
         1,
         "one row for the FlinkDeployment's apply, refused as patch and create: {refused:#?}"
     );

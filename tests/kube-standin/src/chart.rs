@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::rbac::{AUTHENTICATED, MASTERS, chart_job_rules};
 use crate::resources::{
     CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, CONFIG_MAPS, CUSTOM_RESOURCE_DEFINITIONS, DEPLOYMENTS,
-    NAMESPACES, ROLE_BINDINGS, ROLES, ResourceDef, SERVICE_ACCOUNTS,
+    NAMESPACES, READ_WRITE_VERBS, ROLE_BINDINGS, ROLES, ResourceDef, SERVICE_ACCOUNTS,
 };
 
 /// The operator's Deployment (the chart's name) and its main container.
@@ -46,16 +46,7 @@ fn keep() -> Value {
 
 const READ: [&str; 3] = ["get", "list", "watch"];
 const WRITE: [&str; 5] = ["create", "delete", "deletecollection", "patch", "update"];
-const READ_WRITE: [&str; 8] = [
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+const READ_WRITE: [&str; 8] = READ_WRITE_VERBS;
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": [group], "resources": resources, "verbs": verbs})

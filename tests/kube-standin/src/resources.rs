@@ -84,18 +84,21 @@ impl ResourceDef {
         if self.is_review() {
             return &["create"];
         }
-        &[
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+        &READ_WRITE_VERBS
     }
 }
+
+/// Every verb of a stored resource, as discovery lists them (sorted).
+pub(crate) const READ_WRITE_VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// core/v1 namespaces (cluster-scoped).
 pub(crate) static NAMESPACES: ResourceDef = ResourceDef {
