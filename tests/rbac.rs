@@ -8,10 +8,10 @@
 //! - the chart's `flink` account in `default` needs no Role, and the plan says why;
 //! - a Role of the tool's name that the tool did not make blocks the deploy (exit 2) with
 //!   nothing written;
-//! - a deploying user bound only to the built-in `admin` ClusterRole in its namespace is told,
-//!   before anything is written (exit 3), that it may not read FlinkDeployments, then, once
-//!   allowed to read them, every write the API server would refuse it; once a cluster admin
-//!   grants what the plan named, the same user's deploy runs.
+//! - a deploying user bound only to the built-in `admin` ClusterRole in its namespace is told
+//!   at once, before anything is written (exit 3), everything the API server would refuse
+//!   it (reading FlinkDeployments too); once a cluster admin grants what the plan named, the
+//!   same user's deploy runs.
 
 use std::path::PathBuf;
 
@@ -313,23 +313,9 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
         kubeconfig_as(&world, USER).display().to_string(),
     );
 
-    // No built-in role grants FlinkDeployments, not even reading one: the plan cannot be
-    // made, and says which permission is missing, before anything is written.
-    let (run, writes) = world
-        .counted(xtask.run(&["deploy", "--output", "json"]))
-        .await;
-    assert_eq!(run.code, Some(3), "a read refused: exit 3\n{run}");
-    assert!(
-        run.stderr
-            .contains("cannot get resource \"flinkdeployments\"")
-            && run.stderr.contains("kubectl auth can-i"),
-        "{run}"
-    );
-    writes.assert_none("a deploy whose plan could not be read");
-
-    // A cluster admin lets dana read FlinkDeployments. The namespace's admin may create the
-    // account, but not a Role granting what it does not hold itself (apps
-    // deployments/finalizers), nor a binding to it, nor the FlinkDeployment. All of it is
+    // The namespace's admin may create the account, but may not read or write
+    // FlinkDeployments (no built-in role grants them), nor create a Role granting what it
+    // does not hold itself (apps deployments/finalizers), nor a binding to it. All of it is
     // said at once, before anything is written.
     let roles: Api<Role> = Api::namespaced(world.kube.clone(), NAMESPACE);
     let role_of = |name: &str, rules: Vec<PolicyRule>| Role {
@@ -340,27 +326,6 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
         },
         rules: Some(rules),
     };
-    roles
-        .create(
-            &PostParams::default(),
-            &role_of(
-                "flink-viewer",
-                vec![rule(
-                    "flink.apache.org",
-                    &["flinkdeployments"],
-                    &["get", "list", "watch"],
-                )],
-            ),
-        )
-        .await
-        .expect("the cluster admin's read-only Role");
-    bindings
-        .create(
-            &PostParams::default(),
-            &binding(NAMESPACE, "dana-viewer", "Role", "flink-viewer", USER),
-        )
-        .await
-        .expect("bound to dana");
     let (run, writes) = world
         .counted(xtask.run(&["deploy", "--output", "json"]))
         .await;
@@ -394,6 +359,8 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
     );
     let bind = find("rbac", "create rolebindings");
     assert!(bind.contains("`bind`"), "{bind}");
+    let read = find("submit", "get flinkdeployments");
+    assert!(read.contains("may not read FlinkDeployment"), "{read}");
     let deployment = find("submit", "create flinkdeployments");
     assert!(deployment.contains("no built-in role"), "{deployment}");
     assert_eq!(
@@ -401,8 +368,8 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
             .iter()
             .filter(|(step, _, _)| step == "submit")
             .count(),
-        1,
-        "one row for the FlinkDeployment's apply, refused as patch and create: {refused:#?}"
+        2,
+        "the read, and one row for the apply refused as patch and create: {refused:#?}"
     );
     assert!(
         !refused
@@ -432,7 +399,9 @@ async fn a_namespace_admin_is_told_what_it_may_not_write_before_anything_is_writ
                     rule(
                         "flink.apache.org",
                         &["flinkdeployments"],
-                        &["create", "patch", "update", "delete"],
+                        &[
+                            "get", "list", "watch", "create", "patch", "update", "delete",
+                        ],
                     ),
                 ],
             ),

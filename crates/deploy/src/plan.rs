@@ -7,6 +7,7 @@ use std::fmt::{self, Write as _};
 use flink_eks_image_builder::{Credentials as RegistryCredentials, ImagePlan};
 use flink_eks_manifest::FlinkDeployment;
 use flink_eks_plan::{Action, FailureClass, Operation};
+use flink_eks_submit::operator::FLINK_API_GROUP;
 use flink_eks_submit::{ApplyPlan, UploadPlan};
 use serde::Serialize;
 
@@ -97,8 +98,24 @@ fn blockers_of(work: &Work) -> Vec<Blocker> {
                     ),
                 )
             });
+            let unreadable = plan.unreadable().map(|message| Blocker {
+                class: FailureClass::Auth,
+                ..Blocker::bad_input(
+                    "permission",
+                    "get flinkdeployments",
+                    format!(
+                        "the deploying identity may not read FlinkDeployment {namespace}/{}: \
+                         {message}",
+                        plan.name()
+                    ),
+                    flink_eks_rbac::Write::new("get", FLINK_API_GROUP, "flinkdeployments")
+                        .in_namespace(namespace)
+                        .fix(),
+                )
+            });
             missing
                 .into_iter()
+                .chain(unreadable)
                 .chain(
                     plan.operator_blockers()
                         .iter()

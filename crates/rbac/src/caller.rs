@@ -92,6 +92,11 @@ impl Write {
         ]
     }
 
+    /// What to ask a cluster admin for when the API server refuses this write (or read).
+    pub fn fix(&self) -> String {
+        fix_of(self)
+    }
+
     fn attributes(&self) -> ResourceAttributes {
         ResourceAttributes {
             namespace: self.namespace.clone(),

@@ -53,6 +53,9 @@ pub struct ApplyPlan {
     compared: Vec<(Vec<String>, Option<Value>)>,
     /// Whether the namespace was found missing (read only when the FlinkDeployment was).
     namespace_missing: bool,
+    /// The API server's words when the caller may not read the FlinkDeployment: the plan is
+    /// then made as a create, and refused.
+    unreadable: Option<String>,
     /// What was read about the operator beside the plan ([`ApplyPlan::with_operator`]).
     operator: Option<OperatorCheck>,
 }
@@ -90,6 +93,15 @@ impl ApplyPlan {
     /// would create the object ignores `resourceVersion`, not `uid`).
     pub fn uid(&self) -> Option<&str> {
         self.uid.as_deref()
+    }
+
+    /// The API server's refusal when the caller may not read the FlinkDeployment: what it
+    /// holds is unknown, so the plan (made as a create) only says so, and
+    /// [`Submitter::apply`] refuses it with [`Error::Forbidden`] before any call. A caller
+    /// that also asks what the identity may write can then name every missing permission
+    /// at once.
+    pub fn unreadable(&self) -> Option<&str> {
+        self.unreadable.as_deref()
     }
 
     /// Whether the plan found the namespace missing: a create there cannot succeed, and
@@ -161,6 +173,9 @@ impl ApplyPlan {
     /// `resourceVersion`.
     pub fn operation(&self) -> Operation {
         let detail = match self.action {
+            Action::Create if self.unreadable.is_some() => {
+                "not read: the deploying identity may not read it".to_owned()
+            }
             Action::Create => String::new(),
             Action::NoChange if self.already_running() => format!(
                 "running and stable at generation {}",

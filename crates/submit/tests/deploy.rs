@@ -724,6 +724,40 @@ async fn a_missing_namespace_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn a_deployment_the_caller_may_not_read_is_planned_as_unreadable_and_never_applied() {
+    let env = Env::start("unreadable").await;
+    // A user bound to nothing: the API server refuses the FlinkDeployment's GET.
+    let mut config = kube::Config::new(env.standin.url().parse().unwrap());
+    config.auth_info.impersonate = Some("nobody".into());
+    let nobody = Submitter::new(kube::Client::try_from(config).unwrap());
+    let deployment = env.deployment("job", &sha256_hex(SCRIPT_V1));
+    let plan = nobody
+        .plan(&deployment)
+        .await
+        .expect("a plan, not an error");
+    let refused = plan.unreadable().expect("the refusal is kept").to_owned();
+    assert!(
+        refused.contains("\"nobody\" cannot get resource \"flinkdeployments\""),
+        "{refused}"
+    );
+    assert_eq!(plan.action(), Action::Create);
+    assert!(
+        plan.operation().detail.contains("may not read it"),
+        "{:?}",
+        plan.operation()
+    );
+    let writes = env.standin.stats().effective_writes;
+    let err = nobody.apply(&plan).await.unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    assert!(err.to_string().contains("kubectl auth can-i"), "{err}");
+    assert_eq!(
+        env.standin.stats().effective_writes,
+        writes,
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
 async fn logs_follow_new_lines_until_the_pod_goes() {
     let env = Env::start("logs-follow").await;
     env.standin.set_fault(

@@ -36,9 +36,16 @@ impl Submitter {
     async fn plan_boxed(&self, deployment: &FlinkDeployment) -> Result<ApplyPlan> {
         let (namespace, name) = self.identity(deployment)?;
         let (namespace, name) = (namespace.to_owned(), name.to_owned());
-        let live = Box::pin(self.api(&namespace).get_opt(&name))
-            .await
-            .map_err(|e| from_kube(format!("read FlinkDeployment {namespace}/{name}"), e))?;
+        let (live, unreadable) = match Box::pin(self.api(&namespace).get_opt(&name)).await {
+            Ok(live) => (live, None),
+            Err(kube::Error::Api(status)) if status.is_forbidden() => (None, Some(status.message)),
+            Err(e) => {
+                return Err(from_kube(
+                    format!("read FlinkDeployment {namespace}/{name}"),
+                    e,
+                ));
+            }
+        };
         let mut object = deployment.clone();
         object.metadata.namespace = Some(namespace.clone());
         object.metadata.managed_fields = None;
@@ -48,7 +55,10 @@ impl Submitter {
         object.metadata.creation_timestamp = None;
         object.status = None;
         let Some(live) = live else {
-            let namespace_missing = !self.namespace_exists(&namespace).await?;
+            // Not readable: the namespace is not asked about either, since the plan is
+            // refused anyway.
+            let namespace_missing =
+                unreadable.is_none() && !self.namespace_exists(&namespace).await?;
             return Ok(ApplyPlan {
                 object,
                 namespace,
@@ -61,6 +71,7 @@ impl Submitter {
                 differences: Vec::new(),
                 compared: Vec::new(),
                 namespace_missing,
+                unreadable,
                 operator: None,
             });
         };
@@ -82,6 +93,7 @@ impl Submitter {
             differences,
             compared,
             namespace_missing: false,
+            unreadable: None,
             operator: None,
         })
     }
@@ -130,6 +142,12 @@ impl Submitter {
         if plan.namespace_missing {
             return Err(Error::NamespaceNotFound {
                 namespace: namespace.to_owned(),
+            });
+        }
+        if let Some(message) = &plan.unreadable {
+            return Err(Error::Forbidden {
+                action: format!("read FlinkDeployment {namespace}/{name}"),
+                message: message.clone(),
             });
         }
         let applied = |generation: Option<i64>| Applied {

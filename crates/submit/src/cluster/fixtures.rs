@@ -71,6 +71,7 @@ pub(super) fn plan_of(action: Action, state: Option<Value>) -> ApplyPlan {
             .map(|l| compared_values(&desired, l))
             .unwrap_or_default(),
         namespace_missing: false,
+        unreadable: None,
         operator: None,
         object: desired,
     }
