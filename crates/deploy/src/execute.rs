@@ -480,14 +480,14 @@ fn refused_writes(
     refusals
         .iter()
         .filter(|(_, r)| !(r.write.verb == "patch" && creation_refused(&r.write)))
-        .map(|(step, refusal)| (*step, refusal.clone()))
         .map(|(step, refusal)| {
             let name = format!("{} {}", refusal.write.verb, refusal.write.resource);
+            let blocker = Blocker::bad_input("permission", name, &refusal.reason, &refusal.fix);
             (
-                step,
+                *step,
                 Blocker {
                     class: FailureClass::Auth,
-                    ..Blocker::bad_input("permission", name, refusal.reason, refusal.fix)
+                    ..blocker
                 },
             )
         })
