@@ -253,14 +253,8 @@ const USER: &str = "dana";
 
 /// A kubeconfig of this world whose user acts as `user` (`as:`, sent as `Impersonate-User`).
 fn kubeconfig_as(world: &World, user: &str) -> PathBuf {
-    let yaml = world.standin.kubeconfig_yaml();
-    let acting = yaml.replace("  user: {}", &format!("  user:\n    as: {user}"));
-    assert_ne!(
-        yaml, acting,
-        "the kubeconfig's user entry is where it was:\n{yaml}"
-    );
     let path = world.dir.path().join(format!("kubeconfig-{user}"));
-    std::fs::write(&path, acting).unwrap();
+    std::fs::write(&path, world.standin.kubeconfig_yaml_as(user, &[])).unwrap();
     path
 }
 
